@@ -1,0 +1,35 @@
+# Two commands do everything: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-fast lint down clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install  ## start the whole cluster on loopback (Ctrl-C stops it)
+	$(BIN)/bazar up
+
+test: install  ## the whole suite: lint, unit, integration, end-to-end, faults
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q tests/unit
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+down: install
+	$(BIN)/bazar down
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,102 @@
+"""Catalog HTTP routes (internal, signed): parse, call the store, serialize."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from catalog.schemas import AnnounceSchema, BookSchema, BuySchema, EntriesSchema, UpdateSchema
+from catalog.store import CatalogStore
+from common.node import context
+from common.web import ApiError, load_body, protect_internal
+
+bp = Blueprint("catalog", __name__)
+protect_internal(bp)
+BOOK_ID = "<int(max=9223372036854775807):book_id>"
+# Routes a recovering replica still serves: replication and catch-up.
+ALWAYS_OPEN = {"catalog.sync_in", "catalog.sync_out", "catalog.announce"}
+
+
+def store() -> CatalogStore:
+    return current_app.extensions["catalog.store"]
+
+
+@bp.before_request
+def _only_when_up():
+    if request.endpoint not in ALWAYS_OPEN and context().status != "up":
+        raise ApiError(503, f"catalog replica is {context().status}", status=context().status)
+
+
+def _require_primary() -> None:
+    election = current_app.extensions["catalog.election"]
+    if not election.is_primary():
+        raise ApiError(421, "not the primary", primary=election.primary_name())
+
+
+@bp.get("/search/<path:topic>")
+def search(topic: str):
+    """Books under a topic (case-insensitive)."""
+    return jsonify(store().search(topic))
+
+
+@bp.get(f"/lookup/{BOOK_ID}")
+def lookup(book_id: int):
+    """One book, with its version."""
+    return jsonify(BookSchema().dump(store().lookup(book_id)))
+
+
+@bp.get(f"/verify_item_in_stock/{BOOK_ID}")
+def verify_item_in_stock(book_id: int):
+    """Whether `quantity` copies (default 1) are in stock right now."""
+    wanted = request.args.get("quantity", "1")
+    if not wanted.isdigit() or int(wanted) < 1:
+        raise ApiError(400, "quantity: must be a positive integer")
+    book = store().lookup(book_id)
+    return jsonify(
+        {"id": book_id, "in_stock": book["quantity"] >= int(wanted), "quantity": book["quantity"]}
+    )
+
+
+@bp.put(f"/update/{BOOK_ID}")
+def update(book_id: int):
+    """Staff change of price and/or quantity (primary only)."""
+    _require_primary()
+    body = load_body(UpdateSchema())
+    book = store().update(book_id, body.get("price"), body.get("quantity"))
+    return jsonify(BookSchema().dump(book))
+
+
+@bp.post(f"/buy/{BOOK_ID}")
+def buy(book_id: int):
+    """Take `quantity` copies for `order_id`, once (primary only)."""
+    _require_primary()
+    body = load_body(BuySchema())
+    return jsonify(store().buy(body["order_id"], book_id, body["quantity"]))
+
+
+@bp.post(f"/resolve/{BOOK_ID}")
+def resolve(book_id: int):
+    """Outcome of `order_id`; an undecided order is fenced as aborted (primary only)."""
+    _require_primary()
+    body = load_body(BuySchema())
+    return jsonify(store().resolve(body["order_id"], book_id, body["quantity"]))
+
+
+@bp.post("/sync")
+def sync_in():
+    """Apply entries replicated by a peer (or replayed by the recovery node)."""
+    store().apply(load_body(EntriesSchema())["entries"])
+    return jsonify({"applied": True})
+
+
+@bp.get("/sync")
+def sync_out():
+    """This replica's whole state, for a peer catching up."""
+    return jsonify({"entries": store().state()})
+
+
+@bp.post("/announce")
+def announce():
+    """An earlier catalog has caught up and takes the writes from now on."""
+    name = load_body(AnnounceSchema())["node"]
+    current_app.extensions["catalog.election"].on_announce(name)
+    return jsonify({"ok": True})

@@ -1,0 +1,46 @@
+"""Catalog request and response schemas (marshmallow)."""
+
+from __future__ import annotations
+
+from flask_marshmallow import Marshmallow
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from catalog.models import Book
+from common.fields import MAX_PRICE, MAX_QUANTITY, StrictInteger, StrictNumber
+
+ma = Marshmallow()
+
+
+class BookSchema(ma.SQLAlchemyAutoSchema):
+    class Meta:
+        model = Book
+
+
+class SearchHitSchema(Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+
+
+class UpdateSchema(Schema):
+    """A staff change: new price, new quantity, or both."""
+
+    price = StrictNumber(validate=validate.Range(min=0, max=MAX_PRICE, min_inclusive=False))
+    quantity = StrictInteger(validate=validate.Range(min=0, max=MAX_QUANTITY))
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if not data:
+            raise ValidationError("give price or quantity")
+
+
+class BuySchema(Schema):
+    order_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
+
+
+class EntriesSchema(Schema):
+    entries = fields.List(fields.Dict(), required=True)
+
+
+class AnnounceSchema(Schema):
+    node = fields.String(required=True)

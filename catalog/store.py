@@ -1,0 +1,182 @@
+"""Catalog domain: reads, primary writes, and applying replicated entries.
+
+A write takes the node's write lock, changes the row, bumps its version and
+stages the new row state in the outbox in ONE transaction, then delivers it
+to the backups before returning (design §7 rules 1-2). Replicated entries
+are applied only when newer (by version), so replay is idempotent and
+order-insensitive.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+
+from catalog.models import AppliedOrder, Book
+from common.node import NodeContext
+from common.replication.replicator import Replicator
+from common.web import ApiError
+
+books = Book.__table__
+applied = AppliedOrder.__table__
+
+
+class CatalogStore:
+    def __init__(
+        self,
+        ctx: NodeContext,
+        engine: Engine,
+        replicator: Replicator,
+        invalidate: Callable[[int], None],
+    ):
+        self.ctx = ctx
+        self.engine = engine
+        self.replicator = replicator
+        self.invalidate = invalidate
+
+    # -- reads ---------------------------------------------------------------
+    def search(self, topic: str) -> list[dict]:
+        query = select(books.c.id, books.c.title).where(func.lower(books.c.topic) == topic.lower())
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(books.c.id)).mappings()]
+
+    def lookup(self, book_id: int) -> dict:
+        with self.engine.connect() as conn:
+            return _book(conn, book_id)
+
+    # -- primary writes -----------------------------------------------------
+    def update(self, book_id: int, price: float | None, quantity: int | None) -> dict:
+        def change(conn: Connection):
+            _book(conn, book_id)
+            values = {"version": books.c.version + 1}
+            if price is not None:
+                values["cost"] = price
+            if quantity is not None:
+                values["quantity"] = quantity
+            conn.execute(update(books).where(books.c.id == book_id).values(**values))
+            row = _book(conn, book_id)
+            return row, {"book": row}
+
+        return self._write(change, book_id)
+
+    def buy(self, order_id: str, book_id: int, quantity: int) -> dict:
+        """Conditional decrement keyed by order id: the same id never decrements twice."""
+
+        def change(conn: Connection):
+            decided = _decided(conn, order_id)
+            if decided:
+                return _outcome(decided), None
+            book = _book(conn, book_id)
+            taken = conn.execute(
+                update(books)
+                .where(books.c.id == book_id, books.c.quantity >= quantity)
+                .values(quantity=books.c.quantity - quantity, version=books.c.version + 1)
+            ).rowcount
+            if not taken:
+                return {"outcome": "out_of_stock", "available": book["quantity"]}, None
+            record = {
+                "order_id": order_id,
+                "book_id": book_id,
+                "quantity": quantity,
+                "status": "applied",
+                "total": book["cost"] * quantity,
+            }
+            conn.execute(insert(applied).values(**record))
+            return _outcome(record), {"book": _book(conn, book_id), "order": record}
+
+        return self._write(change, book_id)
+
+    def resolve(self, order_id: str, book_id: int, quantity: int) -> dict:
+        """Was this order applied? If not, fence it so it never will be (design §7 rule 4)."""
+
+        def change(conn: Connection):
+            decided = _decided(conn, order_id)
+            if decided:
+                return _outcome(decided), None
+            record = {
+                "order_id": order_id,
+                "book_id": book_id,
+                "quantity": quantity,
+                "status": "aborted",
+                "total": 0.0,
+            }
+            conn.execute(insert(applied).values(**record))
+            return _outcome(record), {"order": record}
+
+        return self._write(change, None)
+
+    def _write(self, change, book_id: int | None):
+        with self.ctx.write_lock:
+            with self.engine.begin() as conn:
+                result, entry = change(conn)
+                seqs = self.replicator.stage(conn, entry) if entry else []
+            self.replicator.deliver(seqs)
+        if seqs and book_id is not None:
+            self.invalidate(book_id)
+        return result
+
+    # -- replication ---------------------------------------------------------
+    def apply(self, entries: list[dict]) -> None:
+        """Apply replicated entries: newer book versions win; order ids are insert-once."""
+        with self.ctx.write_lock, self.engine.begin() as conn:
+            for entry in entries:
+                if entry.get("book"):
+                    _apply_book(conn, entry["book"])
+                if entry.get("order"):
+                    conn.execute(
+                        sqlite_insert(applied).values(**entry["order"]).on_conflict_do_nothing()
+                    )
+
+    def state(self) -> list[dict]:
+        """Everything this replica holds, as entries a peer can apply."""
+        with self.engine.connect() as conn:
+            rows = [{"book": dict(r)} for r in conn.execute(select(books)).mappings()]
+            rows += [{"order": dict(r)} for r in conn.execute(select(applied)).mappings()]
+        return rows
+
+    def seed(self, path: Path) -> int:
+        """Load the seed catalog into an empty database (every replica seeds alike)."""
+        with path.open("rb") as f:
+            seed_books = tomllib.load(f)["books"]
+        with self.ctx.write_lock, self.engine.begin() as conn:
+            if conn.execute(select(func.count()).select_from(books)).scalar_one():
+                return 0
+            conn.execute(insert(books), [{**b, "version": 1} for b in seed_books])
+        return len(seed_books)
+
+
+def _book(conn: Connection, book_id: int) -> dict:
+    row = conn.execute(select(books).where(books.c.id == book_id)).mappings().first()
+    if row is None:
+        raise ApiError(404, f"no book with id {book_id}")
+    return dict(row)
+
+
+def _decided(conn: Connection, order_id: str) -> dict | None:
+    row = conn.execute(select(applied).where(applied.c.order_id == order_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def _outcome(record: dict) -> dict:
+    return {
+        "outcome": record["status"],
+        "total": record["total"],
+        "book_id": record["book_id"],
+        "quantity": record["quantity"],
+    }
+
+
+def _apply_book(conn: Connection, row: dict) -> None:
+    stmt = sqlite_insert(books).values(**row)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[books.c.id],
+            set_={c: stmt.excluded[c] for c in ("title", "topic", "cost", "quantity", "version")},
+            where=books.c.version < stmt.excluded.version,
+        )
+    )

@@ -1,0 +1,215 @@
+"""Cluster config: one TOML file (design §2) -> typed, validated settings.
+
+Nothing here runs at import time; `load_cluster()` is called by the CLI and by
+each node's app factory. Every problem is a `ConfigError` with one line that
+names the key, so the CLI can print it and exit 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from common import credentials
+
+SERVICES = ("frontend", "catalog", "order", "recovery")
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "cluster.toml"
+DEFAULT_SEED = Path(__file__).resolve().parent.parent / "config" / "books.toml"
+
+
+class ConfigError(Exception):
+    """The cluster config is malformed; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Tunables with sane defaults; each may be set in the [tuning] table."""
+
+    threads: int = 8  # gunicorn threads per node (one worker process per node)
+    health_period: float = 0.5  # seconds between active health checks of peers
+    connect_timeout: float = 0.5  # seconds to open a connection to another node
+    read_timeout: float = 5.0  # seconds to wait for another node's answer
+    cache_size: int = 10_000  # front-end lookup cache entries
+    cache_ttl: float = 60.0  # seconds; a safety net, invalidation is the mechanism
+    sender_period: float = 0.5  # seconds between retries of undelivered updates
+    startup_grace: float = 5.0  # seconds a returning node waits for the recovery node
+    max_body: int = 64 * 1024  # bytes; larger request bodies get 413
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of the cluster: its name, service and base URL."""
+
+    name: str
+    service: str
+    url: str
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 80
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The whole cluster as one config file describes it."""
+
+    path: Path
+    data_dir: Path
+    staff_token: str
+    cluster_secret: str
+    seed_file: Path
+    nodes: dict[str, Node]
+    tuning: Tuning = field(default_factory=Tuning)
+
+    def of(self, service: str) -> list[Node]:
+        """Nodes of one service, in config order (the order decides the primary)."""
+        return [n for n in self.nodes.values() if n.service == service]
+
+    def node(self, name: str) -> Node:
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise ConfigError(f"no node named {name!r} in {self.path}") from None
+
+    def db_path(self, name: str) -> Path:
+        return self.data_dir / f"{name}.sqlite3"
+
+    @property
+    def recovery(self) -> Node:
+        return self.of("recovery")[0]
+
+
+def config_path(explicit: str | os.PathLike | None = None) -> Path:
+    """The config file to use: --config, else $BAZAR_CONFIG, else the default."""
+    chosen = explicit or os.environ.get("BAZAR_CONFIG") or DEFAULT_CONFIG
+    return Path(chosen).expanduser().resolve()
+
+
+def load_cluster(
+    explicit: str | os.PathLike | None = None, *, make_secrets: bool = True
+) -> Cluster:
+    """Read, validate and complete the cluster config."""
+    path = config_path(explicit)
+    raw = _read_toml(path)
+    _reject_unknown(raw, {"data_dir", "seed_file", "auth", "tuning", "nodes"}, "")
+    data_dir = (path.parent / _typed(raw, "data_dir", str, "", "../var")).resolve()
+    seed = raw.get("seed_file")
+    seed_file = (
+        (path.parent / _typed(raw, "seed_file", str, "")).resolve() if seed else DEFAULT_SEED
+    )
+    auth = _table(raw, "auth")
+    _reject_unknown(auth, {"staff_token", "cluster_secret"}, "auth.")
+    token, secret = _secrets(auth, data_dir, make_secrets)
+    return Cluster(
+        path=path,
+        data_dir=data_dir,
+        staff_token=token,
+        cluster_secret=secret,
+        seed_file=seed_file,
+        nodes=_nodes(_table(raw, "nodes")),
+        tuning=_tuning(_table(raw, "tuning")),
+    )
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: malformed TOML: {e}") from None
+
+
+def _table(raw: dict, key: str) -> dict:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"'{key}' must be a table")
+    return value
+
+
+def _reject_unknown(raw: dict, allowed: set[str], prefix: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown key '{prefix}{key}' (allowed: {', '.join(sorted(allowed))})"
+            )
+
+
+def _typed(raw: dict, key: str, kind: type | tuple, prefix: str, default=None):
+    value = raw.get(key, default)
+    if value is None or isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"'{prefix}{key}' must be {_kind_name(kind)}, got {value!r}")
+    return value
+
+
+def _kind_name(kind: type | tuple) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({str: "a string", int: "an integer", float: "a number"}[k] for k in kinds)
+
+
+def _secrets(auth: dict, data_dir: Path, make: bool) -> tuple[str, str]:
+    stored = credentials.load_or_create(data_dir) if make else {}
+    values = []
+    for key, env in (
+        ("staff_token", "BAZAR_STAFF_TOKEN"),
+        ("cluster_secret", "BAZAR_CLUSTER_SECRET"),
+    ):
+        value = os.environ.get(env) or auth.get(key) or stored.get(key, "")
+        if not isinstance(value, str) or (make and len(value) < 16):
+            raise ConfigError(f"'auth.{key}' must be a string of at least 16 characters")
+        values.append(value)
+    return values[0], values[1]
+
+
+def _nodes(raw: dict) -> dict[str, Node]:
+    nodes = {}
+    for name, spec in raw.items():
+        where = f"nodes.{name}."
+        if not isinstance(spec, dict):
+            raise ConfigError(f"'nodes.{name}' must be a table")
+        _reject_unknown(spec, {"service", "url"}, where)
+        service = _typed(spec, "service", str, where)
+        if service not in SERVICES:
+            raise ConfigError(
+                f"'{where}service' must be one of {', '.join(SERVICES)}, got {service!r}"
+            )
+        url = _typed(spec, "url", str, where).rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname or not parts.port or parts.path:
+            raise ConfigError(f"'{where}url' must look like http://HOST:PORT, got {url!r}")
+        nodes[name] = Node(name, service, url)
+    _check_counts(nodes)
+    return nodes
+
+
+def _check_counts(nodes: dict[str, Node]) -> None:
+    counts = {s: sum(n.service == s for n in nodes.values()) for s in SERVICES}
+    for service, count in counts.items():
+        if count == 0:
+            raise ConfigError(f"'nodes' needs at least one {service} node")
+    if counts["recovery"] != 1:
+        raise ConfigError("'nodes' must have exactly one recovery node")
+    urls = [n.url for n in nodes.values()]
+    if len(set(urls)) != len(urls):
+        raise ConfigError("'nodes' has two nodes with the same url")
+
+
+def _tuning(raw: dict) -> Tuning:
+    defaults = Tuning()
+    _reject_unknown(raw, set(Tuning.__dataclass_fields__), "tuning.")
+    values = {}
+    for key, value in raw.items():
+        kind = int if isinstance(getattr(defaults, key), int) else (int, float)
+        _typed(raw, key, kind, "tuning.")
+        if value <= 0:
+            raise ConfigError(f"'tuning.{key}' must be greater than 0, got {value!r}")
+        values[key] = value
+    return Tuning(**values)

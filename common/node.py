@@ -1,0 +1,120 @@
+"""What every node's app factory shares: config, DB, auth, errors, health.
+
+`NodeContext` is the node's in-process state (its place in the cluster, its
+HTTP client, its lifecycle status); it lives in `app.extensions["bazar"]`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+
+from flask import Blueprint, Flask, current_app, jsonify
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+
+from common.auth import SignatureVerifier
+from common.config import Cluster, ConfigError, Node, load_cluster
+from common.http import InternalClient
+from common.web import install_error_handlers
+
+
+@dataclass
+class NodeContext:
+    """One node's view of itself and the cluster."""
+
+    cluster: Cluster
+    node: Node
+    client: InternalClient
+    # 'recovering' until the node has caught up (design §7 rule 3), then 'up'.
+    status: str = "recovering"
+    write_lock: threading.RLock = field(default_factory=threading.RLock)
+    details: dict = field(default_factory=dict)  # extra fields for /health
+
+    def peers(self) -> list[Node]:
+        """Other replicas of this node's service, in config order."""
+        return [n for n in self.cluster.of(self.node.service) if n.name != self.node.name]
+
+
+def context() -> NodeContext:
+    return current_app.extensions["bazar"]
+
+
+def create_base_app(
+    import_name: str,
+    service: str,
+    node_name: str | None,
+    config_path: str | None,
+    test_config: dict | None,
+) -> Flask:
+    """A Flask app for one node of `service`, configured and guarded."""
+    cluster = load_cluster(config_path)
+    name = node_name or os.environ.get("BAZAR_NODE")
+    if not name:
+        raise ConfigError("which node? pass node_name or set BAZAR_NODE")
+    node = cluster.node(name)
+    if node.service != service:
+        raise ConfigError(f"node {name!r} is a {node.service} node, not {service}")
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s"
+    )
+    app = Flask(import_name)
+    app.config.update(
+        STAFF_TOKEN=cluster.staff_token,
+        MAX_CONTENT_LENGTH=cluster.tuning.max_body,
+        BACKGROUND=True,  # start replication/health threads; tests of pure logic turn it off
+    )
+    app.config.update(test_config or {})
+    app.json.sort_keys = False
+    app.extensions["bazar.verifier"] = SignatureVerifier(cluster.cluster_secret)
+    app.extensions["bazar"] = NodeContext(
+        cluster, node, InternalClient(cluster.cluster_secret, cluster.tuning)
+    )
+    install_error_handlers(app)
+    app.register_blueprint(health_blueprint())
+    return app
+
+
+def init_db(app: Flask, db: SQLAlchemy) -> None:
+    """Bind `db` to this node's SQLite file (WAL) and create its tables."""
+    ctx: NodeContext = app.extensions["bazar"]
+    path = ctx.cluster.db_path(ctx.node.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    app.config.setdefault("SQLALCHEMY_DATABASE_URI", f"sqlite:///{path}")
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "connect_args": {"check_same_thread": False, "timeout": 30},
+    }
+    db.init_app(app)
+    with app.app_context():
+        event.listen(db.engine, "connect", _sqlite_pragmas)
+        db.create_all()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL: readers never block the writer. synchronous=NORMAL: a killed
+    # *process* loses nothing committed (the WAL is in the OS page cache);
+    # only an OS crash or power loss could drop the last transactions.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def health_blueprint() -> Blueprint:
+    bp = Blueprint("health", __name__)
+
+    @bp.get("/health")
+    def health():
+        """200 when serving; 503 while recovering or joining."""
+        ctx = context()
+        body = {"node": ctx.node.name, "service": ctx.node.service, "status": ctx.status}
+        body.update({k: (v() if callable(v) else v) for k, v in ctx.details.items()})
+        if ctx.status != "up":
+            body["message"] = ctx.status
+            return jsonify(body), 503
+        return jsonify(body)
+
+    return bp

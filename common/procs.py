@@ -1,0 +1,144 @@
+"""Starting, stopping and killing node processes; pid files and logs under data_dir.
+
+Each node runs in its own session (process group), so `kill` can SIGKILL the
+gunicorn master and its worker together, as a crash would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from common.config import Cluster, Node
+
+_http = requests.Session()
+_http.trust_env = False  # operator checks go straight to loopback, never via a proxy
+
+
+def pid_file(cluster: Cluster, node: Node) -> Path:
+    return cluster.data_dir / "run" / f"{node.name}.pid"
+
+
+def log_file(cluster: Cluster, node: Node) -> Path:
+    return cluster.data_dir / "logs" / f"{node.name}.log"
+
+
+def running_pid(cluster: Cluster, node: Node) -> int | None:
+    """The pid of the node's process if it is alive (and really is that node)."""
+    path = pid_file(cluster, node)
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    if node.name.encode() not in cmdline:  # the pid was reused by something else
+        return None
+    return pid
+
+
+def start(cluster: Cluster, node: Node) -> int:
+    """Start the node in the background (no-op if it runs); return its pid."""
+    pid = running_pid(cluster, node)
+    if pid:
+        return pid
+    for path in (pid_file(cluster, node), log_file(cluster, node)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "common.cli", "node", node.name, "--config", str(cluster.path)]
+    with log_file(cluster, node).open("ab") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    pid_file(cluster, node).write_text(str(process.pid))
+    return process.pid
+
+
+def stop(cluster: Cluster, node: Node, timeout: float = 10.0) -> bool:
+    """Graceful stop (SIGTERM), then SIGKILL if it lingers; True if it was running."""
+    pid = running_pid(cluster, node)
+    if pid is None:
+        return False
+    _signal_group(pid, signal.SIGTERM)
+    if not _wait_gone(pid, timeout):
+        _signal_group(pid, signal.SIGKILL)
+        _wait_gone(pid, 5.0)
+    pid_file(cluster, node).unlink(missing_ok=True)
+    return True
+
+
+def kill(cluster: Cluster, node: Node) -> bool:
+    """SIGKILL the node's whole process group at once, like a crash."""
+    pid = running_pid(cluster, node)
+    if pid is None:
+        return False
+    _signal_group(pid, signal.SIGKILL)
+    _wait_gone(pid, 5.0)
+    pid_file(cluster, node).unlink(missing_ok=True)
+    return True
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+            if done:
+                return True
+        except ChildProcessError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if _is_zombie(pid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def health(node: Node, timeout: float = 1.0) -> tuple[str, dict]:
+    """('up'|'recovering'|'joining'|'down', /health body) as an operator sees it."""
+    try:
+        response = _http.get(f"{node.url}/health", timeout=timeout)
+        body = response.json()
+    except (requests.RequestException, ValueError):
+        return "down", {}
+    if response.status_code == 200:
+        return "up", body
+    return body.get("status", "down"), body
+
+
+def wait_healthy(nodes: list[Node], timeout: float) -> list[Node]:
+    """Poll until every node answers 200 on /health; return those that never did."""
+    deadline = time.monotonic() + timeout
+    waiting = list(nodes)
+    while waiting and time.monotonic() < deadline:
+        waiting = [n for n in waiting if health(n, 0.5)[0] != "up"]
+        if waiting:
+            time.sleep(0.1)
+    return waiting

@@ -1,0 +1,144 @@
+"""Pushing updates to peer replicas, with the recovery node as the fallback.
+
+Delivery order for an outbox row: the peer itself (POST /sync); if the peer
+does not answer, the recovery node's queue for that peer; if neither answers,
+the row stays in the outbox and the background sender tries again every
+`sender_period`. A row leaves the outbox only once someone durable has it
+(design §7 rule 2). Entries are applied by the receiving service's
+`apply(entries)`, which must be idempotent and order-insensitive.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+
+from common.http import Unreachable
+from common.node import NodeContext
+from common.replication.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+Apply = Callable[[list[dict]], None]
+BATCH = 500
+
+
+class Replicator:
+    """One node's replication: stage, deliver, retry, and pull what it missed."""
+
+    def __init__(self, ctx: NodeContext, engine: Engine, outbox: Outbox, apply: Apply):
+        self.ctx = ctx
+        self.engine = engine
+        self.outbox = outbox
+        self.apply = apply
+        self.peers = {n.name: n for n in ctx.peers()}
+        self._stop = threading.Event()
+
+    # -- the write path ----------------------------------------------------
+    def stage(self, conn, entry: dict) -> list[int]:
+        """Call inside the write's transaction."""
+        return self.outbox.stage(conn, entry, list(self.peers))
+
+    def deliver(self, seqs: list[int]) -> None:
+        """Push freshly staged rows now, before the client is answered."""
+        if seqs:
+            with self.engine.connect() as conn:
+                rows = self.outbox.rows(conn, seqs)
+            self._send(rows)
+
+    # -- background --------------------------------------------------------
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="replicator", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        period = self.ctx.cluster.tuning.sender_period
+        while not self._stop.wait(period):
+            try:
+                self.flush()
+                self.drain_queue()
+            except Exception:  # keep retrying whatever went wrong
+                log.exception("replication round failed")
+
+    def flush(self) -> int:
+        """Retry every outbox row older than a moment (the write path owns newer ones)."""
+        with self.engine.connect() as conn:
+            rows = self.outbox.rows(conn, older_than=1.0)
+        self._send(rows)
+        return len(rows)
+
+    def _send(self, rows: list[tuple[int, str, dict]]) -> None:
+        by_target: dict[str, list[tuple[int, dict]]] = defaultdict(list)
+        for seq, target, entry in rows:
+            by_target[target].append((seq, entry))
+        delivered: list[int] = []
+        for target, items in by_target.items():
+            entries = [entry for _, entry in items]
+            if self._push(target, entries) or self._queue(target, entries):
+                delivered.extend(seq for seq, _ in items)
+        if delivered:
+            with self.ctx.write_lock, self.engine.begin() as conn:
+                self.outbox.remove(conn, delivered)
+
+    def _push(self, target: str, entries: list[dict]) -> bool:
+        node = self.peers.get(target)
+        if node is None:  # a node removed from the config: nobody to deliver to
+            log.warning("dropping %d entries for unknown node %s", len(entries), target)
+            return True
+        return self._post(node, "/sync", entries)
+
+    def _queue(self, target: str, entries: list[dict]) -> bool:
+        return self._post(self.ctx.cluster.recovery, f"/queue/{target}", entries)
+
+    def _post(self, node, path: str, entries: list[dict]) -> bool:
+        try:
+            response = self.ctx.client.request(node, "POST", path, json={"entries": entries})
+        except Unreachable:
+            return False
+        if response.status_code != 200:
+            log.warning("%s%s answered %s", node.name, path, response.status_code)
+        return response.status_code == 200
+
+    # -- catching up -------------------------------------------------------
+    def drain_queue(self) -> bool:
+        """Apply and acknowledge this node's queue on the recovery node.
+
+        Entries are deleted there only after they are applied here, so a crash
+        mid-replay loses nothing. False if the recovery node did not answer.
+        """
+        me, recovery = self.ctx.node.name, self.ctx.cluster.recovery
+        while True:
+            try:
+                response = self.ctx.client.request(
+                    recovery, "GET", f"/queue/{me}", params={"limit": BATCH}
+                )
+                if response.status_code != 200:
+                    return False
+                items = response.json()["entries"]
+                if not items:
+                    return True
+                self.apply([item["entry"] for item in items])
+                self.ctx.client.request(
+                    recovery, "POST", f"/queue/{me}/ack", json={"upto": items[-1]["seq"]}
+                )
+            except Unreachable:
+                return False
+
+    def catch_up(self) -> list[str]:
+        """Pull the full state of every reachable peer and apply it; return who answered."""
+        answered = []
+        for node in self.peers.values():
+            try:
+                response = self.ctx.client.request(node, "GET", "/sync")
+            except Unreachable:
+                continue
+            if response.status_code == 200:
+                self.apply(response.json()["entries"])
+                answered.append(node.name)
+        return answered

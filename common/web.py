@@ -1,0 +1,142 @@
+"""Flask-side plumbing shared by every node: JSON errors, strict bodies, auth guards.
+
+Routes stay short: they parse with `load_body`, call a service function and
+serialize. Domain errors are `ApiError`s; this module is the one place that
+turns any error into `{"message": ...}` with the right status.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import HTTPException
+
+from common.auth import AuthError, SignatureVerifier, check_bearer
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a message for the client."""
+
+    def __init__(self, status: int, message: str, **extra: Any):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def error_response(status: int, message: str, **extra: Any):
+    response = jsonify({"message": message, **extra})
+    response.status_code = status
+    return response
+
+
+def install_error_handlers(app: Flask) -> None:
+    """Every error leaves as JSON; nothing leaks a traceback or an HTML page."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(e: ApiError):
+        return error_response(e.status, e.message, **e.extra)
+
+    @app.errorhandler(ValidationError)
+    def _invalid(e: ValidationError):
+        return error_response(400, validation_message(e.messages))
+
+    @app.errorhandler(AuthError)
+    def _unauthorized(e: AuthError):
+        response = error_response(401, str(e))
+        response.headers["WWW-Authenticate"] = 'Bearer realm="bazar"'
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http(e: HTTPException):
+        response = e.get_response()
+        body = error_response(e.code or 500, e.description or e.name)
+        for header in ("Allow", "Retry-After"):
+            if header in response.headers:
+                body.headers[header] = response.headers[header]
+        return body
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal error")
+
+
+def validation_message(messages: Any, prefix: str = "") -> str:
+    """Flatten marshmallow's nested messages into 'field: why; other: why'."""
+    if isinstance(messages, dict):
+        parts = [
+            validation_message(v, f"{prefix}{k}." if k != "_schema" else prefix)
+            for k, v in messages.items()
+        ]
+        return "; ".join(parts)
+    if isinstance(messages, list):
+        text = " ".join(str(m) for m in messages)
+        return f"{prefix.rstrip('.')}: {text}" if prefix else text
+    return f"{prefix.rstrip('.')}: {messages}" if prefix else str(messages)
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity, no duplicate keys, bounded nesting."""
+    try:
+        return json.loads(raw, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        raise ApiError(400, "body: JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(400, f"body: not valid JSON ({e})") from None
+
+
+def load_body(schema: Schema, *, optional: bool = False) -> dict:
+    """Parse and validate the request body with a marshmallow schema."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if optional:
+            return schema.load({})
+        raise ApiError(400, "body: a JSON object is required")
+    if request.mimetype != "application/json":
+        raise ApiError(415, "body: Content-Type must be application/json")
+    data = parse_json(raw)
+    if not isinstance(data, dict):
+        raise ApiError(400, "body: must be a JSON object")
+    return schema.load(data)
+
+
+def protect_internal(blueprint: Blueprint) -> None:
+    """Every route of `blueprint` needs a valid cluster signature (design §6)."""
+
+    @blueprint.before_request
+    def _verify():
+        verifier: SignatureVerifier = current_app.extensions["bazar.verifier"]
+        verifier.verify(request.method, request.path, request.headers, request.get_data(cache=True))
+
+
+def staff_only(view: Callable) -> Callable:
+    """Require the staff bearer token."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        check_bearer(request.headers.get("Authorization"), current_app.config["STAFF_TOKEN"])
+        return view(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,29 @@
+"""Front-end server: the public API, a lookup cache and the replica router (design §1)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from common.cluster import Membership, Router
+from common.node import create_base_app
+from frontend.cache import BookCache
+from frontend.routes import internal, public
+
+
+def create_app(
+    node_name: str | None = None, config_path: str | None = None, test_config: dict | None = None
+) -> Flask:
+    """Build one front-end node; it serves at once and watches the backends."""
+    app = create_base_app(__name__, "frontend", node_name, config_path, test_config)
+    ctx = app.extensions["bazar"]
+    tuning = ctx.cluster.tuning
+    backends = ctx.cluster.of("catalog") + ctx.cluster.of("order")
+    membership = Membership(ctx.client, backends, tuning.health_period)
+    app.extensions["frontend.router"] = Router(ctx.client, membership)
+    app.extensions["frontend.cache"] = BookCache(tuning.cache_size, tuning.cache_ttl)
+    app.register_blueprint(public)
+    app.register_blueprint(internal)
+    if app.config["BACKGROUND"]:
+        membership.start()
+    ctx.status = "up"
+    return app

@@ -1,0 +1,82 @@
+"""Public REST API of the front-end (design §4), plus the signed /invalidate."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from marshmallow import ValidationError
+
+from common.fields import KEY_RULE
+from common.web import ApiError, load_body, protect_internal, staff_only
+from frontend import services
+from frontend.schemas import BuyBodySchema, PriceSchema, QuantitySchema
+
+public = Blueprint("public", __name__)
+internal = Blueprint("internal", __name__)
+protect_internal(internal)
+BOOK_ID = "<int(max=9223372036854775807):book_id>"
+
+
+def _deps():
+    ext = current_app.extensions
+    return ext["frontend.router"], ext["frontend.cache"]
+
+
+@public.get("/search/<path:topic>")
+def search(topic: str):
+    """Books under a topic: [{id, title}]."""
+    return jsonify(services.search(*_deps(), topic))
+
+
+@public.get(f"/lookup/{BOOK_ID}")
+def lookup(book_id: int):
+    """One book: id, title, topic, cost, quantity."""
+    return jsonify(services.lookup(*_deps(), book_id))
+
+
+@public.route(f"/buy/{BOOK_ID}", methods=["PUT", "POST"])
+def buy(book_id: int):
+    """Buy a book (optional body {"quantity": n}); Idempotency-Key makes retries safe."""
+    quantity = load_body(BuyBodySchema(), optional=True)["quantity"]
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        try:
+            KEY_RULE(key)
+        except ValidationError:
+            raise ApiError(
+                400, "Idempotency-Key: must be 1-200 printable ASCII characters"
+            ) from None
+    order = services.buy(*_deps(), book_id, quantity, key)
+    body = {k: order[k] for k in ("order_id", "book_id", "quantity", "total")}
+    return jsonify(body), 201
+
+
+@public.put(f"/update/price/{BOOK_ID}")
+@staff_only
+def update_price(book_id: int):
+    """Staff: set a book's price."""
+    change = load_body(PriceSchema())
+    return jsonify(services.update(*_deps(), book_id, change))
+
+
+@public.put(f"/update/item/{BOOK_ID}")
+@staff_only
+def update_item(book_id: int):
+    """Staff: set a book's quantity in stock."""
+    change = load_body(QuantitySchema())
+    return jsonify(services.update(*_deps(), book_id, change))
+
+
+@public.get("/orders/<order_id>")
+def get_order(order_id: str):
+    """One order by id."""
+    if len(order_id) > 200:
+        raise ApiError(404, "no such order")
+    router, _ = _deps()
+    return jsonify(services.order(router, order_id))
+
+
+@internal.delete(f"/invalidate/{BOOK_ID}")
+def invalidate(book_id: int):
+    """A catalog changed this book: drop it from the cache."""
+    current_app.extensions["frontend.cache"].invalidate(book_id)
+    return jsonify({"invalidated": book_id})

@@ -1,0 +1,37 @@
+"""Order server: orders, replicated to peer order servers (design §1, §7)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from common.cluster import Membership, Router
+from common.node import create_base_app, init_db
+from common.replication.outbox import Outbox
+from common.replication.rejoin import start_rejoin
+from common.replication.replicator import Replicator
+from order.models import db, outbox_table
+from order.routes import bp
+from order.schemas import ma
+from order.store import OrderStore
+
+
+def create_app(
+    node_name: str | None = None, config_path: str | None = None, test_config: dict | None = None
+) -> Flask:
+    """Build one order node; it starts 'recovering' and catches up in the background."""
+    app = create_base_app(__name__, "order", node_name, config_path, test_config)
+    init_db(app, db)
+    ma.init_app(app)
+    ctx = app.extensions["bazar"]
+    with app.app_context():
+        engine = db.engine
+    membership = Membership(ctx.client, ctx.cluster.of("catalog"), ctx.cluster.tuning.health_period)
+    store = OrderStore(ctx, engine, Router(ctx.client, membership))
+    store.replicator = Replicator(ctx, engine, Outbox(outbox_table), store.apply)
+    app.extensions["order.store"] = store
+    app.register_blueprint(bp)
+    if app.config["BACKGROUND"]:
+        membership.start()
+        start_rejoin(ctx, store.replicator)
+        store.start_reconciler()
+    return app

@@ -1,0 +1,216 @@
+"""Order domain: buying through the catalog primary, exactly once per order id.
+
+The order id comes from the client's Idempotency-Key (or is fresh), so a
+retry on any order server names the same order. The order is recorded
+'pending' first; the catalog's conditional decrement is keyed by that id;
+the final status is written with its outbox entry in one transaction and
+pushed to the peer order servers before the client hears back. A buy whose
+catalog call got no answer stays pending until the reconciler asks the
+catalog what happened (design §7 rule 4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+
+from common.cluster import NoReplica, Router
+from common.node import NodeContext
+from common.replication.replicator import Replicator
+from common.web import ApiError
+from order.models import CONFIRMED, PENDING, REJECTED, Order
+
+log = logging.getLogger(__name__)
+orders = Order.__table__
+RESOLVE_AFTER = timedelta(seconds=10)  # a pending order older than this is asked about
+
+
+def order_id_for(key: str | None) -> str:
+    """Same key, same order id, on every order server."""
+    if key is None:
+        return uuid.uuid4().hex
+    return "k" + hashlib.sha256(key.encode()).hexdigest()[:31]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class OrderStore:
+    def __init__(self, ctx: NodeContext, engine: Engine, router: Router):
+        self.ctx = ctx
+        self.engine = engine
+        self.router = router
+        self.replicator: Replicator | None = None
+        self._in_flight: set[str] = set()
+        self._flight_lock = threading.Lock()
+
+    # -- reads -------------------------------------------------------------
+    def get(self, order_id: str) -> dict:
+        row = self._find(order_id)
+        if row is None:
+            raise ApiError(404, f"no order {order_id!r}")
+        return row
+
+    def _find(self, order_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(orders).where(orders.c.order_id == order_id)).mappings()
+            found = row.first()
+        return dict(found) if found else None
+
+    # -- buying --------------------------------------------------------------
+    def buy(self, book_id: int, quantity: int, key: str | None) -> dict:
+        order_id = order_id_for(key)
+        order = self._open(order_id, book_id, quantity)
+        if order["status"] != PENDING:
+            return order
+        with self._flying(order_id):
+            try:
+                response = self.router.write(
+                    "catalog",
+                    "POST",
+                    f"/buy/{book_id}",
+                    json={"order_id": order_id, "quantity": quantity},
+                )
+            except NoReplica:
+                raise ApiError(
+                    503,
+                    "no catalog server reachable; retry with the same Idempotency-Key",
+                    order_id=order_id,
+                ) from None
+            if response.status_code == 404:
+                self._drop_pending(order_id)
+                raise ApiError(404, f"no book with id {book_id}")
+            if response.status_code != 200:
+                raise ApiError(503, f"catalog answered {response.status_code}", order_id=order_id)
+            return self._decide(order_id, response.json())
+
+    def _open(self, order_id: str, book_id: int, quantity: int) -> dict:
+        """The existing order for this id, or a new pending one (kept local until decided)."""
+        row = {
+            "order_id": order_id,
+            "book_id": book_id,
+            "quantity": quantity,
+            "total": 0.0,
+            "status": PENDING,
+            "created_at": now_iso(),
+        }
+        with self.ctx.write_lock, self.engine.begin() as conn:
+            conn.execute(sqlite_insert(orders).values(**row).on_conflict_do_nothing())
+        order = self._find(order_id)
+        if (order["book_id"], order["quantity"]) != (book_id, quantity):
+            raise ApiError(
+                422, "this Idempotency-Key was used for a different purchase", order_id=order_id
+            )
+        return order
+
+    def _decide(self, order_id: str, answer: dict) -> dict:
+        """Record the catalog's verdict and replicate it before answering."""
+        status = CONFIRMED if answer["outcome"] == "applied" else REJECTED
+        total = answer.get("total", 0.0) if status == CONFIRMED else 0.0
+        with self.ctx.write_lock:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(orders)
+                    .where(orders.c.order_id == order_id, orders.c.status == PENDING)
+                    .values(status=status, total=total)
+                )
+                row = dict(
+                    conn.execute(select(orders).where(orders.c.order_id == order_id))
+                    .mappings()
+                    .one()
+                )
+                seqs = self.replicator.stage(conn, {"order": row})
+            self.replicator.deliver(seqs)
+        return row
+
+    def _drop_pending(self, order_id: str) -> None:
+        with self.ctx.write_lock, self.engine.begin() as conn:
+            conn.execute(
+                orders.delete().where(orders.c.order_id == order_id, orders.c.status == PENDING)
+            )
+
+    @contextmanager
+    def _flying(self, order_id: str):
+        """Mark an order as being worked on, so the reconciler leaves it alone."""
+        with self._flight_lock:
+            self._in_flight.add(order_id)
+        try:
+            yield
+        finally:
+            with self._flight_lock:
+                self._in_flight.discard(order_id)
+
+    # -- unknown outcomes ------------------------------------------------------
+    def reconcile(self) -> int:
+        """Ask the catalog about pending orders nobody is working on; return how many settled."""
+        cutoff = (datetime.now(UTC) - RESOLVE_AFTER).isoformat(timespec="milliseconds")
+        with self.engine.connect() as conn:
+            stale = (
+                conn.execute(
+                    select(orders).where(orders.c.status == PENDING, orders.c.created_at < cutoff)
+                )
+                .mappings()
+                .all()
+            )
+        settled = 0
+        for order in stale:
+            if order["order_id"] in self._in_flight:
+                continue
+            try:
+                response = self.router.write(
+                    "catalog",
+                    "POST",
+                    f"/resolve/{order['book_id']}",
+                    json={"order_id": order["order_id"], "quantity": order["quantity"]},
+                )
+            except NoReplica:
+                return settled
+            if response.status_code == 200:
+                self._decide(order["order_id"], response.json())
+                settled += 1
+        return settled
+
+    def start_reconciler(self, period: float = 2.0) -> None:
+        def loop():
+            while True:
+                time.sleep(period)
+                if self.ctx.status == "up":
+                    try:
+                        self.reconcile()
+                    except Exception:
+                        log.exception("reconcile round failed")
+
+        threading.Thread(target=loop, name="reconciler", daemon=True).start()
+
+    # -- replication -----------------------------------------------------------
+    def apply(self, entries: list[dict]) -> None:
+        """Insert by order id; a decided status replaces only 'pending' (idempotent)."""
+        with self.ctx.write_lock, self.engine.begin() as conn:
+            for entry in entries:
+                row = entry.get("order")
+                if not row:
+                    continue
+                stmt = sqlite_insert(orders).values(**row)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[orders.c.order_id],
+                        set_={"status": stmt.excluded.status, "total": stmt.excluded.total},
+                        where=(orders.c.status == PENDING) & (stmt.excluded.status != PENDING),
+                    )
+                )
+
+    def state(self) -> list[dict]:
+        """Every decided order, as entries a peer can apply (pending ones stay local)."""
+        with self.engine.connect() as conn:
+            query = select(orders).where(orders.c.status != PENDING)
+            return [{"order": dict(r)} for r in conn.execute(query).mappings()]

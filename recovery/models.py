@@ -1,0 +1,17 @@
+"""Recovery storage: one durable queue of missed updates per target node."""
+
+from __future__ import annotations
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+db = SQLAlchemy()
+
+
+class QueuedEntry(db.Model):
+    __tablename__ = "queue"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String, nullable=False, index=True)
+    entry: Mapped[str] = mapped_column(Text, nullable=False)
