@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
@@ -34,6 +35,11 @@ def signature(secret: str, method: str, path: str, timestamp: str, nonce: str, b
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
+def signed_target(path: str, query: str) -> str:
+    """What a signature covers of the URL: the decoded path and the raw query string."""
+    return f"{path}?{query}" if query else path
+
+
 class SignedAuth(requests.auth.AuthBase):
     """requests auth hook that signs every outgoing internal call."""
 
@@ -46,8 +52,9 @@ class SignedAuth(requests.auth.AuthBase):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode()
-        # Sign the decoded path: that is what the receiving Flask sees as request.path.
-        path = unquote(urlsplit(request.url).path) or "/"
+        # Sign the decoded path (what Flask sees as request.path) and the raw query.
+        parts = urlsplit(request.url)
+        path = signed_target(unquote(parts.path) or "/", parts.query)
         request.headers[TS_HEADER] = timestamp
         request.headers[NONCE_HEADER] = nonce
         request.headers[SIG_HEADER] = signature(
@@ -77,7 +84,7 @@ class SignatureVerifier:
             skew = abs(time.time() - float(timestamp))
         except ValueError:
             raise AuthError("internal route: bad timestamp") from None
-        if skew > MAX_SKEW:
+        if not math.isfinite(skew) or skew > MAX_SKEW:
             raise AuthError("internal route: timestamp too far from now")
         with self._lock:
             if nonce in self._seen:

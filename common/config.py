@@ -7,6 +7,7 @@ names the key, so the CLI can print it and exit 2 instead of a traceback.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -182,12 +183,20 @@ def _nodes(raw: dict) -> dict[str, Node]:
                 f"'{where}service' must be one of {', '.join(SERVICES)}, got {service!r}"
             )
         url = _typed(spec, "url", str, where).rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname or not parts.port or parts.path:
+        if not _valid_url(url):
             raise ConfigError(f"'{where}url' must look like http://HOST:PORT, got {url!r}")
         nodes[name] = Node(name, service, url)
     _check_counts(nodes)
     return nodes
+
+
+def _valid_url(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # out of range or not a number
+        return False
+    return parts.scheme == "http" and bool(parts.hostname) and bool(port) and not parts.path
 
 
 def _check_counts(nodes: dict[str, Node]) -> None:
@@ -209,7 +218,7 @@ def _tuning(raw: dict) -> Tuning:
     for key, value in raw.items():
         kind = int if isinstance(getattr(defaults, key), int) else (int, float)
         _typed(raw, key, kind, "tuning.")
-        if value <= 0:
+        if not math.isfinite(value) or value <= 0:
             raise ConfigError(f"'tuning.{key}' must be greater than 0, got {value!r}")
         values[key] = value
     return Tuning(**values)

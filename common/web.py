@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from common.auth import AuthError, SignatureVerifier, check_bearer
+from common.auth import AuthError, SignatureVerifier, check_bearer, signed_target
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,8 @@ def protect_internal(blueprint: Blueprint) -> None:
     @blueprint.before_request
     def _verify():
         verifier: SignatureVerifier = current_app.extensions["bazar.verifier"]
-        verifier.verify(request.method, request.path, request.headers, request.get_data(cache=True))
+        target = signed_target(request.path, request.query_string.decode("latin-1"))
+        verifier.verify(request.method, target, request.headers, request.get_data(cache=True))
 
 
 def staff_only(view: Callable) -> Callable:

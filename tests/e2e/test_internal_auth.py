@@ -1,0 +1,68 @@
+"""Internal routes refuse callers without the cluster secret (design §6)."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from common.auth import SignedAuth
+
+# One internal route per node kind, with a request that is valid when signed.
+ROUTES = [
+    ("catalog-1", "GET", "/lookup/1", None),
+    ("catalog-1", "GET", "/search/spring", None),
+    ("catalog-1", "GET", "/sync", None),
+    ("catalog-1", "POST", "/sync", {"entries": []}),
+    ("catalog-2", "PUT", "/update/1", {"price": 50}),
+    ("order-1", "GET", "/sync", None),
+    ("order-1", "POST", "/sync", {"entries": []}),
+    ("order-2", "GET", "/orders/none", None),
+    ("recovery-1", "GET", "/queue/catalog-1", None),
+    ("recovery-1", "POST", "/queue/catalog-1", {"entries": []}),
+    ("frontend-1", "DELETE", "/invalidate/1", None),
+]
+
+
+def plain(url: str, method: str, body, **kw) -> requests.Response:
+    session = requests.Session()
+    session.trust_env = False
+    return session.request(method, url, json=body, timeout=10, **kw)
+
+
+@pytest.mark.parametrize("name, method, path, body", ROUTES)
+def test_unsigned_internal_call_is_401(shared_cluster, name, method, path, body):
+    response = plain(shared_cluster.url_of(name) + path, method, body)
+    assert response.status_code == 401
+    assert "message" in response.json()
+
+
+@pytest.mark.parametrize("name, method, path, body", ROUTES)
+def test_call_signed_with_another_secret_is_401(shared_cluster, name, method, path, body):
+    response = plain(
+        shared_cluster.url_of(name) + path,
+        method,
+        body,
+        auth=SignedAuth("a-different-cluster-secret"),
+    )
+    assert response.status_code == 401
+
+
+def test_signed_call_is_served(shared_cluster):
+    response = shared_cluster.call("catalog-2", "GET", "/lookup/1")
+    assert response.status_code == 200
+    assert response.json()["version"] >= 1
+
+
+def test_replayed_signed_request_is_401(shared_cluster):
+    url = shared_cluster.url_of("catalog-1") + "/lookup/1"
+    request = requests.Request("GET", url).prepare()
+    SignedAuth(shared_cluster.cluster.cluster_secret)(request)
+    session = requests.Session()
+    session.trust_env = False
+    assert session.send(request, timeout=10).status_code == 200
+    assert session.send(request, timeout=10).status_code == 401
+
+
+@pytest.mark.parametrize("name", ["catalog-1", "order-1", "recovery-1", "frontend-1"])
+def test_health_is_open(shared_cluster, name):
+    assert plain(shared_cluster.url_of(name) + "/health", "GET", None).status_code == 200

@@ -1,0 +1,103 @@
+"""Replication and recovery with real processes killed by SIGKILL (design §7 rules 1-3)."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.support.cluster import wait_until
+
+OUTBOX_DEPTH = "SELECT COUNT(*) FROM outbox"
+
+
+def buy_some(api, book_id: int, n: int) -> list[str]:
+    order_ids = []
+    for _ in range(n):
+        response = api.buy(book_id, key=f"t-{uuid.uuid4()}")
+        assert response.status_code == 201, response.text
+        order_ids.append(response.json()["order_id"])
+    return order_ids
+
+
+def queue_depth(cluster, target: str) -> int:
+    status = cluster.call("recovery-1", "GET", "/health").json()
+    return status["queues"].get(target, 0)
+
+
+def test_writes_reach_every_replica(fresh_cluster):
+    c = fresh_cluster
+    buy_some(c.api, 1, 5)
+    assert c.api.set_price(2, 41.0).status_code == 200
+    assert c.check().returncode == 0, c.check().stdout
+    assert c.book_row("catalog-2", 1)[4] == 895
+    assert c.book_row("catalog-2", 2)[3] == 41.0
+    assert len(c.rows("order-2", "SELECT * FROM orders")) == 5
+
+
+def test_killed_backup_catches_up_from_the_recovery_queue(fresh_cluster):
+    c = fresh_cluster
+    c.kill("catalog-2")
+    c.kill("order-2")
+    orders = buy_some(c.api, 3, 4)
+    assert c.api.set_quantity(7, 50).status_code == 200
+    assert queue_depth(c, "catalog-2") >= 5
+    assert queue_depth(c, "order-2") == 4
+    assert c.check().returncode == 1  # honest: the dead replicas are behind
+
+    c.start("catalog-2")
+    c.start("order-2")
+    assert queue_depth(c, "catalog-2") == 0
+    assert c.check().returncode == 0, c.check().stdout
+    assert c.call("catalog-2", "GET", "/lookup/7").json()["quantity"] == 50
+    for order_id in orders:
+        assert c.call("order-2", "GET", f"/orders/{order_id}").json()["status"] == "confirmed"
+
+
+def test_backup_and_recovery_down_together_lose_nothing(fresh_cluster):
+    c = fresh_cluster
+    c.kill("recovery-1")
+    c.kill("catalog-2")
+    buy_some(c.api, 1, 3)
+    assert c.api.set_price(1, 55.0).status_code == 200
+    # Nobody durable took the entries: they wait in the primary's own outbox.
+    assert c.rows("catalog-1", OUTBOX_DEPTH)[0][0] >= 4
+
+    c.start("recovery-1")
+    c.start("catalog-2")
+    c.wait_converged()
+    assert c.rows("catalog-1", OUTBOX_DEPTH)[0][0] == 0
+    assert c.book_row("catalog-2", 1)[3:5] == (55.0, 897)
+
+
+def test_primary_killed_then_backup_takes_writes_and_old_primary_rejoins(fresh_cluster):
+    c = fresh_cluster
+    c.kill("catalog-1")
+    assert c.api.lookup(1).status_code == 200
+    buy_some(c.api, 1, 3)
+    assert c.api.set_price(1, 60.0).status_code == 200
+    assert c.role("catalog-2") == "primary"
+
+    c.start("catalog-1")
+    wait_until(lambda: c.role("catalog-1") == "primary", what="catalog-1 primary again")
+    wait_until(lambda: c.role("catalog-2") == "backup", what="catalog-2 backup again")
+    assert c.book_row("catalog-1", 1)[3:5] == (60.0, 897)
+    buy_some(c.api, 1, 2)
+    assert c.api.lookup(1).json()["quantity"] == 895
+    c.wait_converged()
+
+
+def test_order_server_killed_buys_go_on(fresh_cluster):
+    c = fresh_cluster
+    c.kill("order-1")
+    orders = buy_some(c.api, 2, 6)  # every one answered, none lost
+    c.start("order-1")
+    c.wait_converged()
+    assert len(c.rows("order-1", "SELECT * FROM orders WHERE status = 'confirmed'")) == 6
+    assert all(c.api.order(o).status_code == 200 for o in orders)
+
+
+def test_killed_nodes_leave_consistent_sqlite_files(fresh_cluster):
+    c = fresh_cluster
+    buy_some(c.api, 4, 3)
+    for name in ("catalog-1", "order-1", "recovery-1"):
+        c.kill(name)
+        assert c.rows(name, "PRAGMA integrity_check") == [("ok",)]

@@ -1,0 +1,226 @@
+"""A real Bazar cluster for tests: nodes as processes on free loopback ports.
+
+`LocalCluster` writes a config into a temp folder and drives it with the
+`bazar` CLI, as an operator would; `Api` is the small client of the public
+API the tests speak through. Nothing here sleeps a fixed time where it can
+poll.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from common import procs
+from common.config import Cluster, load_cluster
+from common.http import InternalClient
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Api:
+    """The public API of one front-end, as a customer or staff member uses it."""
+
+    def __init__(self, url: str, staff_token: str):
+        self.url = url
+        self.staff_token = staff_token
+        self.http = requests.Session()
+        self.http.trust_env = False
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return self.http.get(self.url + path, timeout=30, **kw)
+
+    def send(self, method: str, path: str, **kw) -> requests.Response:
+        return self.http.request(method, self.url + path, timeout=30, **kw)
+
+    def search(self, topic: str) -> requests.Response:
+        return self.get(f"/search/{topic}")
+
+    def lookup(self, book_id) -> requests.Response:
+        return self.get(f"/lookup/{book_id}")
+
+    def buy(
+        self, book_id, quantity: int | None = None, key: str | None = None, method: str = "POST"
+    ) -> requests.Response:
+        headers = {"Idempotency-Key": key} if key else {}
+        body = {"json": {"quantity": quantity}} if quantity is not None else {}
+        return self.send(method, f"/buy/{book_id}", headers=headers, **body)
+
+    def staff(self, kind: str, book_id, body, token: str | None = "default") -> requests.Response:
+        token = self.staff_token if token == "default" else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.send("PUT", f"/update/{kind}/{book_id}", json=body, headers=headers)
+
+    def set_price(self, book_id, price) -> requests.Response:
+        return self.staff("price", book_id, {"price": price})
+
+    def set_quantity(self, book_id, quantity) -> requests.Response:
+        return self.staff("item", book_id, {"quantity": quantity})
+
+    def order(self, order_id: str) -> requests.Response:
+        return self.get(f"/orders/{order_id}")
+
+
+class LocalCluster:
+    """A cluster config in `root`, started and stopped through the `bazar` CLI."""
+
+    def __init__(
+        self,
+        root: Path,
+        catalogs: int = 2,
+        orders: int = 2,
+        frontends: int = 1,
+        tuning: dict | None = None,
+    ):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.config_path = root / "cluster.toml"
+        counts = {"frontend": frontends, "catalog": catalogs, "order": orders, "recovery": 1}
+        settings = {
+            "health_period": 0.2,
+            "sender_period": 0.2,
+            "startup_grace": 3.0,
+            "cache_ttl": 300.0,
+            "threads": 8,
+            **(tuning or {}),
+        }
+        self.config_path.write_text(_config_text(counts, settings))
+        self.cluster: Cluster = load_cluster(self.config_path)
+        self.api = Api(self.url_of(self.names("frontend")[0]), self.cluster.staff_token)
+        self.internal = InternalClient(self.cluster.cluster_secret, self.cluster.tuning)
+
+    # -- naming ---------------------------------------------------------------
+    def names(self, service: str) -> list[str]:
+        return [n.name for n in self.cluster.of(service)]
+
+    def node(self, name: str):
+        return self.cluster.node(name)
+
+    def url_of(self, name: str) -> str:
+        return self.cluster.node(name).url
+
+    # -- operating ------------------------------------------------------------------
+    def bazar(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "common.cli", *args, "--config", str(self.config_path)]
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,  # noqa: S603
+            cwd=ROOT,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"bazar {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout}\n{result.stderr}\n{self.log_tails()}"
+            )
+        return result
+
+    def up(self) -> LocalCluster:
+        self.bazar("up", "--detach", "--timeout", "60")
+        return self
+
+    def down(self) -> None:
+        self.bazar("down", check=False)
+
+    def kill(self, name: str) -> None:
+        self.bazar("kill", name)
+
+    def stop(self, name: str) -> None:
+        self.bazar("stop", name)
+
+    def start(self, name: str, wait: bool = True) -> None:
+        self.bazar("start", name)
+        if wait:
+            self.wait_state(name, "up")
+
+    def state(self, name: str) -> str:
+        return procs.health(self.node(name))[0]
+
+    def role(self, name: str) -> str | None:
+        return procs.health(self.node(name))[1].get("role")
+
+    def wait_state(self, name: str, state: str = "up", timeout: float = 30.0) -> None:
+        wait_until(lambda: self.state(name) == state, timeout, f"{name} to be {state}")
+
+    def check(self) -> subprocess.CompletedProcess:
+        return self.bazar("check", check=False)
+
+    def wait_converged(self, timeout: float = 30.0) -> None:
+        wait_until(lambda: self.check().returncode == 0, timeout, "replicas to converge")
+
+    def log_tails(self, lines: int = 15) -> str:
+        out = []
+        for path in sorted((self.cluster.data_dir / "logs").glob("*.log")):
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {path.name}\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    # -- looking inside ---------------------------------------------------------
+    def rows(self, name: str, query: str) -> list[tuple]:
+        conn = sqlite3.connect(f"file:{self.cluster.db_path(name)}?mode=ro", uri=True, timeout=30)
+        try:
+            return conn.execute(query).fetchall()
+        finally:
+            conn.close()
+
+    def book_row(self, name: str, book_id: int) -> tuple:
+        return self.rows(
+            name,
+            f"SELECT id, title, topic, cost, quantity, version FROM books "
+            f"WHERE id = {int(book_id)}",
+        )[0]
+
+    def call(self, name: str, method: str, path: str, **kw) -> requests.Response:
+        """A signed internal call, as another node would make it."""
+        return self.internal.request(self.node(name), method, path, **kw)
+
+
+def _config_text(counts: dict[str, int], tuning: dict) -> str:
+    lines = [
+        'data_dir = "var"',
+        "",
+        "[auth]",
+        f'staff_token = "{secrets.token_urlsafe(24)}"',
+        f'cluster_secret = "{secrets.token_urlsafe(32)}"',
+        "",
+        "[tuning]",
+    ]
+    lines += [f"{key} = {value!r}" for key, value in tuning.items()]
+    for service, count in counts.items():
+        for i in range(1, count + 1):
+            lines += [
+                "",
+                f"[nodes.{service}-{i}]",
+                f'service = "{service}"',
+                f'url = "http://127.0.0.1:{free_port()}"',
+            ]
+    return "\n".join(lines) + "\n"

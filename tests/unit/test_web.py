@@ -1,0 +1,93 @@
+"""common/web.py: strict JSON parsing and flattened validation messages."""
+
+import pytest
+from marshmallow import ValidationError
+
+from common.web import ApiError, parse_json, validation_message
+from frontend.schemas import PriceSchema
+
+
+def parse_error(raw):
+    with pytest.raises(ApiError) as caught:
+        parse_json(raw)
+    return caught.value
+
+
+# -- parse_json ----------------------------------------------------------------
+
+
+def test_parse_json_accepts_a_plain_object():
+    assert parse_json(b'{"price": 12.5, "tags": [1, 2]}') == {"price": 12.5, "tags": [1, 2]}
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_parse_json_rejects_non_finite_constants(constant):
+    error = parse_error(b'{"price": ' + constant + b"}")
+    assert error.status == 400
+
+
+def test_parse_json_rejects_duplicate_keys():
+    error = parse_error(b'{"quantity": 1, "quantity": 900}')
+    assert error.status == 400
+    assert "duplicate" in error.message
+
+
+def test_parse_json_rejects_duplicate_keys_in_nested_objects():
+    assert parse_error(b'{"a": {"b": 1, "b": 2}}').status == 400
+
+
+def test_parse_json_rejects_deep_nesting():
+    error = parse_error(b"[" * 100_000)
+    assert error.status == 400
+    assert "nested" in error.message
+
+
+def test_parse_json_rejects_invalid_utf8():
+    assert parse_error(b'{"title": "\xff\xfe"}').status == 400
+
+
+def test_parse_json_rejects_malformed_json():
+    assert parse_error(b'{"price": ').status == 400
+
+
+def test_parse_json_rejects_integers_with_too_many_digits():
+    assert parse_error(b'{"quantity": ' + b"9" * 5000 + b"}").status == 400
+
+
+def test_overflowing_number_is_stopped_by_the_schema():
+    # 1e400 parses to inf (not a constant); the strict number field must refuse it.
+    data = parse_json(b'{"price": 1e400}')
+    with pytest.raises(ValidationError):
+        PriceSchema().load(data)
+
+
+# -- validation_message --------------------------------------------------------
+
+
+def test_validation_message_names_the_field():
+    assert validation_message({"price": ["must be a number"]}) == "price: must be a number"
+
+
+def test_validation_message_joins_fields_with_semicolons():
+    message = validation_message({"price": ["bad"], "quantity": ["worse"]})
+    assert message == "price: bad; quantity: worse"
+
+
+def test_validation_message_joins_several_reasons_for_one_field():
+    assert validation_message({"price": ["bad.", "really."]}) == "price: bad. really."
+
+
+def test_validation_message_drops_the_schema_key():
+    assert validation_message({"_schema": ["give price or quantity"]}) == "give price or quantity"
+
+
+def test_validation_message_dots_nested_fields():
+    assert validation_message({"order": {"quantity": ["too big"]}}) == "order.quantity: too big"
+
+
+def test_validation_message_of_a_real_schema_error():
+    with pytest.raises(ValidationError) as caught:
+        PriceSchema().load({"price": 0, "cost": 1})
+    message = validation_message(caught.value.messages)
+    assert "price: " in message
+    assert "cost: " in message
