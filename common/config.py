@@ -114,8 +114,8 @@ def load_cluster(
         staff_token=token,
         cluster_secret=secret,
         seed_file=seed_file,
-        nodes=_nodes(_table(raw, "nodes")),
         tuning=_tuning(_table(raw, "tuning")),
+        nodes=_nodes(_table(raw, "nodes")),
     )
 
 

@@ -1,0 +1,63 @@
+"""The front-end cache never serves a value older than the last acknowledged write (§7 rule 6)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from tests.support.cluster import wait_until
+
+
+def test_lookup_after_each_update_sees_it(shared_cluster):
+    api = shared_cluster.api
+    for i in range(20):
+        assert api.lookup(1).status_code == 200  # fill the cache
+        assert api.set_price(1, 10.0 + i).status_code == 200
+        assert api.lookup(1).json()["cost"] == 10.0 + i
+    api.set_price(1, 50)
+
+
+def test_lookup_after_a_buy_sees_the_new_stock(shared_cluster):
+    api = shared_cluster.api
+    before = api.lookup(2).json()["quantity"]
+    assert api.buy(2).status_code == 201
+    assert api.lookup(2).json()["quantity"] == before - 1
+
+
+def test_write_not_made_through_the_front_end_still_invalidates_it(shared_cluster):
+    """The catalog pushes an invalidation; the 300 s TTL is not what refreshes it."""
+    c = shared_cluster
+    assert c.api.lookup(6).json()["cost"] == 45
+    response = c.call("catalog-1", "PUT", "/update/6", json={"price": 46.0})
+    assert response.status_code == 200
+    wait_until(lambda: c.api.lookup(6).json()["cost"] == 46.0, timeout=3, what="invalidation")
+    c.api.set_price(6, 45)
+
+
+def test_concurrent_readers_never_go_back_in_time(shared_cluster):
+    """Reads that start after a write is acknowledged return that write or a newer one."""
+    api = shared_cluster.api
+    acked: list[tuple[float, float]] = []  # (time acknowledged, price)
+    reads: list[tuple[float, float]] = []  # (time started, price seen)
+    done = threading.Event()
+
+    def reader():
+        while not done.is_set():
+            started = time.monotonic()
+            reads.append((started, api.lookup(7).json()["cost"]))
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(1, 41):
+        assert api.set_price(7, 100.0 + i).status_code == 200
+        acked.append((time.monotonic(), 100.0 + i))
+    done.set()
+    for t in threads:
+        t.join()
+
+    assert len(reads) > 40
+    for started, seen in reads:
+        newest_acked = max((p for at, p in acked if at < started), default=0.0)
+        assert seen >= newest_acked, f"read at {started} saw {seen} after {newest_acked} was acked"
+    api.set_price(7, 20)

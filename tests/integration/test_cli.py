@@ -1,0 +1,100 @@
+"""The `bazar` CLI as an operator uses it (design §3)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.cluster import ROOT, LocalCluster
+
+
+def bazar(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "common.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("data_dir = 'var'\n[nodes.a\n", "malformed TOML"),
+        ("data_dir = 'var'\ncolour = 'red'\n", "'colour'"),
+        (
+            "data_dir = 'var'\n[nodes.c1]\nservice = 'catalog'\n"
+            "url = 'http://127.0.0.1:1'\nport = 3\n",
+            "'nodes.c1.port'",
+        ),
+        ("data_dir = 'var'\n[tuning]\nthreads = 'many'\n", "'tuning.threads'"),
+    ],
+)
+def test_bad_config_is_one_clear_line_and_exit_2(tmp_path, text, named):
+    path = tmp_path / "cluster.toml"
+    path.write_text(text)
+    result = bazar("status", "--config", str(path))
+    assert result.returncode == 2
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bazar_config_env_selects_the_file(tmp_path):
+    path = tmp_path / "other.toml"
+    path.write_text("surprise = 1\n")
+    result = bazar("status", env={"BAZAR_CONFIG": str(path), "PATH": ""})
+    assert result.returncode == 2
+    assert "'surprise'" in result.stderr
+
+
+def test_status_json_reports_every_node(shared_cluster):
+    rows = json.loads(shared_cluster.bazar("status", "--json").stdout)
+    assert {r["node"] for r in rows} == set(shared_cluster.cluster.nodes)
+    assert all(r["state"] == "up" and r["pid"] for r in rows)
+    roles = {r["node"]: r.get("role") for r in rows}
+    assert roles["catalog-1"] == "primary"
+    assert roles["catalog-2"] == "backup"
+
+
+def test_check_passes_on_a_healthy_cluster(shared_cluster):
+    result = shared_cluster.check()
+    assert result.returncode == 0, result.stdout
+    assert "replicas identical" in result.stdout
+
+
+def test_stop_and_start_one_node(shared_cluster):
+    c = shared_cluster
+    assert "stopped order-2" in c.bazar("stop", "order-2").stdout
+    assert c.state("order-2") == "down"
+    c.start("order-2")
+    assert c.state("order-2") == "up"
+
+
+def test_check_fails_when_a_replica_differs(tmp_path):
+    c = LocalCluster(tmp_path / "c").up()
+    c.down()
+    conn = sqlite3.connect(c.cluster.db_path("catalog-2"))
+    conn.execute("UPDATE books SET quantity = 1 WHERE id = 1")
+    conn.commit()
+    conn.close()
+    result = c.check()
+    assert result.returncode == 1
+    assert "DIFFER catalog books" in result.stdout
+
+
+def test_up_prints_urls_and_staff_token_and_down_stops_all(tmp_path):
+    c = LocalCluster(tmp_path / "c")
+    try:
+        out = c.up_output = c.bazar("up", "--detach", "--timeout", "60").stdout
+        assert c.cluster.staff_token in out
+        assert c.url_of("frontend-1") in out
+    finally:
+        c.down()
+    assert all(c.state(name) == "down" for name in c.cluster.nodes)
