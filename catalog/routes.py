@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from catalog.schemas import AnnounceSchema, BookSchema, BuySchema, EntriesSchema, UpdateSchema
+from catalog.schemas import (
+    AnnounceSchema,
+    BookSchema,
+    BuySchema,
+    EntriesSchema,
+    InStockSchema,
+    OutcomeSchema,
+    SearchHitSchema,
+    UpdateSchema,
+)
 from catalog.store import CatalogStore
 from common.node import context
+from common.openapi import doc
 from common.web import ApiError, load_body, protect_internal
 
 bp = Blueprint("catalog", __name__)
@@ -32,18 +42,21 @@ def _require_primary() -> None:
         raise ApiError(421, "not the primary", primary=election.primary_name())
 
 
+@doc(responses={200: SearchHitSchema(many=True)}, errors=(503,))
 @bp.get("/search/<path:topic>")
 def search(topic: str):
     """Books under a topic (case-insensitive)."""
     return jsonify(store().search(topic))
 
 
+@doc(responses={200: BookSchema}, errors=(404, 503))
 @bp.get(f"/lookup/{BOOK_ID}")
 def lookup(book_id: int):
     """One book, with its version."""
     return jsonify(BookSchema().dump(store().lookup(book_id)))
 
 
+@doc(responses={200: InStockSchema}, errors=(400, 404, 503), query={"quantity": "integer"})
 @bp.get(f"/verify_item_in_stock/{BOOK_ID}")
 def verify_item_in_stock(book_id: int):
     """Whether `quantity` copies (default 1) are in stock right now."""
@@ -56,6 +69,7 @@ def verify_item_in_stock(book_id: int):
     )
 
 
+@doc(body=UpdateSchema, responses={200: BookSchema}, errors=(404, 421, 503))
 @bp.put(f"/update/{BOOK_ID}")
 def update(book_id: int):
     """Staff change of price and/or quantity (primary only)."""
@@ -65,6 +79,7 @@ def update(book_id: int):
     return jsonify(BookSchema().dump(book))
 
 
+@doc(body=BuySchema, responses={200: OutcomeSchema}, errors=(404, 421, 503))
 @bp.post(f"/buy/{BOOK_ID}")
 def buy(book_id: int):
     """Take `quantity` copies for `order_id`, once (primary only)."""
@@ -73,6 +88,7 @@ def buy(book_id: int):
     return jsonify(store().buy(body["order_id"], book_id, body["quantity"]))
 
 
+@doc(body=BuySchema, responses={200: OutcomeSchema}, errors=(421, 503))
 @bp.post(f"/resolve/{BOOK_ID}")
 def resolve(book_id: int):
     """Outcome of `order_id`; an undecided order is fenced as aborted (primary only)."""
@@ -81,6 +97,7 @@ def resolve(book_id: int):
     return jsonify(store().resolve(body["order_id"], book_id, body["quantity"]))
 
 
+@doc(body=EntriesSchema)
 @bp.post("/sync")
 def sync_in():
     """Apply entries replicated by a peer (or replayed by the recovery node)."""
@@ -88,12 +105,14 @@ def sync_in():
     return jsonify({"applied": True})
 
 
+@doc(responses={200: EntriesSchema})
 @bp.get("/sync")
 def sync_out():
     """This replica's whole state, for a peer catching up."""
     return jsonify({"entries": store().state()})
 
 
+@doc(body=AnnounceSchema)
 @bp.post("/announce")
 def announce():
     """An earlier catalog has caught up and takes the writes from now on."""

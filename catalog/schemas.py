@@ -44,3 +44,21 @@ class EntriesSchema(Schema):
 
 class AnnounceSchema(Schema):
     node = fields.String(required=True)
+
+
+class InStockSchema(Schema):
+    id = fields.Integer(required=True)
+    in_stock = fields.Boolean(required=True)
+    quantity = fields.Integer(required=True)
+
+
+class OutcomeSchema(Schema):
+    """The catalog's decision on one order id."""
+
+    outcome = fields.String(
+        required=True, validate=validate.OneOf(["applied", "aborted", "out_of_stock"])
+    )
+    total = fields.Float()
+    book_id = fields.Integer()
+    quantity = fields.Integer()
+    available = fields.Integer()

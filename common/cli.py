@@ -59,7 +59,7 @@ def cmd_up(cluster: Cluster, args) -> int:
     nodes = sorted(cluster.nodes.values(), key=lambda n: START_ORDER.index(n.service))
     for node in nodes:
         procs.start(cluster, node)
-    missing = procs.wait_healthy(nodes, args.timeout)
+    missing = procs.wait_healthy(cluster, nodes, args.timeout)
     if missing:
         for node in missing:
             print(

@@ -18,6 +18,7 @@ from sqlalchemy import event
 from common.auth import SignatureVerifier
 from common.config import Cluster, ConfigError, Node, load_cluster
 from common.http import InternalClient
+from common.openapi import openapi_blueprint
 from common.web import install_error_handlers
 
 
@@ -74,6 +75,8 @@ def create_base_app(
     )
     install_error_handlers(app)
     app.register_blueprint(health_blueprint())
+    default_auth = "none" if service == "frontend" else "cluster"
+    app.register_blueprint(openapi_blueprint(f"Bazar {service} node", default_auth))
     return app
 
 

@@ -133,12 +133,17 @@ def health(node: Node, timeout: float = 1.0) -> tuple[str, dict]:
     return body.get("status", "down"), body
 
 
-def wait_healthy(nodes: list[Node], timeout: float) -> list[Node]:
-    """Poll until every node answers 200 on /health; return those that never did."""
+def wait_healthy(cluster: Cluster, nodes: list[Node], timeout: float) -> list[Node]:
+    """Poll until every node answers 200 on /health; return those that never did.
+
+    A node whose process has died (say, a port already taken) fails at once.
+    """
     deadline = time.monotonic() + timeout
     waiting = list(nodes)
     while waiting and time.monotonic() < deadline:
+        if any(running_pid(cluster, n) is None for n in waiting):
+            break
         waiting = [n for n in waiting if health(n, 0.5)[0] != "up"]
         if waiting:
             time.sleep(0.1)
-    return waiting
+    return [n for n in waiting if health(n, 0.5)[0] != "up"]

@@ -6,9 +6,18 @@ from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
 from common.fields import KEY_RULE
+from common.openapi import doc
 from common.web import ApiError, load_body, protect_internal, staff_only
 from frontend import services
-from frontend.schemas import BuyBodySchema, PriceSchema, QuantitySchema
+from frontend.schemas import (
+    BookSchema,
+    BuyBodySchema,
+    BuyResultSchema,
+    OrderSchema,
+    PriceSchema,
+    QuantitySchema,
+    SearchHitSchema,
+)
 
 public = Blueprint("public", __name__)
 internal = Blueprint("internal", __name__)
@@ -21,18 +30,27 @@ def _deps():
     return ext["frontend.router"], ext["frontend.cache"]
 
 
+@doc(responses={200: SearchHitSchema(many=True)}, errors=(404, 503))
 @public.get("/search/<path:topic>")
 def search(topic: str):
     """Books under a topic: [{id, title}]."""
     return jsonify(services.search(*_deps(), topic))
 
 
+@doc(responses={200: BookSchema}, errors=(404, 503))
 @public.get(f"/lookup/{BOOK_ID}")
 def lookup(book_id: int):
     """One book: id, title, topic, cost, quantity."""
     return jsonify(services.lookup(*_deps(), book_id))
 
 
+@doc(
+    body=BuyBodySchema,
+    body_required=False,
+    responses={201: BuyResultSchema},
+    errors=(404, 410, 422, 503),
+    headers={"Idempotency-Key": "string"},
+)
 @public.route(f"/buy/{BOOK_ID}", methods=["PUT", "POST"])
 def buy(book_id: int):
     """Buy a book (optional body {"quantity": n}); Idempotency-Key makes retries safe."""
@@ -50,6 +68,7 @@ def buy(book_id: int):
     return jsonify(body), 201
 
 
+@doc(body=PriceSchema, responses={200: BookSchema}, errors=(404, 503), auth="staff")
 @public.put(f"/update/price/{BOOK_ID}")
 @staff_only
 def update_price(book_id: int):
@@ -58,6 +77,7 @@ def update_price(book_id: int):
     return jsonify(services.update(*_deps(), book_id, change))
 
 
+@doc(body=QuantitySchema, responses={200: BookSchema}, errors=(404, 503), auth="staff")
 @public.put(f"/update/item/{BOOK_ID}")
 @staff_only
 def update_item(book_id: int):
@@ -66,6 +86,7 @@ def update_item(book_id: int):
     return jsonify(services.update(*_deps(), book_id, change))
 
 
+@doc(responses={200: OrderSchema}, errors=(404, 503))
 @public.get("/orders/<order_id>")
 def get_order(order_id: str):
     """One order by id."""
@@ -75,6 +96,7 @@ def get_order(order_id: str):
     return jsonify(services.order(router, order_id))
 
 
+@doc(auth="cluster")
 @internal.delete(f"/invalidate/{BOOK_ID}")
 def invalidate(book_id: int):
     """A catalog changed this book: drop it from the cache."""

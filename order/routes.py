@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from common.node import context
+from common.openapi import doc
 from common.web import ApiError, load_body, protect_internal
 from order.models import CONFIRMED
 from order.schemas import BuySchema, EntriesSchema, OrderSchema
@@ -25,6 +26,7 @@ def _only_when_up():
         raise ApiError(503, f"order replica is {context().status}", status=context().status)
 
 
+@doc(body=BuySchema, body_required=False, responses={201: OrderSchema}, errors=(404, 410, 422, 503))
 @bp.post("/buy/<int(max=9223372036854775807):book_id>")
 def buy(book_id: int):
     """Buy `quantity` copies once per idempotency key: 201 confirmed, 410 rejected."""
@@ -35,12 +37,14 @@ def buy(book_id: int):
     raise ApiError(410, f"book {book_id} is out of stock", order_id=order["order_id"])
 
 
+@doc(responses={200: OrderSchema}, errors=(404, 503))
 @bp.get("/orders/<order_id>")
 def get_order(order_id: str):
     """One order by id."""
     return jsonify(OrderSchema().dump(store().get(order_id)))
 
 
+@doc(body=EntriesSchema)
 @bp.post("/sync")
 def sync_in():
     """Apply orders replicated by a peer (or replayed by the recovery node)."""
@@ -48,6 +52,7 @@ def sync_in():
     return jsonify({"applied": True})
 
 
+@doc(responses={200: EntriesSchema})
 @bp.get("/sync")
 def sync_out():
     """Every decided order here, for a peer catching up."""

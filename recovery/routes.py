@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, insert, select
 
 from common.fields import StrictInteger
 from common.node import context
+from common.openapi import doc
 from common.web import ApiError, load_body, protect_internal
 from recovery.models import QueuedEntry, db
 
@@ -30,12 +31,22 @@ class AckSchema(Schema):
     upto = StrictInteger(required=True, validate=validate.Range(min=0))
 
 
+class QueuedSchema(Schema):
+    seq = fields.Integer(required=True)
+    entry = fields.Dict(required=True)
+
+
+class QueueSchema(Schema):
+    entries = fields.List(fields.Nested(QueuedSchema), required=True)
+
+
 def _target(name: str) -> str:
     if context().cluster.nodes.get(name) is None:
         raise ApiError(404, f"no node named {name!r}")
     return name
 
 
+@doc(body=AppendSchema, errors=(404,))
 @bp.post("/queue/<target>")
 def append(target: str):
     """Queue entries a target missed."""
@@ -47,6 +58,7 @@ def append(target: str):
     return jsonify({"queued": len(rows)})
 
 
+@doc(responses={200: QueueSchema}, errors=(400, 404), query={"limit": "integer"})
 @bp.get("/queue/<target>")
 def read(target: str):
     """The oldest entries queued for a target."""
@@ -64,6 +76,7 @@ def read(target: str):
     return jsonify({"entries": items})
 
 
+@doc(body=AckSchema, errors=(404,))
 @bp.post("/queue/<target>/ack")
 def ack(target: str):
     """The target applied everything up to `upto`: forget it."""

@@ -1,0 +1,165 @@
+"""OpenAPI 3 documents generated from each node's routes and marshmallow schemas.
+
+A view declares what it takes and returns with `@doc(...)`; the document is
+built from the Flask URL map, the views' docstrings and those schemas (via
+apispec's marshmallow plugin), so it cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Flask, current_app, jsonify
+from marshmallow import Schema, fields
+
+ERROR_TEXT = {
+    400: "bad request: the message names the field and why",
+    401: "missing or wrong credentials",
+    404: "not found",
+    405: "method not allowed",
+    410: "out of stock",
+    413: "body too large",
+    415: "body is not JSON",
+    421: "not the primary: send writes to the primary",
+    422: "idempotency key reused for a different request",
+    503: "no replica could answer, or this replica is recovering",
+}
+CONVERTER_TYPES = {"int": "integer", "path": "string", "default": "string"}
+
+
+class ErrorSchema(Schema):
+    message = fields.String(required=True, metadata={"description": "what went wrong"})
+
+
+def doc(
+    body: type[Schema] | None = None,
+    responses: dict[int, object] | None = None,
+    errors: tuple[int, ...] = (),
+    query: dict[str, str] | None = None,
+    auth: str | None = None,
+    body_required: bool = True,
+    headers: dict[str, str] | None = None,
+) -> Callable:
+    """Attach OpenAPI facts to a view.
+
+    `auth` is "staff", "cluster" or "none"; left out, the node's default applies
+    (signed "cluster" calls on internal nodes, open on the front-end).
+    """
+
+    def attach(view: Callable) -> Callable:
+        view.openapi = {
+            "body": body,
+            "responses": responses or {200: None},
+            "errors": errors,
+            "query": query or {},
+            "header": headers or {},
+            "auth": auth,
+            "body_required": body_required,
+        }
+        return view
+
+    return attach
+
+
+OPEN = {
+    "body": None,
+    "responses": {200: None},
+    "errors": (),
+    "query": {},
+    "header": {},
+    "auth": "none",
+}
+OPEN_ENDPOINTS = ("health.health", "openapi.openapi_json")
+
+
+def openapi_blueprint(title: str, default_auth: str) -> Blueprint:
+    """Serve /openapi.json, built once on first request from the app's routes."""
+    bp = Blueprint("openapi", __name__)
+
+    @bp.get("/openapi.json")
+    def openapi_json():
+        """This node's OpenAPI 3 document."""
+        spec = current_app.extensions.get("openapi.spec")
+        if spec is None:
+            spec = build_spec(current_app, title, default_auth)
+            current_app.extensions["openapi.spec"] = spec
+        return jsonify(spec)
+
+    return bp
+
+
+def build_spec(app: Flask, title: str, default_auth: str) -> dict:
+    spec = APISpec(
+        title=title, version="1.0.0", openapi_version="3.0.3", plugins=[MarshmallowPlugin()]
+    )
+    spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.security_scheme("staff", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme(
+        "cluster",
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Bazar-Signature",
+            "description": "HMAC-SHA256 over method, path, X-Bazar-Timestamp, X-Bazar-Nonce "
+            "and the body hash, keyed with the cluster secret",
+        },
+    )
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions.get(rule.endpoint)
+        facts = OPEN if rule.endpoint in OPEN_ENDPOINTS else getattr(view, "openapi", None)
+        if facts is None:
+            continue
+        path, params = _path_and_params(rule.rule)
+        operations = {
+            m.lower(): _operation(view, facts, params, default_auth)
+            for m in sorted(rule.methods - {"HEAD", "OPTIONS"})
+        }
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def _path_and_params(rule: str) -> tuple[str, list[dict]]:
+    """Flask '/lookup/<int(max=..):book_id>' -> OpenAPI '/lookup/{book_id}' and its parameter."""
+    params = []
+    for converter, name in re.findall(r"<(?:([a-z]+)(?:\([^)]*\))?:)?([^<>]+)>", rule):
+        kind = CONVERTER_TYPES.get(converter or "default", "string")
+        schema = {"type": kind}
+        if kind == "integer":
+            schema.update({"minimum": 0, "maximum": 2**63 - 1})
+        params.append({"in": "path", "name": name, "required": True, "schema": schema})
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule), params
+
+
+def _operation(view, facts: dict, params: list[dict], default_auth: str) -> dict:
+    summary = (view.__doc__ or "").strip().splitlines()[0] if view.__doc__ else ""
+    query = [
+        {"in": where, "name": k, "required": False, "schema": {"type": v}}
+        for where in ("query", "header")
+        for k, v in facts[where].items()
+    ]
+    operation = {"summary": summary, "parameters": params + query, "responses": {}}
+    for status, schema in facts["responses"].items():
+        response = {"description": "success"}
+        if schema is not None:
+            response["content"] = {"application/json": {"schema": schema}}
+        operation["responses"][str(status)] = response
+    errors = set(facts["errors"])
+    if facts["body"] is not None:
+        operation["requestBody"] = {
+            "required": facts["body_required"],
+            "content": {"application/json": {"schema": facts["body"]}},
+        }
+        errors |= {400, 413, 415}
+    auth = facts["auth"] or default_auth
+    if auth != "none":
+        operation["security"] = [{auth: []}]
+        errors.add(401)
+    for status in sorted(errors):
+        operation["responses"][str(status)] = {
+            "description": ERROR_TEXT[status],
+            "content": {"application/json": {"schema": "Error"}},
+        }
+    return operation
