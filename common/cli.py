@@ -57,14 +57,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_up(cluster: Cluster, args) -> int:
     nodes = sorted(cluster.nodes.values(), key=lambda n: START_ORDER.index(n.service))
-    for node in nodes:
-        procs.start(cluster, node)
-    missing = procs.wait_healthy(cluster, nodes, args.timeout)
+    pids = {node: procs.start(cluster, node) for node in nodes}
+    missing = procs.wait_healthy(pids, args.timeout)
     if missing:
         for node in missing:
             print(
-                f"bazar: {node.name} not healthy after {args.timeout:.0f}s; "
-                f"log: {procs.log_file(cluster, node)}",
+                f"bazar: {node.name} did not become healthy; log: {procs.log_file(cluster, node)}",
                 file=sys.stderr,
             )
         return 1

@@ -21,6 +21,9 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "cluster.to
 DEFAULT_SEED = Path(__file__).resolve().parent.parent / "config" / "books.toml"
 
 
+SECRET_ENV = {"staff_token": "BAZAR_STAFF_TOKEN", "cluster_secret": "BAZAR_CLUSTER_SECRET"}
+
+
 class ConfigError(Exception):
     """The cluster config is malformed; the message names the key."""
 
@@ -157,13 +160,12 @@ def _kind_name(kind: type | tuple) -> str:
 
 
 def _secrets(auth: dict, data_dir: Path, make: bool) -> tuple[str, str]:
-    stored = credentials.load_or_create(data_dir) if make else {}
+    """Env beats the file's [auth]; whatever is still missing is generated once."""
+    given = {key: os.environ.get(env) or auth.get(key) for key, env in SECRET_ENV.items()}
+    stored = credentials.load_or_create(data_dir) if make and not all(given.values()) else {}
     values = []
-    for key, env in (
-        ("staff_token", "BAZAR_STAFF_TOKEN"),
-        ("cluster_secret", "BAZAR_CLUSTER_SECRET"),
-    ):
-        value = os.environ.get(env) or auth.get(key) or stored.get(key, "")
+    for key in SECRET_ENV:
+        value = given[key] or stored.get(key, "")
         if not isinstance(value, str) or (make and len(value) < 16):
             raise ConfigError(f"'auth.{key}' must be a string of at least 16 characters")
         values.append(value)

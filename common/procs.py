@@ -98,17 +98,7 @@ def _signal_group(pid: int, sig: int) -> None:
 def _wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-            if done:
-                return True
-        except ChildProcessError:
-            pass
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        if _is_zombie(pid):
+        if not _alive(pid):
             return True
         time.sleep(0.02)
     return False
@@ -133,17 +123,32 @@ def health(node: Node, timeout: float = 1.0) -> tuple[str, dict]:
     return body.get("status", "down"), body
 
 
-def wait_healthy(cluster: Cluster, nodes: list[Node], timeout: float) -> list[Node]:
+def wait_healthy(pids: dict[Node, int], timeout: float) -> list[Node]:
     """Poll until every node answers 200 on /health; return those that never did.
 
-    A node whose process has died (say, a port already taken) fails at once.
+    A node whose process has exited (say, its port was taken) fails at once.
     """
     deadline = time.monotonic() + timeout
-    waiting = list(nodes)
+    waiting = list(pids)
     while waiting and time.monotonic() < deadline:
-        if any(running_pid(cluster, n) is None for n in waiting):
+        if any(not _alive(pids[n]) for n in waiting):
             break
         waiting = [n for n in waiting if health(n, 0.5)[0] != "up"]
         if waiting:
             time.sleep(0.1)
     return [n for n in waiting if health(n, 0.5)[0] != "up"]
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie does not; our own child gets reaped)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not _is_zombie(pid)
