@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from catalog.models import db, outbox_table
-from catalog.primary import Election, FrontendNotifier
+from catalog.primary import CatalogRejoin, Election, FrontendNotifier
 from catalog.routes import bp
 from catalog.schemas import ma
 from catalog.store import CatalogStore
@@ -33,8 +33,11 @@ def create_app(
     store.seed(ctx.cluster.seed_file)
     app.extensions.update({"catalog.store": store, "catalog.election": election})
     ctx.details["role"] = lambda: "primary" if election.is_primary() else "backup"
+    ctx.details["reads"] = lambda: store.reads
     app.register_blueprint(bp)
     if app.config["BACKGROUND"]:
         membership.start()
-        start_rejoin(ctx, store.replicator, election.join)
+        start_rejoin(
+            ctx, store.replicator, CatalogRejoin(ctx, election, store.replicator, store.install)
+        )
     return app

@@ -1,4 +1,4 @@
-"""Catalog storage: books (design §5), the order ids applied to them, the outbox."""
+"""Catalog storage: books (design §5), the decision on every order id, the outbox."""
 
 from __future__ import annotations
 
@@ -22,14 +22,17 @@ class Book(db.Model):
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
 
-class AppliedOrder(db.Model):
-    """Order ids the catalog has decided: 'applied' (stock taken) or 'aborted' (fenced).
+class OrderDecision(db.Model):
+    """What the catalog decided for an order id, once and for all.
 
-    Written in the same transaction as the decrement, so the same order id can
-    never decrement twice (design §7 rule 4), and replicated with the book row.
+    'applied' (stock taken), 'rejected' (not enough stock) or 'aborted'
+    (fenced by the reconciler: its buy never arrived). Written in the same
+    transaction as the decrement, so the same order id never decrements twice
+    and a retry gets the first outcome (design §7 rule 4); replicated with the
+    book row.
     """
 
-    __tablename__ = "applied_orders"
+    __tablename__ = "order_decisions"
 
     order_id: Mapped[str] = mapped_column(String, primary_key=True)
     book_id: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -23,7 +23,10 @@ bp = Blueprint("catalog", __name__)
 protect_internal(bp)
 BOOK_ID = "<int(max=9223372036854775807):book_id>"
 # Routes a recovering replica still serves: replication and catch-up.
-ALWAYS_OPEN = {"catalog.sync_in", "catalog.sync_out", "catalog.announce"}
+# Routes a recovering replica still serves. Pushes (POST /sync) are refused
+# until it has installed the primary's snapshot; the pusher queues them on
+# the recovery node instead, and they are replayed after the snapshot.
+ALWAYS_OPEN = {"catalog.sync_out", "catalog.announce"}
 
 
 def store() -> CatalogStore:
@@ -38,7 +41,7 @@ def _only_when_up():
 
 def _require_primary() -> None:
     election = current_app.extensions["catalog.election"]
-    if not election.is_primary():
+    if not election.confirm_primary():
         raise ApiError(421, "not the primary", primary=election.primary_name())
 
 

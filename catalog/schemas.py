@@ -56,7 +56,7 @@ class OutcomeSchema(Schema):
     """The catalog's decision on one order id."""
 
     outcome = fields.String(
-        required=True, validate=validate.OneOf(["applied", "aborted", "out_of_stock"])
+        required=True, validate=validate.OneOf(["applied", "rejected", "aborted"])
     )
     total = fields.Float()
     book_id = fields.Integer()

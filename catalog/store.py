@@ -13,17 +13,17 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
-from catalog.models import AppliedOrder, Book
+from catalog.models import Book, OrderDecision, outbox_table
 from common.node import NodeContext
 from common.replication.replicator import Replicator
 from common.web import ApiError
 
 books = Book.__table__
-applied = AppliedOrder.__table__
+decisions = OrderDecision.__table__
 
 
 class CatalogStore:
@@ -38,14 +38,17 @@ class CatalogStore:
         self.engine = engine
         self.replicator = replicator
         self.invalidate = invalidate
+        self.reads = 0  # reads served, for /health (a statistic: no lock needed)
 
     # -- reads ---------------------------------------------------------------
     def search(self, topic: str) -> list[dict]:
+        self.reads += 1
         query = select(books.c.id, books.c.title).where(func.lower(books.c.topic) == topic.lower())
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query.order_by(books.c.id)).mappings()]
 
     def lookup(self, book_id: int) -> dict:
+        self.reads += 1
         with self.engine.connect() as conn:
             return _book(conn, book_id)
 
@@ -65,10 +68,10 @@ class CatalogStore:
         return self._write(change, book_id)
 
     def buy(self, order_id: str, book_id: int, quantity: int) -> dict:
-        """Conditional decrement keyed by order id: the same id never decrements twice."""
+        """Conditional decrement keyed by order id: decided once, the same answer after."""
 
         def change(conn: Connection):
-            decided = _decided(conn, order_id)
+            decided = _decision(conn, order_id)
             if decided:
                 return _outcome(decided), None
             book = _book(conn, book_id)
@@ -77,35 +80,23 @@ class CatalogStore:
                 .where(books.c.id == book_id, books.c.quantity >= quantity)
                 .values(quantity=books.c.quantity - quantity, version=books.c.version + 1)
             ).rowcount
-            if not taken:
-                return {"outcome": "out_of_stock", "available": book["quantity"]}, None
-            record = {
-                "order_id": order_id,
-                "book_id": book_id,
-                "quantity": quantity,
-                "status": "applied",
-                "total": book["cost"] * quantity,
-            }
-            conn.execute(insert(applied).values(**record))
-            return _outcome(record), {"book": _book(conn, book_id), "order": record}
+            status = "applied" if taken else "rejected"
+            record = _record(order_id, book_id, quantity, status, book["cost"] * quantity)
+            conn.execute(insert(decisions).values(**record))
+            entry = {"order": record, **({"book": _book(conn, book_id)} if taken else {})}
+            return _outcome(record), entry
 
         return self._write(change, book_id)
 
     def resolve(self, order_id: str, book_id: int, quantity: int) -> dict:
-        """Was this order applied? If not, fence it so it never will be (design §7 rule 4)."""
+        """Was this order decided? If not, fence it as aborted so it never applies (rule 4)."""
 
         def change(conn: Connection):
-            decided = _decided(conn, order_id)
+            decided = _decision(conn, order_id)
             if decided:
                 return _outcome(decided), None
-            record = {
-                "order_id": order_id,
-                "book_id": book_id,
-                "quantity": quantity,
-                "status": "aborted",
-                "total": 0.0,
-            }
-            conn.execute(insert(applied).values(**record))
+            record = _record(order_id, book_id, quantity, "aborted", 0.0)
+            conn.execute(insert(decisions).values(**record))
             return _outcome(record), {"order": record}
 
         return self._write(change, None)
@@ -129,14 +120,31 @@ class CatalogStore:
                     _apply_book(conn, entry["book"])
                 if entry.get("order"):
                     conn.execute(
-                        sqlite_insert(applied).values(**entry["order"]).on_conflict_do_nothing()
+                        sqlite_insert(decisions).values(**entry["order"]).on_conflict_do_nothing()
                     )
+
+    def install(self, entries: list[dict]) -> None:
+        """Replace this replica's state by the primary's snapshot (a rejoining replica).
+
+        Whatever this replica wrote that the primary never got was never
+        acknowledged (writes are pushed before the answer), so it is dropped,
+        with the outbox that would have spread it.
+        """
+        with self.ctx.write_lock, self.engine.begin() as conn:
+            for table in (books, decisions, outbox_table):
+                conn.execute(delete(table))
+            book_rows = [e["book"] for e in entries if e.get("book")]
+            order_rows = [e["order"] for e in entries if e.get("order")]
+            if book_rows:
+                conn.execute(insert(books), book_rows)
+            if order_rows:
+                conn.execute(insert(decisions), order_rows)
 
     def state(self) -> list[dict]:
         """Everything this replica holds, as entries a peer can apply."""
         with self.engine.connect() as conn:
             rows = [{"book": dict(r)} for r in conn.execute(select(books)).mappings()]
-            rows += [{"order": dict(r)} for r in conn.execute(select(applied)).mappings()]
+            rows += [{"order": dict(r)} for r in conn.execute(select(decisions)).mappings()]
         return rows
 
     def seed(self, path: Path) -> int:
@@ -157,9 +165,20 @@ def _book(conn: Connection, book_id: int) -> dict:
     return dict(row)
 
 
-def _decided(conn: Connection, order_id: str) -> dict | None:
-    row = conn.execute(select(applied).where(applied.c.order_id == order_id)).mappings().first()
+def _decision(conn: Connection, order_id: str) -> dict | None:
+    query = select(decisions).where(decisions.c.order_id == order_id)
+    row = conn.execute(query).mappings().first()
     return dict(row) if row else None
+
+
+def _record(order_id: str, book_id: int, quantity: int, status: str, total: float) -> dict:
+    return {
+        "order_id": order_id,
+        "book_id": book_id,
+        "quantity": quantity,
+        "status": status,
+        "total": total if status == "applied" else 0.0,
+    }
 
 
 def _outcome(record: dict) -> dict:

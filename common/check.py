@@ -14,7 +14,7 @@ from common.config import Cluster
 QUERIES = {
     "catalog": {
         "books": "SELECT id, title, topic, cost, quantity, version FROM books ORDER BY id",
-        "applied_orders": "SELECT order_id, book_id, quantity, status, total FROM applied_orders "
+        "order_decisions": "SELECT order_id, book_id, quantity, status, total FROM order_decisions "
         "ORDER BY order_id",
     },
     "order": {

@@ -90,9 +90,8 @@ def _print_cluster(cluster: Cluster) -> None:
 
 
 def cmd_down(cluster: Cluster, args) -> int:
-    for node in sorted(cluster.nodes.values(), key=lambda n: -START_ORDER.index(n.service)):
-        if procs.stop(cluster, node):
-            print(f"stopped {node.name}")
+    for node in procs.stop_all(cluster, list(cluster.nodes.values())):
+        print(f"stopped {node.name}")
     return 0
 
 

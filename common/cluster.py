@@ -136,12 +136,17 @@ class Membership:
 
 
 class Router:
-    """Calls a service through whichever replica answers (design §7 rule 5)."""
+    """Calls a service through whichever replica answers (design §7 rule 5).
 
-    def __init__(self, client: InternalClient, membership: Membership, rounds: int = 3):
+    Tries every candidate in turn, then again with a growing pause, for up to
+    `patience` seconds: long enough to ride out a primary hand-off or the
+    seconds before a dead primary's successor notices.
+    """
+
+    def __init__(self, client: InternalClient, membership: Membership, patience: float = 3.0):
         self.client = client
         self.membership = membership
-        self.rounds = rounds
+        self.patience = patience
 
     def read(self, service: str, method: str, path: str, **kw: Any) -> requests.Response:
         return self._call(service, self.membership.read_order, method, path, **kw)
@@ -150,7 +155,9 @@ class Router:
         return self._call(service, self.membership.write_order, method, path, **kw)
 
     def _call(self, service, order, method, path, **kw) -> requests.Response:
-        for attempt in range(self.rounds):
+        deadline = time.monotonic() + self.patience
+        pause = 0.05
+        while True:
             for node in order(service):
                 try:
                     response = self.client.request(node, method, path, **kw)
@@ -159,5 +166,7 @@ class Router:
                     continue
                 if response.status_code not in RETRY_ELSEWHERE:
                     return response
-            time.sleep(0.1 * (attempt + 1))  # e.g. a primary hand-off in progress
-        raise NoReplica(service)
+            if time.monotonic() + pause > deadline:
+                raise NoReplica(service)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.4)

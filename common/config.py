@@ -36,6 +36,8 @@ class Tuning:
     health_period: float = 0.5  # seconds between active health checks of peers
     connect_timeout: float = 0.5  # seconds to open a connection to another node
     read_timeout: float = 5.0  # seconds to wait for another node's answer
+    failover_patience: float = 3.0  # seconds a call keeps trying other replicas
+    resolve_after: float = 10.0  # seconds before a pending order's fate is asked of the catalog
     cache_size: int = 10_000  # front-end lookup cache entries
     cache_ttl: float = 60.0  # seconds; a safety net, invalidation is the mechanism
     sender_period: float = 0.5  # seconds between retries of undelivered updates

@@ -66,15 +66,21 @@ def start(cluster: Cluster, node: Node) -> int:
 
 def stop(cluster: Cluster, node: Node, timeout: float = 10.0) -> bool:
     """Graceful stop (SIGTERM), then SIGKILL if it lingers; True if it was running."""
-    pid = running_pid(cluster, node)
-    if pid is None:
-        return False
-    _signal_group(pid, signal.SIGTERM)
-    if not _wait_gone(pid, timeout):
-        _signal_group(pid, signal.SIGKILL)
-        _wait_gone(pid, 5.0)
-    pid_file(cluster, node).unlink(missing_ok=True)
-    return True
+    return bool(stop_all(cluster, [node], timeout))
+
+
+def stop_all(cluster: Cluster, nodes: list[Node], timeout: float = 10.0) -> list[Node]:
+    """Stop several nodes at once: SIGTERM to all, then wait; return those that ran."""
+    running = {node: pid for node in nodes if (pid := running_pid(cluster, node))}
+    for pid in running.values():
+        _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for node, pid in running.items():
+        if not _wait_gone(pid, max(0.0, deadline - time.monotonic())):
+            _signal_group(pid, signal.SIGKILL)
+            _wait_gone(pid, 5.0)
+        pid_file(cluster, node).unlink(missing_ok=True)
+    return list(running)
 
 
 def kill(cluster: Cluster, node: Node) -> bool:

@@ -27,7 +27,7 @@ def gunicorn_options(cluster: Cluster, node: Node) -> dict:
         "worker_class": "gthread",
         "threads": cluster.tuning.threads,
         "timeout": 30,
-        "graceful_timeout": 5,
+        "graceful_timeout": 3,
         "keepalive": 5,
         "backlog": 2048,
         "proc_name": f"bazar-{node.name}",

@@ -19,8 +19,11 @@ def create_app(
     tuning = ctx.cluster.tuning
     backends = ctx.cluster.of("catalog") + ctx.cluster.of("order")
     membership = Membership(ctx.client, backends, tuning.health_period)
-    app.extensions["frontend.router"] = Router(ctx.client, membership)
-    app.extensions["frontend.cache"] = BookCache(tuning.cache_size, tuning.cache_ttl)
+    app.extensions["frontend.router"] = Router(
+        ctx.client, membership, ctx.cluster.tuning.failover_patience
+    )
+    cache = app.extensions["frontend.cache"] = BookCache(tuning.cache_size, tuning.cache_ttl)
+    ctx.details["cache"] = cache.stats
     app.register_blueprint(public)
     app.register_blueprint(internal)
     if app.config["BACKGROUND"]:

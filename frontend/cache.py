@@ -13,6 +13,8 @@ import threading
 
 from cachetools import LRUCache, TTLCache
 
+from frontend.coalesce import Coalescer
+
 
 class BookCache:
     def __init__(self, size: int, ttl: float):
@@ -23,6 +25,9 @@ class BookCache:
         self._invalidated: LRUCache = LRUCache(maxsize=100_000)
         self._tickets = itertools.count(1)
         self._lock = threading.Lock()
+        self.flights = Coalescer()  # concurrent misses share one catalog call
+        self.hits = 0
+        self.misses = 0
 
     def ticket(self) -> int:
         """Take before reading from the catalog; pass to `put`/`put_search`."""
@@ -31,7 +36,12 @@ class BookCache:
 
     def get(self, book_id: int) -> dict | None:
         with self._lock:
-            return self._books.get(book_id)
+            book = self._books.get(book_id)
+            if book is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+            return book
 
     def put(self, book: dict, ticket: int) -> bool:
         """Store a book read under `ticket`, unless it went stale meanwhile."""
@@ -66,6 +76,17 @@ class BookCache:
             ]
             for topic in stale:
                 self._searches.pop(topic, None)
+        # A fetch in flight may have read the old row: later callers must not join it.
+        self.flights.forget(lambda key: key == ("book", book_id) or key[0] == "search")
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "size": len(self._books),
+            "fetches": self.flights.leaders,
+            "coalesced": self.flights.followers,
+        }
 
     def clear(self) -> None:
         with self._lock:

@@ -45,21 +45,33 @@ def _call(router: Router, kind: str, service: str, method: str, path: str, **kw)
 def search(router: Router, cache: BookCache, topic: str) -> list[dict]:
     hits = cache.get_search(topic)
     if hits is None:
-        ticket = cache.ticket()
-        hits = _relay(_call(router, "read", "catalog", "GET", f"/search/{quote(topic, safe='')}"))
-        cache.put_search(topic, hits, ticket)
+        hits = cache.flights.run(
+            ("search", topic.lower()), lambda: _fetch_search(router, cache, topic)
+        )
     if not hits:
         raise ApiError(404, f"no book under topic {topic!r}")
+    return hits
+
+
+def _fetch_search(router: Router, cache: BookCache, topic: str) -> list[dict]:
+    ticket = cache.ticket()
+    hits = _relay(_call(router, "read", "catalog", "GET", f"/search/{quote(topic, safe='')}"))
+    cache.put_search(topic, hits, ticket)
     return hits
 
 
 def lookup(router: Router, cache: BookCache, book_id: int) -> dict:
     book = cache.get(book_id)
     if book is None:
-        ticket = cache.ticket()
-        book = _relay(_call(router, "read", "catalog", "GET", f"/lookup/{book_id}"))
-        cache.put(book, ticket)
+        book = cache.flights.run(("book", book_id), lambda: _fetch_book(router, cache, book_id))
     return public(book)
+
+
+def _fetch_book(router: Router, cache: BookCache, book_id: int) -> dict:
+    ticket = cache.ticket()
+    book = _relay(_call(router, "read", "catalog", "GET", f"/lookup/{book_id}"))
+    cache.put(book, ticket)
+    return book
 
 
 def buy(router: Router, cache: BookCache, book_id: int, quantity: int, key: str | None) -> dict:

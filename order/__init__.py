@@ -26,7 +26,9 @@ def create_app(
     with app.app_context():
         engine = db.engine
     membership = Membership(ctx.client, ctx.cluster.of("catalog"), ctx.cluster.tuning.health_period)
-    store = OrderStore(ctx, engine, Router(ctx.client, membership))
+    store = OrderStore(
+        ctx, engine, Router(ctx.client, membership, ctx.cluster.tuning.failover_patience)
+    )
     store.replicator = Replicator(ctx, engine, Outbox(outbox_table), store.apply)
     app.extensions["order.store"] = store
     app.register_blueprint(bp)

@@ -19,7 +19,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
@@ -31,7 +31,6 @@ from order.models import CONFIRMED, PENDING, REJECTED, Order
 
 log = logging.getLogger(__name__)
 orders = Order.__table__
-RESOLVE_AFTER = timedelta(seconds=10)  # a pending order older than this is asked about
 
 
 def order_id_for(key: str | None) -> str:
@@ -39,6 +38,23 @@ def order_id_for(key: str | None) -> str:
     if key is None:
         return uuid.uuid4().hex
     return "k" + hashlib.sha256(key.encode()).hexdigest()[:31]
+
+
+def _merge(row: dict):
+    stmt = sqlite_insert(orders).values(**row)
+    new, old = stmt.excluded, orders.c
+    decide = (old.status == PENDING) & (new.status != PENDING)
+    return stmt.on_conflict_do_update(
+        index_elements=[old.order_id],
+        set_={
+            "status": case((decide, new.status), else_=old.status),
+            "total": case((decide, new.total), else_=old.total),
+            "created_at": case(
+                (decide, new.created_at), else_=func.min(old.created_at, new.created_at)
+            ),
+        },
+        where=decide | (new.created_at < old.created_at),
+    )
 
 
 def now_iso() -> str:
@@ -114,23 +130,23 @@ class OrderStore:
         return order
 
     def _decide(self, order_id: str, answer: dict) -> dict:
-        """Record the catalog's verdict and replicate it before answering."""
+        """Record the catalog's verdict and replicate it before answering.
+
+        The push happens after the write lock is released: two order servers
+        pushing to each other while each held its own lock would deadlock.
+        """
         status = CONFIRMED if answer["outcome"] == "applied" else REJECTED
         total = answer.get("total", 0.0) if status == CONFIRMED else 0.0
-        with self.ctx.write_lock:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(orders)
-                    .where(orders.c.order_id == order_id, orders.c.status == PENDING)
-                    .values(status=status, total=total)
-                )
-                row = dict(
-                    conn.execute(select(orders).where(orders.c.order_id == order_id))
-                    .mappings()
-                    .one()
-                )
-                seqs = self.replicator.stage(conn, {"order": row})
-            self.replicator.deliver(seqs)
+        with self.ctx.write_lock, self.engine.begin() as conn:
+            conn.execute(
+                update(orders)
+                .where(orders.c.order_id == order_id, orders.c.status == PENDING)
+                .values(status=status, total=total)
+            )
+            query = select(orders).where(orders.c.order_id == order_id)
+            row = dict(conn.execute(query).mappings().one())
+            seqs = self.replicator.stage(conn, {"order": row})
+        self.replicator.deliver(seqs)
         return row
 
     def _drop_pending(self, order_id: str) -> None:
@@ -153,7 +169,8 @@ class OrderStore:
     # -- unknown outcomes ------------------------------------------------------
     def reconcile(self) -> int:
         """Ask the catalog about pending orders nobody is working on; return how many settled."""
-        cutoff = (datetime.now(UTC) - RESOLVE_AFTER).isoformat(timespec="milliseconds")
+        resolve_after = timedelta(seconds=self.ctx.cluster.tuning.resolve_after)
+        cutoff = (datetime.now(UTC) - resolve_after).isoformat(timespec="milliseconds")
         with self.engine.connect() as conn:
             stale = (
                 conn.execute(
@@ -194,20 +211,16 @@ class OrderStore:
 
     # -- replication -----------------------------------------------------------
     def apply(self, entries: list[dict]) -> None:
-        """Insert by order id; a decided status replaces only 'pending' (idempotent)."""
+        """Insert by order id, idempotent and order-insensitive.
+
+        A decided row replaces only a 'pending' one (created_at included); when
+        two order servers both decided it (a retry moved), the earlier
+        created_at wins on both.
+        """
         with self.ctx.write_lock, self.engine.begin() as conn:
             for entry in entries:
-                row = entry.get("order")
-                if not row:
-                    continue
-                stmt = sqlite_insert(orders).values(**row)
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[orders.c.order_id],
-                        set_={"status": stmt.excluded.status, "total": stmt.excluded.total},
-                        where=(orders.c.status == PENDING) & (stmt.excluded.status != PENDING),
-                    )
-                )
+                if entry.get("order"):
+                    conn.execute(_merge(entry["order"]))
 
     def state(self) -> list[dict]:
         """Every decided order, as entries a peer can apply (pending ones stay local)."""

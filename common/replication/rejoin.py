@@ -11,15 +11,14 @@ from common.node import NodeContext
 from common.replication.replicator import Replicator
 
 log = logging.getLogger(__name__)
+CatchUp = Callable[[], list[str]]
 
 
-def rejoin(
-    ctx: NodeContext, replicator: Replicator, join: Callable[[], None] | None = None
-) -> None:
-    """Replay the recovery queue, catch up from peers, then serve.
+def merge_catch_up(ctx: NodeContext, replicator: Replicator) -> list[str]:
+    """Replay the recovery queue, then merge the state of every reachable peer.
 
-    `join` (the catalog's primary hand-off) runs once the bulk is caught up;
-    a last drain and catch-up then pick up what peers wrote meanwhile.
+    Right for data that cannot conflict (orders are insert-once by id), and
+    for a catalog that finds no serving peer to take a snapshot from.
     """
     deadline = time.monotonic() + ctx.cluster.tuning.startup_grace
     while not replicator.drain_queue():
@@ -27,21 +26,24 @@ def rejoin(
             log.warning("recovery node unreachable; its queue will be replayed when it returns")
             break
         time.sleep(0.2)
-    answered = replicator.catch_up()
-    if join is not None:
-        join()
-        replicator.drain_queue()
-        answered = replicator.catch_up()
-    ctx.status = "up"
-    log.info("up; caught up from %s", ", ".join(answered) or "no peer (none reachable)")
-    replicator.start()
+    return replicator.catch_up()
 
 
-def start_rejoin(ctx: NodeContext, replicator: Replicator, join=None) -> None:
+def start_rejoin(ctx: NodeContext, replicator: Replicator, catch_up: CatchUp | None = None) -> None:
+    """In the background: catch up (retrying until it works), then serve and replicate."""
+    catch_up = catch_up or (lambda: merge_catch_up(ctx, replicator))
+
     def run():
-        try:
-            rejoin(ctx, replicator, join)
-        except Exception:
-            log.exception("rejoin failed; staying recovering")
+        while True:
+            try:
+                answered = catch_up()
+                break
+            except Exception:
+                log.exception("catching up failed; trying again")
+                ctx.status = "recovering"
+                time.sleep(1.0)
+        ctx.status = "up"
+        log.info("up; caught up from %s", ", ".join(answered) or "no peer (none reachable)")
+        replicator.start()
 
     threading.Thread(target=run, name="rejoin", daemon=True).start()

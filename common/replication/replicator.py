@@ -106,11 +106,13 @@ class Replicator:
         return response.status_code == 200
 
     # -- catching up -------------------------------------------------------
-    def drain_queue(self) -> bool:
+    def drain_queue(self, apply: bool = True) -> bool:
         """Apply and acknowledge this node's queue on the recovery node.
 
         Entries are deleted there only after they are applied here, so a crash
-        mid-replay loses nothing. False if the recovery node did not answer.
+        mid-replay loses nothing. With apply=False they are only acknowledged
+        (a snapshot from the primary supersedes them). False if the recovery
+        node did not answer.
         """
         me, recovery = self.ctx.node.name, self.ctx.cluster.recovery
         while True:
@@ -123,22 +125,28 @@ class Replicator:
                 items = response.json()["entries"]
                 if not items:
                     return True
-                self.apply([item["entry"] for item in items])
+                if apply:
+                    self.apply([item["entry"] for item in items])
                 self.ctx.client.request(
                     recovery, "POST", f"/queue/{me}/ack", json={"upto": items[-1]["seq"]}
                 )
             except Unreachable:
                 return False
 
+    def fetch_state(self, node) -> list[dict] | None:
+        """A peer's whole state as entries, or None if it did not answer."""
+        try:
+            response = self.ctx.client.request(node, "GET", "/sync")
+        except Unreachable:
+            return None
+        return response.json()["entries"] if response.status_code == 200 else None
+
     def catch_up(self) -> list[str]:
         """Pull the full state of every reachable peer and apply it; return who answered."""
         answered = []
         for node in self.peers.values():
-            try:
-                response = self.ctx.client.request(node, "GET", "/sync")
-            except Unreachable:
-                continue
-            if response.status_code == 200:
-                self.apply(response.json()["entries"])
+            entries = self.fetch_state(node)
+            if entries is not None:
+                self.apply(entries)
                 answered.append(node.name)
         return answered

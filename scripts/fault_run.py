@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""The long fault run: buys under a nemesis for minutes, then the invariants.
+
+    .venv/bin/python scripts/fault_run.py --minutes 10 --catalogs 3
+
+Prints a summary table (kills, acknowledged buys, 410s, unknowns, invariant
+violations) and exits 1 if any invariant is violated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support import faults  # noqa: E402
+from tests.support.cluster import LocalCluster  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--catalogs", type=int, default=3)
+    parser.add_argument("--orders", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--interval", type=float, default=4.0, help="seconds between kills")
+    parser.add_argument(
+        "--downtime", type=float, default=3.0, help="max seconds a victim stays dead"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="leave the cluster's files for a look")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="bazar-faults-"))
+    cluster = LocalCluster(
+        root, catalogs=args.catalogs, orders=args.orders, tuning={"resolve_after": 3.0}
+    ).up()
+    started = time.monotonic()
+    try:
+        report = faults.run(
+            cluster,
+            duration=args.minutes * 60,
+            clients=args.clients,
+            interval=args.interval,
+            downtime=args.downtime,
+            low_stock={7: 200},
+            seed=args.seed,
+        )
+    finally:
+        cluster.down()
+    print(
+        f"\nfault run: {args.minutes:g} min, {args.catalogs} catalogs, {args.orders} orders, "
+        f"{args.clients} clients, seed {args.seed}, {time.monotonic() - started:.0f} s in all"
+    )
+    print(report.table())
+    print(f"files: {root}" if args.keep else "")
+    return 1 if report.violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""A Jepsen-style bank/counter test for Bazar, in Python: clients, a nemesis, a checker.
+
+Clients buy random books with unique idempotency keys and retry like real
+clients (same key). A nemesis SIGKILLs one catalog, order or recovery node at
+a time and restarts it. Afterwards the cluster heals, and the checker reads
+every replica's SQLite file and checks the invariants of design §7.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+import requests
+
+from tests.support.cluster import LocalCluster, wait_until
+
+RETRYABLE = {502, 503, 504}
+
+
+@dataclass
+class Buy:
+    key: str
+    book_id: int
+    quantity: int
+    status: str = "unknown"  # ok (201) | rejected (410) | unknown (no answer after retries)
+    order_id: str | None = None
+
+
+@dataclass
+class Report:
+    acked: int = 0
+    rejected: int = 0
+    unknown: int = 0
+    read_failures: int = 0
+    reads: int = 0
+    kills: Counter = field(default_factory=Counter)
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def unknown_ratio(self) -> float:
+        return self.unknown / max(self.acked, 1)
+
+    def table(self) -> str:
+        rows = [
+            ("kills", sum(self.kills.values())),
+            ("  by node", ", ".join(f"{k}={v}" for k, v in sorted(self.kills.items())) or "-"),
+            ("acknowledged buys (201)", self.acked),
+            ("out of stock (410)", self.rejected),
+            ("unknown after retries", f"{self.unknown} ({self.unknown_ratio:.2%} of acked)"),
+            ("reads / failed reads", f"{self.reads} / {self.read_failures}"),
+            ("invariant violations", len(self.violations)),
+        ]
+        width = max(len(r[0]) for r in rows)
+        lines = [f"{name:<{width}}  {value}" for name, value in rows]
+        return "\n".join(lines + [f"  ! {v}" for v in self.violations])
+
+
+class Clients:
+    """Threads that buy (and read) through the front-end until stopped."""
+
+    def __init__(self, cluster: LocalCluster, threads: int, book_ids: list[int], seed: int = 0):
+        self.cluster = cluster
+        self.threads = threads
+        self.book_ids = book_ids
+        self.buys: list[Buy] = []
+        self.reads = 0
+        self.read_failures = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.seed = seed
+        self._workers: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for i in range(self.threads):
+            worker = threading.Thread(target=self._run, args=(i,), daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=60)
+
+    def _run(self, index: int) -> None:
+        session = requests.Session()
+        session.trust_env = False
+        url = self.cluster.api.url
+        rng = random.Random(self.seed * 1000 + index)
+        while not self._stop.is_set():
+            book_id = rng.choice(self.book_ids)
+            self._read(session, url, book_id)
+            buy = Buy(f"fault-{uuid.uuid4()}", book_id, rng.choice((1, 1, 1, 2, 3)))
+            self._buy(session, url, buy)
+            with self._lock:
+                self.buys.append(buy)
+
+    def _read(self, session: requests.Session, url: str, book_id: int) -> None:
+        try:
+            ok = session.get(f"{url}/lookup/{book_id}", timeout=10).status_code == 200
+        except requests.RequestException:
+            ok = False
+        with self._lock:
+            self.reads += 1
+            self.read_failures += not ok
+
+    @staticmethod
+    def _buy(session: requests.Session, url: str, buy: Buy, attempts: int = 5) -> None:
+        for attempt in range(attempts):
+            try:
+                response = session.post(
+                    f"{url}/buy/{buy.book_id}",
+                    json={"quantity": buy.quantity},
+                    headers={"Idempotency-Key": buy.key},
+                    timeout=15,
+                )
+            except requests.RequestException:
+                response = None
+            if response is not None and response.status_code == 201:
+                buy.status, buy.order_id = "ok", response.json()["order_id"]
+                return
+            if response is not None and response.status_code == 410:
+                buy.status = "rejected"
+                return
+            if response is not None and response.status_code not in RETRYABLE:
+                buy.status = f"error {response.status_code}"
+                return
+            time.sleep(0.2 * (attempt + 1))
+
+
+class Nemesis:
+    """Kills one node at a time with SIGKILL, restarts it, waits until it is healthy.
+
+    Victims come in shuffled rounds, so every catalog, order and recovery node
+    dies about equally often; a new kill comes `interval` seconds after the
+    previous one, or as soon as the previous victim is back.
+    """
+
+    def __init__(self, cluster: LocalCluster, interval: float, downtime: float, seed: int = 0):
+        self.cluster = cluster
+        self.interval = interval
+        self.downtime = downtime
+        self.victims = cluster.names("catalog") + cluster.names("order") + cluster.names("recovery")
+        self.kills: Counter = Counter()
+        self._random = random.Random(seed)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+    def _rounds(self):
+        while True:
+            order = list(self.victims)
+            self._random.shuffle(order)
+            yield from order
+
+    def _run(self) -> None:
+        victims = self._rounds()
+        next_kill = time.monotonic() + self.interval / 2
+        while not self._stop.wait(max(0.0, next_kill - time.monotonic())):
+            victim = next(victims)
+            next_kill = time.monotonic() + self.interval
+            self.cluster.kill(victim)
+            self.kills[victim] += 1
+            self._stop.wait(self._random.uniform(0.5, 1.0) * self.downtime)
+            self.cluster.start(victim, wait=False)
+            self.cluster.wait_state(victim, "up", timeout=60)
+
+
+def heal(cluster: LocalCluster, timeout: float = 60.0) -> None:
+    """Every node up, no pending order, no undelivered update, replicas identical."""
+    for name in cluster.cluster.nodes:
+        if cluster.state(name) == "down":
+            cluster.start(name, wait=False)
+    for name in cluster.cluster.nodes:
+        cluster.wait_state(name, "up", timeout=timeout)
+
+    def settled() -> bool:
+        pending = sum(
+            cluster.rows(n, "SELECT COUNT(*) FROM orders WHERE status = 'pending'")[0][0]
+            for n in cluster.names("order")
+        )
+        outbox = sum(
+            cluster.rows(n, "SELECT COUNT(*) FROM outbox")[0][0]
+            for n in cluster.names("catalog") + cluster.names("order")
+        )
+        queues = cluster.call("recovery-1", "GET", "/health").json()["queues"]
+        return pending == 0 and outbox == 0 and not any(queues.values())
+
+    wait_until(settled, timeout, "pending orders, outboxes and queues to drain")
+    cluster.wait_converged(timeout)
+
+
+def check(cluster: LocalCluster, initial: dict[int, int], buys: list[Buy]) -> list[str]:
+    """Every invariant of design §7 that can be read off the replicas' files."""
+    violations = []
+    catalogs, orders = cluster.names("catalog"), cluster.names("order")
+    result = cluster.check()
+    if result.returncode != 0:
+        violations.append(f"replicas differ:\n{result.stdout}")
+    stock = {r[0]: r[1] for r in cluster.rows(catalogs[0], "SELECT id, quantity FROM books")}
+    rows = cluster.rows(orders[0], "SELECT order_id, book_id, quantity, status FROM orders")
+    confirmed = {r[0]: r for r in rows if r[3] == "confirmed"}
+    violations += [f"book {b}: stock {q} < 0" for b, q in stock.items() if q < 0]
+    violations += [
+        f"order {r[0]} still {r[3]}" for r in rows if r[3] not in ("confirmed", "rejected")
+    ]
+    for book_id, before in initial.items():
+        sold = sum(r[2] for r in confirmed.values() if r[1] == book_id)
+        if before - stock[book_id] != sold:
+            violations.append(
+                f"book {book_id}: stock fell {before - stock[book_id]}, "
+                f"confirmed orders sum to {sold}"
+            )
+    for buy in buys:
+        if buy.status == "ok" and buy.order_id not in confirmed:
+            violations.append(f"acknowledged buy {buy.key} has no confirmed order")
+        elif buy.status == "ok" and confirmed[buy.order_id][1:3] != (buy.book_id, buy.quantity):
+            violations.append(f"acknowledged buy {buy.key} confirmed with other book/quantity")
+        if buy.status == "rejected" and buy.order_id in confirmed:
+            violations.append(f"buy {buy.key} answered 410 but is confirmed")
+        if buy.status.startswith("error"):
+            violations.append(f"buy {buy.key} got {buy.status}")
+    return violations
+
+
+def run(
+    cluster: LocalCluster,
+    duration: float,
+    clients: int = 6,
+    interval: float = 4.0,
+    downtime: float = 2.0,
+    low_stock: dict[int, int] | None = None,
+    seed: int = 0,
+) -> Report:
+    """Load + nemesis for `duration` seconds, then heal and check."""
+    for book_id, quantity in (low_stock or {}).items():
+        assert cluster.api.set_quantity(book_id, quantity).status_code == 200
+    initial = {r[0]: r[1] for r in cluster.rows("catalog-1", "SELECT id, quantity FROM books")}
+    load = Clients(cluster, clients, sorted(initial), seed)
+    nemesis = Nemesis(cluster, interval, downtime, seed)
+    load.start()
+    nemesis.start()
+    time.sleep(duration)
+    nemesis.stop()
+    load.stop()
+    heal(cluster)
+    report = Report(kills=nemesis.kills, reads=load.reads, read_failures=load.read_failures)
+    report.acked = sum(b.status == "ok" for b in load.buys)
+    report.rejected = sum(b.status == "rejected" for b in load.buys)
+    report.unknown = sum(b.status == "unknown" for b in load.buys)
+    report.violations = check(cluster, initial, load.buys)
+    return report
