@@ -21,12 +21,11 @@ def fault_cluster(tmp_path):
 
 def test_buys_stay_exactly_once_while_nodes_are_killed(fault_cluster):
     report = faults.run(
-        fault_cluster, duration=45, clients=6, interval=2.0, downtime=2.0, low_stock={7: 25}
+        fault_cluster, duration=30, clients=6, interval=2.0, downtime=2.0, low_stock={7: 25}
     )
     print("\n" + report.table())
     assert report.violations == []
-    assert sum(report.kills.values()) >= 5
-    assert set(report.kills) >= {"catalog-1", "order-1", "recovery-1"}
+    assert set(report.kills) == set(fault_cluster.cluster.nodes) - {"frontend-1"}
     assert report.acked > 100
     assert report.unknown_ratio < 0.02
     assert report.rejected > 0  # book 7 ran out: the 410 path was exercised under faults

@@ -145,7 +145,11 @@ class LocalCluster:
         return result
 
     def up(self) -> LocalCluster:
-        self.bazar("up", "--detach", "--timeout", "60")
+        try:
+            self.bazar("up", "--detach", "--timeout", "60")
+        except BaseException:
+            self.down()  # never leave half a cluster running behind a failed start
+            raise
         return self
 
     def down(self) -> None:

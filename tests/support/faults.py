@@ -241,8 +241,10 @@ def run(
     downtime: float = 2.0,
     low_stock: dict[int, int] | None = None,
     seed: int = 0,
+    rounds: int = 1,
 ) -> Report:
-    """Load + nemesis for `duration` seconds, then heal and check."""
+    """Load and nemesis for `duration` seconds and at least `rounds` kills of every
+    victim, whichever is later (capped at 3x duration); then heal and check."""
     for book_id, quantity in (low_stock or {}).items():
         assert cluster.api.set_quantity(book_id, quantity).status_code == 200
     initial = {r[0]: r[1] for r in cluster.rows("catalog-1", "SELECT id, quantity FROM books")}
@@ -250,7 +252,12 @@ def run(
     nemesis = Nemesis(cluster, interval, downtime, seed)
     load.start()
     nemesis.start()
-    time.sleep(duration)
+    started = time.monotonic()
+    enough = rounds * len(nemesis.victims)
+    while time.monotonic() - started < duration or sum(nemesis.kills.values()) < enough:
+        if time.monotonic() - started > 3 * duration:
+            break
+        time.sleep(0.2)
     nemesis.stop()
     load.stop()
     heal(cluster)

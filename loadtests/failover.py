@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Failover scenario: the locust mix runs while nodes are killed on a schedule.
+
+    .venv/bin/python loadtests/failover.py --start --duration 45 \
+        --schedule 10:primary,20:order-1,30:recovery-1
+
+Each scheduled node is SIGKILLed at its second and restarted `--downtime`
+seconds later (`primary` means the catalog primary of that moment). Then the
+cluster heals, `bazar check` runs, and the runner prints requests and
+failures by route, p50/p95/p99 per route over time, and the invariants.
+Exit 1 when an invariant does not hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import procs  # noqa: E402
+from common.check import compare, read_rows  # noqa: E402
+from common.config import Cluster, load_cluster  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+STOCK = "SELECT id, quantity FROM books ORDER BY id"
+SOLD = "SELECT book_id, SUM(quantity) FROM orders WHERE status = 'confirmed' GROUP BY book_id"
+PENDING = "SELECT COUNT(*) FROM orders WHERE status = 'pending'"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    cluster = load_cluster(args.config)
+    if args.start:
+        bazar(cluster, "up", "--detach")
+    try:
+        return run(cluster, args)
+    finally:
+        if args.start:
+            bazar(cluster, "down")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config", help="cluster TOML (default: $BAZAR_CONFIG or config/cluster.toml)"
+    )
+    parser.add_argument(
+        "--start", action="store_true", help="bring the cluster up first, down after"
+    )
+    parser.add_argument("--duration", type=int, default=45, help="seconds of load")
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument(
+        "--schedule",
+        default="10:primary,20:order-1,30:recovery-1",
+        help="SECOND:NODE,... nodes to kill (`primary`: the catalog primary)",
+    )
+    parser.add_argument("--downtime", type=float, default=5.0, help="seconds a victim stays dead")
+    parser.add_argument("--window", type=int, default=5, help="seconds per row of the time table")
+    parser.add_argument("--out", default=str(HERE / "results" / "failover"), help="CSV prefix")
+    return parser
+
+
+def bazar(cluster: Cluster, *args: str) -> None:
+    command = [sys.executable, "-m", "common.cli", *args, "--config", str(cluster.path)]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+
+
+def run(cluster: Cluster, args) -> int:
+    before = snapshot(cluster)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    locust = start_locust(cluster, args)
+    events = Schedule(cluster, args.schedule, args.downtime)
+    events.start()
+    locust.wait()
+    events.join()
+    heal(cluster)
+    after = snapshot(cluster)
+    print_route_table(args.out)
+    print_time_table(args.out, args.window)
+    print("\nnemesis:", "; ".join(events.log) or "nothing")
+    problems = invariants(cluster, before, after)
+    print("invariants:", "hold" if not problems else "VIOLATED")
+    for problem in problems:
+        print("  !", problem)
+    return 1 if problems else 0
+
+
+def start_locust(cluster: Cluster, args) -> subprocess.Popen:
+    frontend = cluster.of("frontend")[0].url
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(HERE / "locustfile.py"),
+        "--headless",
+        "-u",
+        str(args.users),
+        "-r",
+        str(args.users),
+        "-t",
+        f"{args.duration}s",
+        "--host",
+        frontend,
+        "--csv",
+        args.out,
+        "--csv-full-history",
+        "--only-summary",
+        "--exclude-tags",
+        "restock",
+        "--loglevel",
+        "WARNING",
+    ]
+    env = {
+        **os.environ,
+        "BAZAR_CONFIG": str(cluster.path),
+        "BAZAR_STAFF_TOKEN": cluster.staff_token,
+    }
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
+
+
+class Schedule(threading.Thread):
+    """Kills each scheduled node at its second and restarts it after the downtime."""
+
+    def __init__(self, cluster: Cluster, spec: str, downtime: float):
+        super().__init__(daemon=True)
+        self.cluster = cluster
+        self.events = sorted(
+            (float(t), name) for t, name in (item.split(":") for item in spec.split(",") if item)
+        )
+        self.downtime = downtime
+        self.log: list[str] = []
+
+    def run(self) -> None:
+        started = time.monotonic()
+        for at, name in self.events:
+            time.sleep(max(0.0, started + at - time.monotonic()))
+            node = self.cluster.node(primary(self.cluster) if name == "primary" else name)
+            procs.kill(self.cluster, node)
+            self.log.append(f"{time.monotonic() - started:.1f}s kill {node.name}")
+            time.sleep(self.downtime)
+            procs.start(self.cluster, node)
+            self.log.append(f"{time.monotonic() - started:.1f}s start {node.name}")
+
+
+def primary(cluster: Cluster) -> str:
+    for node in cluster.of("catalog"):
+        if procs.health(node)[1].get("role") == "primary":
+            return node.name
+    return cluster.of("catalog")[0].name
+
+
+def heal(cluster: Cluster, timeout: float = 90.0) -> None:
+    """Every node up, no order pending, replicas identical."""
+    pids = {n: procs.start(cluster, n) for n in cluster.nodes.values()}
+    procs.wait_healthy(pids, timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = sum(
+            read_rows(cluster.db_path(n.name), PENDING)[0][0] for n in cluster.of("order")
+        )
+        if pending == 0 and compare(cluster)[0]:
+            return
+        time.sleep(0.5)
+
+
+def snapshot(cluster: Cluster) -> dict:
+    catalog, order = cluster.of("catalog")[0].name, cluster.of("order")[0].name
+    return {
+        "stock": dict(read_rows(cluster.db_path(catalog), STOCK)),
+        "sold": dict(read_rows(cluster.db_path(order), SOLD)),
+    }
+
+
+def invariants(cluster: Cluster, before: dict, after: dict) -> list[str]:
+    ok, report = compare(cluster)
+    problems = [] if ok else [line for line in report if not line.startswith("same")]
+    for book_id, stock in after["stock"].items():
+        if stock < 0:
+            problems.append(f"book {book_id}: stock {stock} < 0")
+        fell = before["stock"].get(book_id, stock) - stock
+        sold = after["sold"].get(book_id, 0) - before["sold"].get(book_id, 0)
+        if fell != sold:
+            problems.append(f"book {book_id}: stock fell {fell}, confirmed orders {sold}")
+    pending = sum(read_rows(cluster.db_path(n.name), PENDING)[0][0] for n in cluster.of("order"))
+    if pending:
+        problems.append(f"{pending} orders still pending")
+    return problems
+
+
+def print_route_table(prefix: str) -> None:
+    with open(f"{prefix}_stats.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    print(f"\n{'route':<24}{'requests':>10}{'failures':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+    for r in rows:
+        print(
+            f"{r['Name']:<24}{r['Request Count']:>10}{r['Failure Count']:>10}"
+            f"{r['50%']:>9}{r['95%']:>9}{r['99%']:>9}"
+        )
+    failures = Path(f"{prefix}_failures.csv")
+    if failures.exists():
+        with failures.open(newline="") as f:
+            for r in csv.DictReader(f):
+                print(f"  failure {r['Name']}: {r['Error']} x{r['Occurrences']}")
+
+
+def print_time_table(prefix: str, window: int) -> None:
+    """p50/p95/p99 per route over time (locust's current-window percentiles)."""
+    with open(f"{prefix}_stats_history.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["Name"] != "Aggregated"]
+    if not rows:
+        return
+    start = int(rows[0]["Timestamp"])
+    latest: dict[tuple[int, str], dict] = {}
+    for r in rows:
+        latest[((int(r["Timestamp"]) - start) // window, r["Name"])] = r
+    routes = sorted({name for _, name in latest})
+    print(f"\np50/p95/p99 ms per {window}s window")
+    print(f"{'t':>5}  " + "".join(f"{name:<24}" for name in routes))
+    for slot in sorted({s for s, _ in latest}):
+        cells = []
+        for name in routes:
+            r = latest.get((slot, name))
+            cells.append(f"{r['50%']}/{r['95%']}/{r['99%']}" if r else "-")
+        print(f"{slot * window:>4}s  " + "".join(f"{c:<24}" for c in cells))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
