@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint down clean
+.PHONY: install run test test-fast lint bench down clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+bench: install  ## benchmark every route against a bare Flask endpoint (needs wrk)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python loadtests/bench.py
 
 down: install
 	$(BIN)/bazar down

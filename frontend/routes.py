@@ -37,11 +37,12 @@ def search(topic: str):
     return jsonify(services.search(*_deps(), topic))
 
 
-@doc(responses={200: BookSchema}, errors=(404, 503))
+@doc(responses={200: BookSchema}, errors=(404, 503), headers={"Cache-Control": "string"})
 @public.get(f"/lookup/{BOOK_ID}")
 def lookup(book_id: int):
-    """One book: id, title, topic, cost, quantity."""
-    return jsonify(services.lookup(*_deps(), book_id))
+    """One book: id, title, topic, cost, quantity (Cache-Control: no-cache reads a replica)."""
+    fresh = "no-cache" in request.headers.get("Cache-Control", "")
+    return jsonify(services.lookup(*_deps(), book_id, fresh=fresh))
 
 
 @doc(

@@ -60,8 +60,9 @@ def _fetch_search(router: Router, cache: BookCache, topic: str) -> list[dict]:
     return hits
 
 
-def lookup(router: Router, cache: BookCache, book_id: int) -> dict:
-    book = cache.get(book_id)
+def lookup(router: Router, cache: BookCache, book_id: int, fresh: bool = False) -> dict:
+    """A book from the cache, or from a catalog replica (always, when `fresh`)."""
+    book = None if fresh else cache.get(book_id)
     if book is None:
         book = cache.flights.run(("book", book_id), lambda: _fetch_book(router, cache, book_id))
     return public(book)

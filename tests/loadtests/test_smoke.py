@@ -1,0 +1,76 @@
+"""Seconds-long smoke runs of the load scenarios; the full runs are by hand (README)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+from tests.support.cluster import ROOT, LocalCluster
+
+
+def test_locust_mix_runs_clean(shared_cluster, tmp_path):
+    prefix = tmp_path / "mix"
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        "loadtests/locustfile.py",
+        "--headless",
+        "-u",
+        "8",
+        "-r",
+        "8",
+        "-t",
+        "6s",
+        "--host",
+        shared_cluster.api.url,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+    ]
+    env = {**os.environ, "BAZAR_CONFIG": str(shared_cluster.config_path)}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]  # locust exits 1 on any failure
+    with open(f"{prefix}_stats.csv", newline="") as f:
+        rows = {r["Name"]: r for r in csv.DictReader(f)}
+    assert {"/lookup/[id]", "/search/[topic]", "/buy/[id]"} <= set(rows)
+    assert int(rows["Aggregated"]["Request Count"]) > 50
+    assert rows["Aggregated"]["Failure Count"] == "0"
+
+
+def test_failover_runner_kills_heals_and_checks(tmp_path):
+    cluster = LocalCluster(tmp_path / "c").up()
+    try:
+        command = [
+            sys.executable,
+            "loadtests/failover.py",
+            "--config",
+            str(cluster.config_path),
+            "--duration",
+            "14",
+            "--users",
+            "6",
+            "--schedule",
+            "3:primary,8:order-1",
+            "--downtime",
+            "2",
+            "--window",
+            "4",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    finally:
+        cluster.down()
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr[-2000:]
+    assert "invariants: hold" in out
+    assert "kill catalog-1" in out and "start order-1" in out
+    for route in ("/lookup/[id]", "/search/[topic]", "/buy/[id]", "/update/price/[id]"):
+        assert route in out
+    assert "p50/p95/p99 ms per 4s window" in out
