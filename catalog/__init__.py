@@ -30,6 +30,7 @@ def create_app(
     election = Election(ctx, membership)
     store = CatalogStore(ctx, engine, None, FrontendNotifier(ctx))
     store.replicator = Replicator(ctx, engine, Outbox(outbox_table), store.apply)
+    store.may_write = election.is_primary
     store.seed(ctx.cluster.seed_file)
     app.extensions.update({"catalog.store": store, "catalog.election": election})
     ctx.details["role"] = lambda: "primary" if election.is_primary() else "backup"

@@ -60,10 +60,11 @@ class Election:
     def _first_ahead(self) -> Node | None:
         return next((n for n in self.earlier if self.membership.status(n.name) in AHEAD), None)
 
-    def on_announce(self, name: str) -> None:
+    def on_announce(self, name: str, replicator: Replicator) -> None:
         """An earlier catalog is back: stop taking writes, after the ones in flight."""
         with self.ctx.write_lock:
             self.membership.mark(name, "joining")
+        replicator.group.wait_idle()  # every write we acknowledged or will is pushed
 
     def announce(self) -> None:
         """Tell every later catalog that we take the writes from now on."""
@@ -116,9 +117,10 @@ class FrontendNotifier:
         self.frontends = ctx.cluster.of("frontend")
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="invalidate")
 
-    def __call__(self, book_id: int) -> None:
+    def __call__(self, book_id: int, skip: str | None = None) -> None:
         for node in self.frontends:
-            self.pool.submit(self._send, node, book_id)
+            if node.name != skip:  # the origin drops the book on its own write path
+                self.pool.submit(self._send, node, book_id)
 
     def _send(self, node, book_id: int) -> None:
         try:

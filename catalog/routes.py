@@ -15,6 +15,7 @@ from catalog.schemas import (
     UpdateSchema,
 )
 from catalog.store import CatalogStore
+from common.http import ORIGIN_HEADER
 from common.node import context
 from common.openapi import doc
 from common.web import ApiError, load_body, protect_internal
@@ -37,6 +38,10 @@ def store() -> CatalogStore:
 def _only_when_up():
     if request.endpoint not in ALWAYS_OPEN and context().status != "up":
         raise ApiError(503, f"catalog replica is {context().status}", status=context().status)
+
+
+def _origin() -> str | None:
+    return request.headers.get(ORIGIN_HEADER)
 
 
 def _require_primary() -> None:
@@ -78,7 +83,7 @@ def update(book_id: int):
     """Staff change of price and/or quantity (primary only)."""
     _require_primary()
     body = load_body(UpdateSchema())
-    book = store().update(book_id, body.get("price"), body.get("quantity"))
+    book = store().update(book_id, body.get("price"), body.get("quantity"), _origin())
     return jsonify(BookSchema().dump(book))
 
 
@@ -88,7 +93,7 @@ def buy(book_id: int):
     """Take `quantity` copies for `order_id`, once (primary only)."""
     _require_primary()
     body = load_body(BuySchema())
-    return jsonify(store().buy(body["order_id"], book_id, body["quantity"]))
+    return jsonify(store().buy(body["order_id"], book_id, body["quantity"], _origin()))
 
 
 @doc(body=BuySchema, responses={200: OutcomeSchema}, errors=(421, 503))
@@ -120,5 +125,5 @@ def sync_out():
 def announce():
     """An earlier catalog has caught up and takes the writes from now on."""
     name = load_body(AnnounceSchema())["node"]
-    current_app.extensions["catalog.election"].on_announce(name)
+    current_app.extensions["catalog.election"].on_announce(name, store().replicator)
     return jsonify({"ok": True})

@@ -32,12 +32,13 @@ class CatalogStore:
         ctx: NodeContext,
         engine: Engine,
         replicator: Replicator,
-        invalidate: Callable[[int], None],
+        invalidate: Callable[..., None],
     ):
         self.ctx = ctx
         self.engine = engine
         self.replicator = replicator
         self.invalidate = invalidate
+        self.may_write: Callable[[], bool] = lambda: True  # the election's is_primary
         self.reads = 0  # reads served, for /health (a statistic: no lock needed)
 
     # -- reads ---------------------------------------------------------------
@@ -53,7 +54,9 @@ class CatalogStore:
             return _book(conn, book_id)
 
     # -- primary writes -----------------------------------------------------
-    def update(self, book_id: int, price: float | None, quantity: int | None) -> dict:
+    def update(
+        self, book_id: int, price: float | None, quantity: int | None, origin: str | None = None
+    ) -> dict:
         def change(conn: Connection):
             _book(conn, book_id)
             values = {"version": books.c.version + 1}
@@ -65,9 +68,9 @@ class CatalogStore:
             row = _book(conn, book_id)
             return row, {"book": row}
 
-        return self._write(change, book_id)
+        return self._write(change, book_id, origin)
 
-    def buy(self, order_id: str, book_id: int, quantity: int) -> dict:
+    def buy(self, order_id: str, book_id: int, quantity: int, origin: str | None = None) -> dict:
         """Conditional decrement keyed by order id: decided once, the same answer after."""
 
         def change(conn: Connection):
@@ -86,7 +89,7 @@ class CatalogStore:
             entry = {"order": record, **({"book": _book(conn, book_id)} if taken else {})}
             return _outcome(record), entry
 
-        return self._write(change, book_id)
+        return self._write(change, book_id, origin)
 
     def resolve(self, order_id: str, book_id: int, quantity: int) -> dict:
         """Was this order decided? If not, fence it as aborted so it never applies (rule 4)."""
@@ -101,14 +104,16 @@ class CatalogStore:
 
         return self._write(change, None)
 
-    def _write(self, change, book_id: int | None):
-        with self.ctx.write_lock:
-            with self.engine.begin() as conn:
-                result, entry = change(conn)
-                seqs = self.replicator.stage(conn, entry) if entry else []
-            self.replicator.deliver(seqs)
-        if seqs and book_id is not None:
-            self.invalidate(book_id)
+    def _write(self, change, book_id: int | None, origin: str | None = None):
+        with self.ctx.write_lock, self.engine.begin() as conn:
+            if not self.may_write():  # checked under the lock an announcement takes
+                raise ApiError(421, "not the primary")
+            result, entry = change(conn)
+            staged = self.replicator.stage(conn, entry) if entry else []
+        # Pushed outside the lock, so concurrent writes share one push (group push).
+        self.replicator.deliver(staged)
+        if entry and entry.get("book"):
+            self.invalidate(book_id, skip=origin)
         return result
 
     # -- replication ---------------------------------------------------------

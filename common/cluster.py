@@ -143,10 +143,17 @@ class Router:
     seconds before a dead primary's successor notices.
     """
 
-    def __init__(self, client: InternalClient, membership: Membership, patience: float = 3.0):
+    def __init__(
+        self,
+        client: InternalClient,
+        membership: Membership,
+        patience: float = 3.0,
+        headers: dict | None = None,
+    ):
         self.client = client
         self.membership = membership
         self.patience = patience
+        self.headers = headers or {}  # sent with every call
 
     def read(self, service: str, method: str, path: str, **kw: Any) -> requests.Response:
         return self._call(service, self.membership.read_order, method, path, **kw)
@@ -155,6 +162,7 @@ class Router:
         return self._call(service, self.membership.write_order, method, path, **kw)
 
     def _call(self, service, order, method, path, **kw) -> requests.Response:
+        kw["headers"] = {**self.headers, **(kw.get("headers") or {})}
         deadline = time.monotonic() + self.patience
         pause = 0.05
         while True:

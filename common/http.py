@@ -15,6 +15,10 @@ from requests.adapters import HTTPAdapter
 from common.auth import SignedAuth
 from common.config import Node, Tuning
 
+# The front-end a write came through: the catalog need not push that front-end an
+# invalidation, since it drops the book itself on its own write path.
+ORIGIN_HEADER = "X-Bazar-Origin"
+
 
 class Unreachable(Exception):
     """The node refused the connection, timed out, or sent garbage."""

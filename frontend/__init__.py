@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from common.cluster import Membership, Router
+from common.http import ORIGIN_HEADER
 from common.node import create_base_app
 from frontend.cache import BookCache
 from frontend.routes import internal, public
@@ -20,7 +21,10 @@ def create_app(
     backends = ctx.cluster.of("catalog") + ctx.cluster.of("order")
     membership = Membership(ctx.client, backends, tuning.health_period)
     app.extensions["frontend.router"] = Router(
-        ctx.client, membership, ctx.cluster.tuning.failover_patience
+        ctx.client,
+        membership,
+        ctx.cluster.tuning.failover_patience,
+        headers={ORIGIN_HEADER: ctx.node.name},
     )
     cache = app.extensions["frontend.cache"] = BookCache(tuning.cache_size, tuning.cache_ttl)
     ctx.details["cache"] = cache.stats

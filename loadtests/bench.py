@@ -216,14 +216,14 @@ class MemorySampler(threading.Thread):
         super().__init__(daemon=True)
         self.cluster = cluster
         self.peaks: dict[str, tuple[float, float]] = {}  # node -> (worker MB, node MB)
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._done.set()
         self.join()
 
     def run(self) -> None:
-        while not self._stop.wait(0.25):
+        while not self._done.wait(0.25):
             for node in self.cluster.cluster.nodes.values():
                 master = procs.running_pid(self.cluster.cluster, node)
                 if master:

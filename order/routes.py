@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
+from common.http import ORIGIN_HEADER
 from common.node import context
 from common.openapi import doc
 from common.web import ApiError, load_body, protect_internal
@@ -31,7 +32,8 @@ def _only_when_up():
 def buy(book_id: int):
     """Buy `quantity` copies once per idempotency key: 201 confirmed, 410 rejected."""
     body = load_body(BuySchema(), optional=True)
-    order = store().buy(book_id, body["quantity"], body["idempotency_key"])
+    origin = request.headers.get(ORIGIN_HEADER)
+    order = store().buy(book_id, body["quantity"], body["idempotency_key"], origin)
     if order["status"] == CONFIRMED:
         return jsonify(OrderSchema().dump(order)), 201
     raise ApiError(410, f"book {book_id} is out of stock", order_id=order["order_id"])

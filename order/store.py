@@ -24,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from common.cluster import NoReplica, Router
+from common.http import ORIGIN_HEADER
 from common.node import NodeContext
 from common.replication.replicator import Replicator
 from common.web import ApiError
@@ -84,7 +85,7 @@ class OrderStore:
         return dict(found) if found else None
 
     # -- buying --------------------------------------------------------------
-    def buy(self, book_id: int, quantity: int, key: str | None) -> dict:
+    def buy(self, book_id: int, quantity: int, key: str | None, origin: str | None = None) -> dict:
         order_id = order_id_for(key)
         order = self._open(order_id, book_id, quantity)
         if order["status"] != PENDING:
@@ -96,6 +97,7 @@ class OrderStore:
                     "POST",
                     f"/buy/{book_id}",
                     json={"order_id": order_id, "quantity": quantity},
+                    headers={ORIGIN_HEADER: origin} if origin else None,
                 )
             except NoReplica:
                 raise ApiError(
@@ -145,8 +147,8 @@ class OrderStore:
             )
             query = select(orders).where(orders.c.order_id == order_id)
             row = dict(conn.execute(query).mappings().one())
-            seqs = self.replicator.stage(conn, {"order": row})
-        self.replicator.deliver(seqs)
+            staged = self.replicator.stage(conn, {"order": row})
+        self.replicator.deliver(staged)
         return row
 
     def _drop_pending(self, order_id: str) -> None:

@@ -11,6 +11,8 @@ db = SQLAlchemy()
 
 class QueuedEntry(db.Model):
     __tablename__ = "queue"
+    # AUTOINCREMENT: seqs never restart, so a late "ack up to N" cannot delete newer entries.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     target: Mapped[str] = mapped_column(String, nullable=False, index=True)

@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+Row = tuple[int, str, dict]  # (seq, target node, entry)
+
 
 def define_outbox(metadata: MetaData) -> Table:
     return Table(
@@ -34,6 +36,8 @@ def define_outbox(metadata: MetaData) -> Table:
         Column("target", String, nullable=False, index=True),
         Column("entry", Text, nullable=False),
         Column("created", Float, nullable=False),
+        # AUTOINCREMENT: a seq is never reused, so "delivered, delete later" stays exact.
+        sqlite_autoincrement=True,
     )
 
 
@@ -43,13 +47,17 @@ class Outbox:
     def __init__(self, table: Table):
         self.table = table
 
-    def stage(self, conn: Connection, entry: dict, targets: list[str]) -> list[int]:
+    def stage(self, conn: Connection, entry: dict, targets: list[str]) -> list[Row]:
         """Add `entry` for every target inside the caller's transaction."""
         text, now = json.dumps(entry), time.time()
         return [
-            conn.execute(
-                insert(self.table).values(target=t, entry=text, created=now)
-            ).inserted_primary_key[0]
+            (
+                conn.execute(
+                    insert(self.table).values(target=t, entry=text, created=now)
+                ).inserted_primary_key[0],
+                t,
+                entry,
+            )
             for t in targets
         ]
 
@@ -59,7 +67,7 @@ class Outbox:
         seqs: list[int] | None = None,
         older_than: float = 0.0,
         limit: int = 500,
-    ) -> list[tuple[int, str, dict]]:
+    ) -> list[Row]:
         """(seq, target, entry) rows: the given seqs, or the oldest undelivered ones."""
         query = select(self.table).order_by(self.table.c.seq).limit(limit)
         if seqs is not None:

@@ -19,7 +19,8 @@ from sqlalchemy.engine import Engine
 
 from common.http import Unreachable
 from common.node import NodeContext
-from common.replication.outbox import Outbox
+from common.replication.group_push import GroupPush
+from common.replication.outbox import Outbox, Row
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +38,23 @@ class Replicator:
         self.apply = apply
         self.peers = {n.name: n for n in ctx.peers()}
         self._stop = threading.Event()
+        self._delivered: set[int] = set()  # pushed on the write path, not yet deleted
+        self._lock = threading.Lock()
+        self.group = GroupPush(lambda rows: self._send(rows, remove_now=False))
 
     # -- the write path ----------------------------------------------------
-    def stage(self, conn, entry: dict) -> list[int]:
+    def stage(self, conn, entry: dict) -> list[Row]:
         """Call inside the write's transaction."""
         return self.outbox.stage(conn, entry, list(self.peers))
 
-    def deliver(self, seqs: list[int]) -> None:
-        """Push freshly staged rows now, before the client is answered."""
-        if seqs:
-            with self.engine.connect() as conn:
-                rows = self.outbox.rows(conn, seqs)
-            self._send(rows)
+    def deliver(self, rows: list[Row]) -> None:
+        """Push freshly staged rows now, before the client is answered (group push).
+
+        Delivered rows are only noted here; the background round deletes them
+        in one transaction. A crash before that re-sends them: harmless, since
+        applying an entry twice changes nothing.
+        """
+        self.group.deliver(rows)
 
     # -- background --------------------------------------------------------
     def start(self) -> None:
@@ -67,13 +73,18 @@ class Replicator:
                 log.exception("replication round failed")
 
     def flush(self) -> int:
-        """Retry every outbox row older than a moment (the write path owns newer ones)."""
+        """Forget delivered rows; retry every other row older than a moment."""
+        with self._lock:
+            done, self._delivered = self._delivered, set()
+        if done:
+            with self.ctx.write_lock, self.engine.begin() as conn:
+                self.outbox.remove(conn, sorted(done))
         with self.engine.connect() as conn:
-            rows = self.outbox.rows(conn, older_than=1.0)
+            rows = [r for r in self.outbox.rows(conn, older_than=1.0) if r[0] not in done]
         self._send(rows)
         return len(rows)
 
-    def _send(self, rows: list[tuple[int, str, dict]]) -> None:
+    def _send(self, rows: list[Row], remove_now: bool = True) -> None:
         by_target: dict[str, list[tuple[int, dict]]] = defaultdict(list)
         for seq, target, entry in rows:
             by_target[target].append((seq, entry))
@@ -82,9 +93,12 @@ class Replicator:
             entries = [entry for _, entry in items]
             if self._push(target, entries) or self._queue(target, entries):
                 delivered.extend(seq for seq, _ in items)
-        if delivered:
+        if delivered and remove_now:
             with self.ctx.write_lock, self.engine.begin() as conn:
                 self.outbox.remove(conn, delivered)
+        elif delivered:
+            with self._lock:
+                self._delivered.update(delivered)
 
     def _push(self, target: str, entries: list[dict]) -> bool:
         node = self.peers.get(target)
