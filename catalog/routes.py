@@ -8,7 +8,6 @@ from catalog.schemas import (
     AnnounceSchema,
     BookSchema,
     BuySchema,
-    EntriesSchema,
     InStockSchema,
     OutcomeSchema,
     SearchHitSchema,
@@ -18,6 +17,7 @@ from catalog.store import CatalogStore
 from common.http import ORIGIN_HEADER
 from common.node import context
 from common.openapi import doc
+from common.replication.routes import add_sync_routes
 from common.web import ApiError, load_body, protect_internal
 
 bp = Blueprint("catalog", __name__)
@@ -105,19 +105,7 @@ def resolve(book_id: int):
     return jsonify(store().resolve(body["order_id"], book_id, body["quantity"]))
 
 
-@doc(body=EntriesSchema)
-@bp.post("/sync")
-def sync_in():
-    """Apply entries replicated by a peer (or replayed by the recovery node)."""
-    store().apply(load_body(EntriesSchema())["entries"])
-    return jsonify({"applied": True})
-
-
-@doc(responses={200: EntriesSchema})
-@bp.get("/sync")
-def sync_out():
-    """This replica's whole state, for a peer catching up."""
-    return jsonify({"entries": store().state()})
+add_sync_routes(bp, store)
 
 
 @doc(body=AnnounceSchema)

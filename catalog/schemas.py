@@ -38,10 +38,6 @@ class BuySchema(Schema):
     quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
 
 
-class EntriesSchema(Schema):
-    entries = fields.List(fields.Dict(), required=True)
-
-
 class AnnounceSchema(Schema):
     node = fields.String(required=True)
 

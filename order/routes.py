@@ -7,9 +7,10 @@ from flask import Blueprint, current_app, jsonify, request
 from common.http import ORIGIN_HEADER
 from common.node import context
 from common.openapi import doc
+from common.replication.routes import add_sync_routes
 from common.web import ApiError, load_body, protect_internal
 from order.models import CONFIRMED
-from order.schemas import BuySchema, EntriesSchema, OrderSchema
+from order.schemas import BuySchema, OrderSchema
 from order.store import OrderStore
 
 bp = Blueprint("order", __name__)
@@ -46,16 +47,4 @@ def get_order(order_id: str):
     return jsonify(OrderSchema().dump(store().get(order_id)))
 
 
-@doc(body=EntriesSchema)
-@bp.post("/sync")
-def sync_in():
-    """Apply orders replicated by a peer (or replayed by the recovery node)."""
-    store().apply(load_body(EntriesSchema())["entries"])
-    return jsonify({"applied": True})
-
-
-@doc(responses={200: EntriesSchema})
-@bp.get("/sync")
-def sync_out():
-    """Every decided order here, for a peer catching up."""
-    return jsonify({"entries": store().state()})
+add_sync_routes(bp, store)

@@ -19,7 +19,3 @@ class OrderSchema(ma.SQLAlchemyAutoSchema):
 class BuySchema(Schema):
     quantity = StrictInteger(load_default=1, validate=validate.Range(min=1, max=MAX_QUANTITY))
     idempotency_key = fields.String(load_default=None, allow_none=True, validate=KEY_RULE)
-
-
-class EntriesSchema(Schema):
-    entries = fields.List(fields.Dict(), required=True)

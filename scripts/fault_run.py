@@ -47,7 +47,7 @@ def main() -> int:
             clients=args.clients,
             interval=args.interval,
             downtime=args.downtime,
-            low_stock={7: 200},
+            stock={**dict.fromkeys(range(1, 7), 1_000_000), 7: 300},
             seed=args.seed,
         )
     finally:

@@ -21,7 +21,7 @@ def fault_cluster(tmp_path):
 
 def test_buys_stay_exactly_once_while_nodes_are_killed(fault_cluster):
     report = faults.run(
-        fault_cluster, duration=30, clients=6, interval=2.0, downtime=2.0, low_stock={7: 25}
+        fault_cluster, duration=30, clients=6, interval=2.0, downtime=2.0, stock={7: 25}
     )
     print("\n" + report.table())
     assert report.violations == []

@@ -239,13 +239,13 @@ def run(
     clients: int = 6,
     interval: float = 4.0,
     downtime: float = 2.0,
-    low_stock: dict[int, int] | None = None,
+    stock: dict[int, int] | None = None,
     seed: int = 0,
     rounds: int = 1,
 ) -> Report:
     """Load and nemesis for `duration` seconds and at least `rounds` kills of every
     victim, whichever is later (capped at 3x duration); then heal and check."""
-    for book_id, quantity in (low_stock or {}).items():
+    for book_id, quantity in (stock or {}).items():
         assert cluster.api.set_quantity(book_id, quantity).status_code == 200
     initial = {r[0]: r[1] for r in cluster.rows("catalog-1", "SELECT id, quantity FROM books")}
     load = Clients(cluster, clients, sorted(initial), seed)
