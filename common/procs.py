@@ -52,7 +52,7 @@ def start(cluster: Cluster, node: Node) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "common.cli", "node", node.name, "--config", str(cluster.path)]
     with log_file(cluster, node).open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        process = subprocess.Popen(  # noqa: S603  # nosec B603
             command,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -118,7 +118,7 @@ def start_ceiling(cluster: LocalCluster) -> subprocess.Popen:
         "warning",
         "ceiling:app",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603  # nosec B603
     process.url = f"http://127.0.0.1:{port}"
     wait_until(lambda: _answers(process.url + "/lookup/1"), 30, "the ceiling app")
     return process
@@ -126,7 +126,7 @@ def start_ceiling(cluster: LocalCluster) -> subprocess.Popen:
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  # nosec B310
             return response.status == 200
     except OSError:
         return False
@@ -184,7 +184,7 @@ def wrk(name: str, url: str, extra: list[str], script: str | None, args, token: 
         url,
     ]
     env = {**os.environ, "BENCH_RUN": uuid.uuid4().hex[:8], "BAZAR_STAFF_TOKEN": token}
-    out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout  # noqa: S603
+    out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout  # noqa: S603  # nosec B603
     return Result(
         name,
         float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),

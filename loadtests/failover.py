@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def bazar(cluster: Cluster, *args: str) -> None:
     command = [sys.executable, "-m", "common.cli", *args, "--config", str(cluster.path)]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # noqa: S603  # nosec B603
 
 
 def run(cluster: Cluster, args) -> int:
@@ -123,7 +123,7 @@ def start_locust(cluster: Cluster, args) -> subprocess.Popen:
         "BAZAR_CONFIG": str(cluster.path),
         "BAZAR_STAFF_TOKEN": cluster.staff_token,
     }
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: S603  # nosec B603
 
 
 class Schedule(threading.Thread):
