@@ -24,7 +24,10 @@ class SearchHitSchema(Schema):
 class UpdateSchema(Schema):
     """A staff change: new price, new quantity, or both."""
 
-    price = StrictNumber(validate=validate.Range(min=0, max=MAX_PRICE, min_inclusive=False))
+    price = StrictNumber(
+        validate=validate.Range(min=0, max=MAX_PRICE, min_inclusive=False),
+        metadata={"exclusiveMinimum": True},  # apispec leaves min_inclusive out
+    )
     quantity = StrictInteger(validate=validate.Range(min=0, max=MAX_QUANTITY))
 
     @validates_schema

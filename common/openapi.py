@@ -41,7 +41,7 @@ def doc(
     query: dict[str, str] | None = None,
     auth: str | None = None,
     body_required: bool = True,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str | dict] | None = None,
 ) -> Callable:
     """Attach OpenAPI facts to a view.
 
@@ -136,7 +136,12 @@ def _path_and_params(rule: str) -> tuple[str, list[dict]]:
 def _operation(view, facts: dict, params: list[dict], default_auth: str) -> dict:
     summary = (view.__doc__ or "").strip().splitlines()[0] if view.__doc__ else ""
     query = [
-        {"in": where, "name": k, "required": False, "schema": {"type": v}}
+        {
+            "in": where,
+            "name": k,
+            "required": False,
+            "schema": v if isinstance(v, dict) else {"type": v},
+        }
         for where in ("query", "header")
         for k, v in facts[where].items()
     ]

@@ -23,6 +23,7 @@ public = Blueprint("public", __name__)
 internal = Blueprint("internal", __name__)
 protect_internal(internal)
 BOOK_ID = "<int(max=9223372036854775807):book_id>"
+KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": KEY_RULE.regex.pattern}
 
 
 def _deps():
@@ -50,7 +51,7 @@ def lookup(book_id: int):
     body_required=False,
     responses={201: BuyResultSchema},
     errors=(404, 410, 422, 503),
-    headers={"Idempotency-Key": "string"},
+    headers={"Idempotency-Key": KEY_SCHEMA},
 )
 @public.route(f"/buy/{BOOK_ID}", methods=["PUT", "POST"])
 def buy(book_id: int):

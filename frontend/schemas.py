@@ -33,7 +33,9 @@ class BuyResultSchema(Schema):
 
 class PriceSchema(Schema):
     price = StrictNumber(
-        required=True, validate=validate.Range(min=0, max=MAX_PRICE, min_inclusive=False)
+        required=True,
+        validate=validate.Range(min=0, max=MAX_PRICE, min_inclusive=False),
+        metadata={"exclusiveMinimum": True},  # apispec leaves min_inclusive out
     )
 
 
