@@ -60,4 +60,3 @@ class OutcomeSchema(Schema):
     total = fields.Float()
     book_id = fields.Integer()
     quantity = fields.Integer()
-    available = fields.Integer()

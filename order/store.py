@@ -124,7 +124,8 @@ class OrderStore:
         }
         with self.ctx.write_lock, self.engine.begin() as conn:
             conn.execute(sqlite_insert(orders).values(**row).on_conflict_do_nothing())
-        order = self._find(order_id)
+            query = select(orders).where(orders.c.order_id == order_id)
+            order = dict(conn.execute(query).mappings().one())  # ours, or the one already there
         if (order["book_id"], order["quantity"]) != (book_id, quantity):
             raise ApiError(
                 422, "this Idempotency-Key was used for a different purchase", order_id=order_id

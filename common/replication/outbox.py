@@ -19,7 +19,6 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
-    func,
     insert,
     select,
 )
@@ -61,24 +60,16 @@ class Outbox:
             for t in targets
         ]
 
-    def rows(
-        self,
-        conn: Connection,
-        seqs: list[int] | None = None,
-        older_than: float = 0.0,
-        limit: int = 500,
-    ) -> list[Row]:
-        """(seq, target, entry) rows: the given seqs, or the oldest undelivered ones."""
-        query = select(self.table).order_by(self.table.c.seq).limit(limit)
-        if seqs is not None:
-            query = query.where(self.table.c.seq.in_(seqs))
-        else:
-            query = query.where(self.table.c.created <= time.time() - older_than)
+    def rows(self, conn: Connection, older_than: float = 0.0, limit: int = 500) -> list[Row]:
+        """The oldest (seq, target, entry) rows staged at least `older_than` seconds ago."""
+        query = (
+            select(self.table)
+            .where(self.table.c.created <= time.time() - older_than)
+            .order_by(self.table.c.seq)
+            .limit(limit)
+        )
         return [(r.seq, r.target, json.loads(r.entry)) for r in conn.execute(query)]
 
     def remove(self, conn: Connection, seqs: list[int]) -> None:
         if seqs:
             conn.execute(delete(self.table).where(self.table.c.seq.in_(seqs)))
-
-    def depth(self, conn: Connection) -> int:
-        return conn.execute(select(func.count()).select_from(self.table)).scalar_one()
