@@ -14,15 +14,17 @@ from catalog.schemas import (
     UpdateSchema,
 )
 from catalog.store import CatalogStore
+from common.fields import MAX_QUANTITY
 from common.http import ORIGIN_HEADER
 from common.node import context
 from common.openapi import doc
 from common.replication.routes import add_sync_routes
-from common.web import ApiError, load_body, protect_internal
+from common.web import ApiError, QueryInt, load_body, protect_internal
 
 bp = Blueprint("catalog", __name__)
 protect_internal(bp)
 BOOK_ID = "<int(max=9223372036854775807):book_id>"
+WANTED = QueryInt("quantity", default=1, low=1, high=MAX_QUANTITY)
 # Routes a recovering replica still serves: replication and catch-up.
 # Routes a recovering replica still serves. Pushes (POST /sync) are refused
 # until it has installed the primary's snapshot; the pusher queues them on
@@ -45,6 +47,7 @@ def _origin() -> str | None:
 
 
 def _require_primary() -> None:
+    # Called after the body is parsed: bad input is a 400 on any replica.
     election = current_app.extensions["catalog.election"]
     if not election.confirm_primary():
         raise ApiError(421, "not the primary", primary=election.primary_name())
@@ -64,16 +67,14 @@ def lookup(book_id: int):
     return jsonify(BookSchema().dump(store().lookup(book_id)))
 
 
-@doc(responses={200: InStockSchema}, errors=(400, 404, 503), query={"quantity": "integer"})
+@doc(responses={200: InStockSchema}, errors=(400, 404, 503), query={"quantity": WANTED.schema})
 @bp.get(f"/verify_item_in_stock/{BOOK_ID}")
 def verify_item_in_stock(book_id: int):
     """Whether `quantity` copies (default 1) are in stock right now."""
-    wanted = request.args.get("quantity", "1")
-    if not wanted.isdigit() or int(wanted) < 1:
-        raise ApiError(400, "quantity: must be a positive integer")
+    wanted = WANTED.read()
     book = store().lookup(book_id)
     return jsonify(
-        {"id": book_id, "in_stock": book["quantity"] >= int(wanted), "quantity": book["quantity"]}
+        {"id": book_id, "in_stock": book["quantity"] >= wanted, "quantity": book["quantity"]}
     )
 
 
@@ -81,8 +82,8 @@ def verify_item_in_stock(book_id: int):
 @bp.put(f"/update/{BOOK_ID}")
 def update(book_id: int):
     """Staff change of price and/or quantity (primary only)."""
-    _require_primary()
     body = load_body(UpdateSchema())
+    _require_primary()
     book = store().update(book_id, body.get("price"), body.get("quantity"), _origin())
     return jsonify(BookSchema().dump(book))
 
@@ -91,8 +92,8 @@ def update(book_id: int):
 @bp.post(f"/buy/{BOOK_ID}")
 def buy(book_id: int):
     """Take `quantity` copies for `order_id`, once (primary only)."""
-    _require_primary()
     body = load_body(BuySchema())
+    _require_primary()
     return jsonify(store().buy(body["order_id"], book_id, body["quantity"], _origin()))
 
 
@@ -100,8 +101,8 @@ def buy(book_id: int):
 @bp.post(f"/resolve/{BOOK_ID}")
 def resolve(book_id: int):
     """Outcome of `order_id`; an undecided order is fenced as aborted (primary only)."""
-    _require_primary()
     body = load_body(BuySchema())
+    _require_primary()
     return jsonify(store().resolve(body["order_id"], book_id, body["quantity"]))
 
 

@@ -24,6 +24,7 @@ class SearchHitSchema(Schema):
 class UpdateSchema(Schema):
     """A staff change: new price, new quantity, or both."""
 
+    openapi_extra = {"minProperties": 1}
     price = StrictNumber(
         validate=validate.Range(min=0, max=MAX_PRICE, min_inclusive=False),
         metadata={"exclusiveMinimum": True},  # apispec leaves min_inclusive out

@@ -28,10 +28,16 @@ ERROR_TEXT = {
     503: "no replica could answer, or this replica is recovering",
 }
 CONVERTER_TYPES = {"int": "integer", "path": "string", "default": "string"}
+# Examples of path parameters, by name: they show up on the docs page and give
+# a fuzzer one request that reaches a real resource.
+PATH_EXAMPLES = {"book_id": 1, "topic": "distributed systems", "target": "catalog-2"}
 
 
 class ErrorSchema(Schema):
     message = fields.String(required=True, metadata={"description": "what went wrong"})
+    primary = fields.String(metadata={"description": "421: the catalog that takes writes"})
+    status = fields.String(metadata={"description": "503: this replica's state"})
+    order_id = fields.String(metadata={"description": "the order this answer is about"})
 
 
 def doc(
@@ -113,12 +119,22 @@ def build_spec(app: Flask, title: str, default_auth: str) -> dict:
         if facts is None:
             continue
         path, params = _path_and_params(rule.rule)
+        _register_body_extras(spec, facts["body"])
         operations = {
             m.lower(): _operation(view, facts, params, default_auth)
             for m in sorted(rule.methods - {"HEAD", "OPTIONS"})
         }
         spec.path(path=path, operations=operations)
     return spec.to_dict()
+
+
+def _register_body_extras(spec: APISpec, body: type[Schema] | None) -> None:
+    """A body schema's `openapi_extra` (rules marshmallow fields cannot state, such as
+    minProperties) goes into its component, registered before anything refers to it."""
+    extra = getattr(body, "openapi_extra", None)
+    name = body.__name__.removesuffix("Schema") if body else None
+    if extra and name not in spec.components.schemas:
+        spec.components.schema(name, component=extra, schema=body)
 
 
 def _path_and_params(rule: str) -> tuple[str, list[dict]]:
@@ -129,7 +145,10 @@ def _path_and_params(rule: str) -> tuple[str, list[dict]]:
         schema = {"type": kind}
         if kind == "integer":
             schema.update({"minimum": 0, "maximum": 2**63 - 1})
-        params.append({"in": "path", "name": name, "required": True, "schema": schema})
+        param = {"in": "path", "name": name, "required": True, "schema": schema}
+        if name in PATH_EXAMPLES:
+            param["example"] = PATH_EXAMPLES[name]
+        params.append(param)
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule), params
 
 
@@ -152,6 +171,8 @@ def _operation(view, facts: dict, params: list[dict], default_auth: str) -> dict
             response["content"] = {"application/json": {"schema": schema}}
         operation["responses"][str(status)] = response
     errors = set(facts["errors"])
+    if any(p["schema"]["type"] == "integer" for p in params):
+        errors.add(404)  # an id beyond 64 bits matches no route
     if facts["body"] is not None:
         operation["requestBody"] = {
             "required": facts["body_required"],

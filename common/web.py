@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
@@ -120,6 +122,29 @@ def load_body(schema: Schema, *, optional: bool = False) -> dict:
     if not isinstance(data, dict):
         raise ApiError(400, "body: must be a JSON object")
     return schema.load(data)
+
+
+@dataclass(frozen=True)
+class QueryInt:
+    """An optional integer query parameter with bounds, read and documented from one place."""
+
+    name: str
+    default: int
+    low: int
+    high: int
+
+    @property
+    def schema(self) -> dict:
+        return {"type": "integer", "minimum": self.low, "maximum": self.high}
+
+    def read(self) -> int:
+        text = request.args.get(self.name)
+        if text is None:
+            return self.default
+        # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+        if re.fullmatch(r"[0-9]{1,19}", text) and self.low <= int(text) <= self.high:
+            return int(text)
+        raise ApiError(400, f"{self.name}: must be an integer from {self.low} to {self.high}")
 
 
 def protect_internal(blueprint: Blueprint) -> None:

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 from marshmallow import Schema, fields, validate
 from sqlalchemy import delete, func, insert, select
 
 from common.fields import StrictInteger
 from common.node import context
 from common.openapi import doc
-from common.web import ApiError, load_body, protect_internal
+from common.web import ApiError, QueryInt, load_body, protect_internal
 from recovery.models import QueuedEntry, db
 
 bp = Blueprint("recovery", __name__)
+LIMIT = QueryInt("limit", default=500, low=1, high=5000)
 protect_internal(bp)
 queue = QueuedEntry.__table__
 
@@ -58,18 +59,13 @@ def append(target: str):
     return jsonify({"queued": len(rows)})
 
 
-@doc(responses={200: QueueSchema}, errors=(400, 404), query={"limit": "integer"})
+@doc(responses={200: QueueSchema}, errors=(400, 404), query={"limit": LIMIT.schema})
 @bp.get("/queue/<target>")
 def read(target: str):
     """The oldest entries queued for a target."""
-    limit = request.args.get("limit", "500")
-    if not limit.isdigit() or not 1 <= int(limit) <= 5000:
-        raise ApiError(400, "limit: must be an integer from 1 to 5000")
+    limit = LIMIT.read()
     query = (
-        select(queue)
-        .where(queue.c.target == _target(target))
-        .order_by(queue.c.seq)
-        .limit(int(limit))
+        select(queue).where(queue.c.target == _target(target)).order_by(queue.c.seq).limit(limit)
     )
     with db.engine.connect() as conn:
         items = [{"seq": r.seq, "entry": json.loads(r.entry)} for r in conn.execute(query)]

@@ -91,3 +91,38 @@ def test_every_documented_internal_route_refuses_strangers(shared_cluster, name)
         assert response.status_code == 401, f"{method} {path}: {response.status_code}"
         walked += 1
     assert walked >= (1 if name == "frontend-1" else 3)
+
+
+# -- signed, but wrong ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("PUT", "/update/1", {}),
+        ("PUT", "/update/1", {"price": -1}),
+        ("POST", "/buy/1", {"order_id": "o", "quantity": 0}),
+        ("POST", "/resolve/1", {"quantity": 1}),
+    ],
+)
+def test_backup_catalog_says_400_to_a_bad_write_before_421(shared_cluster, method, path, body):
+    response = shared_cluster.call("catalog-2", method, path, json=body)
+    assert response.status_code == 400
+    assert response.json()["message"]
+
+
+def test_backup_catalog_sends_a_good_write_to_the_primary(shared_cluster):
+    response = shared_cluster.call("catalog-2", "PUT", "/update/1", json={"quantity": 5})
+    assert response.status_code == 421
+    assert response.json() == {"message": "not the primary", "primary": "catalog-1"}
+
+
+@pytest.mark.parametrize(
+    "node, path",
+    [("catalog-1", "/verify_item_in_stock/1?quantity="), ("recovery-1", "/queue/catalog-1?limit=")],
+)
+@pytest.mark.parametrize("value", ["0", "%C2%B2", "x"])
+def test_bad_query_integer_is_400(shared_cluster, node, path, value):
+    response = shared_cluster.call(node, "GET", path + value)
+    assert response.status_code == 400
+    assert "must be an integer" in response.json()["message"]

@@ -1,9 +1,10 @@
-"""common/web.py: strict JSON parsing and flattened validation messages."""
+"""common/web.py: strict JSON parsing, flattened validation messages, query integers."""
 
 import pytest
+from flask import Flask
 from marshmallow import ValidationError
 
-from common.web import ApiError, parse_json, validation_message
+from common.web import ApiError, QueryInt, parse_json, validation_message
 from frontend.schemas import PriceSchema
 
 
@@ -91,3 +92,37 @@ def test_validation_message_of_a_real_schema_error():
     message = validation_message(caught.value.messages)
     assert "price: " in message
     assert "cost: " in message
+
+
+LIMIT = QueryInt("limit", default=500, low=1, high=5000)
+
+
+def read_limit(query: str):
+    with Flask(__name__).test_request_context(f"/q?{query}"):
+        return LIMIT.read()
+
+
+def test_query_int_default_when_absent():
+    assert read_limit("") == 500
+
+
+@pytest.mark.parametrize("text, value", [("1", 1), ("5000", 5000), ("0042", 42)])
+def test_query_int_reads_ascii_digits_in_bounds(text, value):
+    assert read_limit(f"limit={text}") == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0", "5001", "-1", "1.5", "abc", "", "%C2%B2", "%D9%A3", "1" * 30, "%201", "1e3"],
+)
+def test_query_int_refuses_anything_else_with_400(text):
+    # '²' passes str.isdigit() and then breaks int(): that was a 500. Other scripts'
+    # digits ('٣') are refused too: a query number is ASCII.
+    with pytest.raises(ApiError) as caught:
+        read_limit(f"limit={text}")
+    assert caught.value.status == 400
+    assert "limit: must be an integer from 1 to 5000" == caught.value.message
+
+
+def test_query_int_documents_its_bounds():
+    assert LIMIT.schema == {"type": "integer", "minimum": 1, "maximum": 5000}
