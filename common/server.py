@@ -7,7 +7,9 @@ health threads); scaling out means more nodes in the config.
 from __future__ import annotations
 
 import importlib
+import json
 
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
 
 from common.config import Cluster, Node
@@ -38,6 +40,19 @@ def gunicorn_options(cluster: Cluster, node: Node) -> dict:
     }
 
 
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own answer to a request it cannot parse (request line over
+    4094 bytes: 414, too many or too large headers: 431, a malformed line: 400),
+    as JSON like every other error of ours instead of gunicorn's HTML page.
+    The app never sees such a request, so no Flask handler can do this."""
+    body = json.dumps({"message": f"{reason}: {mesg}" if mesg else reason}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
 class NodeServer(BaseApplication):
     def __init__(self, cluster: Cluster, node: Node):
         self.cluster = cluster
@@ -55,4 +70,6 @@ class NodeServer(BaseApplication):
 
 def serve(cluster: Cluster, node: Node) -> None:
     """Run the node in the foreground until stopped."""
+    # gunicorn has one writer for these errors and no setting to change it.
+    util.write_error = write_json_error
     NodeServer(cluster, node).run()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import uuid
 
 import pytest
@@ -224,3 +226,43 @@ def test_unknown_route_is_404_json(api):
 
 def test_wrong_method_is_405_json(api):
     assert_error(api.send("DELETE", "/lookup/1"), 405)
+
+
+# -- requests gunicorn refuses before the app sees them ---------------------------------
+
+
+def raw_exchange(shared_cluster, request: bytes) -> tuple[str, dict, bytes]:
+    """Send bytes as they are (no client library would send these) and read the answer."""
+    node = shared_cluster.node("frontend-1")
+    with socket.create_connection((node.host, node.port), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return status_line, headers, body
+
+
+@pytest.mark.parametrize(
+    "request_bytes, status",
+    [
+        (b"GET /search/" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+        (b"GET /health HTTP/1.1\r\n" + b"X-N: 1\r\n" * 120 + b"\r\n", 431),
+        (b"NOT A REQUEST LINE\r\n\r\n", 400),
+        (b"GET /health HTTP/1.1\r\nBad Header\r\n\r\n", 400),
+    ],
+    ids=["long-request-line", "huge-header", "too-many-headers", "bad-line", "bad-header"],
+)
+def test_unparseable_request_gets_a_json_error(shared_cluster, request_bytes, status):
+    status_line, headers, body = raw_exchange(shared_cluster, request_bytes)
+    assert status_line.split(" ")[1] == str(status), status_line
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["message"]
+
+
+def test_node_still_serves_after_unparseable_requests(shared_cluster):
+    raw_exchange(shared_cluster, b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\n\r\n")
+    assert shared_cluster.api.lookup(1).status_code == 200
