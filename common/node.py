@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint, Flask, current_app, jsonify
 from flask_sqlalchemy import SQLAlchemy
+from marshmallow import INCLUDE, Schema, fields, validate
 from sqlalchemy import event
 
 from common.auth import SignatureVerifier
 from common.config import Cluster, ConfigError, Node, load_cluster
 from common.http import InternalClient
-from common.openapi import openapi_blueprint
+from common.openapi import doc, openapi_blueprint
 from common.web import install_error_handlers
 
 
@@ -106,9 +107,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+class HealthSchema(Schema):
+    """A node's state; each service adds its own details (role, cache, queue depths)."""
+
+    class Meta:
+        unknown = INCLUDE  # documented as open: the details differ per service
+
+    node = fields.String(required=True)
+    service = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["up", "joining", "recovering"]))
+    message = fields.String(metadata={"description": "503: why this node is not serving"})
+
+
 def health_blueprint() -> Blueprint:
     bp = Blueprint("health", __name__)
 
+    @doc(responses={200: HealthSchema, 503: HealthSchema}, auth="none")
     @bp.get("/health")
     def health():
         """200 when serving; 503 while recovering or joining."""

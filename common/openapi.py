@@ -12,8 +12,10 @@ from collections.abc import Callable
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, current_app, jsonify, make_response, render_template
 from marshmallow import Schema, fields
+
+from common.apidocs import page_model
 
 ERROR_TEXT = {
     400: "bad request: the message names the field and why",
@@ -78,21 +80,34 @@ OPEN = {
     "header": {},
     "auth": "none",
 }
-OPEN_ENDPOINTS = ("health.health", "openapi.openapi_json")
+OPEN_ENDPOINTS = ("openapi.openapi_json", "openapi.docs")
+# The docs page loads nothing and runs nothing: inline styles only.
+DOCS_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 
 def openapi_blueprint(title: str, default_auth: str) -> Blueprint:
-    """Serve /openapi.json, built once on first request from the app's routes."""
-    bp = Blueprint("openapi", __name__)
+    """Serve /openapi.json and the /docs page, built once from the app's routes."""
+    bp = Blueprint("openapi", __name__, template_folder="templates")
+
+    def spec() -> dict:
+        built = current_app.extensions.get("openapi.spec")
+        if built is None:
+            built = current_app.extensions["openapi.spec"] = build_spec(
+                current_app, title, default_auth
+            )
+        return built
 
     @bp.get("/openapi.json")
     def openapi_json():
         """This node's OpenAPI 3 document."""
-        spec = current_app.extensions.get("openapi.spec")
-        if spec is None:
-            spec = build_spec(current_app, title, default_auth)
-            current_app.extensions["openapi.spec"] = spec
-        return jsonify(spec)
+        return jsonify(spec())
+
+    @bp.get("/docs")
+    def docs():
+        """This node's API as a page to read (HTML, from the same document)."""
+        response = make_response(render_template("docs.html", m=page_model(spec())))
+        response.headers["Content-Security-Policy"] = DOCS_CSP
+        return response
 
     return bp
 
@@ -166,7 +181,7 @@ def _operation(view, facts: dict, params: list[dict], default_auth: str) -> dict
     ]
     operation = {"summary": summary, "parameters": params + query, "responses": {}}
     for status, schema in facts["responses"].items():
-        response = {"description": "success"}
+        response = {"description": "success" if status < 400 else ERROR_TEXT[status]}
         if schema is not None:
             response["content"] = {"application/json": {"schema": schema}}
         operation["responses"][str(status)] = response

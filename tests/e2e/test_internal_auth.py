@@ -69,7 +69,7 @@ def test_health_is_open(shared_cluster, name):
 
 
 SAMPLE = {"book_id": "1", "topic": "spring", "target": "catalog-1", "order_id": "x"}
-OPEN_PATHS = {"/health", "/openapi.json"}
+OPEN_PATHS = {"/health", "/openapi.json", "/docs"}
 
 
 def every_operation(cluster, name: str):

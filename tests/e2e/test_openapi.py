@@ -61,3 +61,28 @@ def test_internal_routes_are_marked_signed(shared_cluster):
     spec = document(shared_cluster, "catalog-1")
     assert spec["paths"]["/buy/{book_id}"]["post"]["security"] == [{"cluster": []}]
     assert "security" not in spec["paths"]["/health"]["get"]
+
+
+@pytest.mark.parametrize("name", ["frontend-1", "catalog-1"])
+def test_docs_page_lists_every_operation_of_the_document(shared_cluster, name):
+    session = requests.Session()
+    session.trust_env = False
+    page = session.get(shared_cluster.url_of(name) + "/docs", timeout=10)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    html = page.text
+    for path, methods in document(shared_cluster, name)["paths"].items():
+        for method in map(str.upper, methods):
+            heading = f'<span class="method {method}">{method}</span> <span class="path">{path}'
+            assert heading in html, f"{method} {path}"
+    assert "<script" not in html
+
+
+def test_docs_page_explains_a_staff_route(shared_cluster):
+    session = requests.Session()
+    session.trust_env = False
+    html = session.get(shared_cluster.url_of("frontend-1") + "/docs", timeout=10).text
+    assert "Authorization: Bearer" in html
+    assert "&gt; 0" in html  # price: exclusive minimum, escaped
+    assert "idempotency key reused for a different request" in html
