@@ -8,6 +8,7 @@ poll.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 import sqlite3
@@ -26,10 +27,14 @@ from common.http import InternalClient
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports: every socket stays bound until all are
+    chosen, or the OS may hand out one port twice."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
@@ -219,12 +224,13 @@ def _config_text(counts: dict[str, int], tuning: dict) -> str:
         "[tuning]",
     ]
     lines += [f"{key} = {value!r}" for key, value in tuning.items()]
+    ports = iter(free_ports(sum(counts.values())))
     for service, count in counts.items():
         for i in range(1, count + 1):
             lines += [
                 "",
                 f"[nodes.{service}-{i}]",
                 f'service = "{service}"',
-                f'url = "http://127.0.0.1:{free_port()}"',
+                f'url = "http://127.0.0.1:{next(ports)}"',
             ]
     return "\n".join(lines) + "\n"
