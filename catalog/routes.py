@@ -25,7 +25,6 @@ bp = Blueprint("catalog", __name__)
 protect_internal(bp)
 BOOK_ID = "<int(max=9223372036854775807):book_id>"
 WANTED = QueryInt("quantity", default=1, low=1, high=MAX_QUANTITY)
-# Routes a recovering replica still serves: replication and catch-up.
 # Routes a recovering replica still serves. Pushes (POST /sync) are refused
 # until it has installed the primary's snapshot; the pusher queues them on
 # the recovery node instead, and they are replayed after the snapshot.

@@ -49,29 +49,28 @@ def page_model(spec: dict[str, Any]) -> dict[str, Any]:
     for path, methods in spec["paths"].items():
         for method, op in methods.items():
             operations.append(_operation(path, method, op))
-    schemas = {
-        name: [
-            {
-                "name": field,
-                "type": type_of(prop),
-                "required": field in schema.get("required", []),
-                "rules": rules_of(prop),
-                "description": prop.get("description", ""),
-            }
-            for field, prop in schema.get("properties", {}).items()
-        ]
+    schemas = [
+        {
+            "name": name,
+            "rules": rules_of(schema),  # rules on the whole body, such as minProperties
+            "fields": [
+                {
+                    "name": field,
+                    "type": type_of(prop),
+                    "required": field in schema.get("required", []),
+                    "rules": rules_of(prop),
+                    "description": prop.get("description", ""),
+                }
+                for field, prop in schema.get("properties", {}).items()
+            ],
+        }
         for name, schema in spec.get("components", {}).get("schemas", {}).items()
-    }
-    extra_rules = {
-        name: rules_of(schema)
-        for name, schema in spec.get("components", {}).get("schemas", {}).items()
-    }
+    ]
     return {
         "title": spec["info"]["title"],
         "version": spec["info"]["version"],
         "operations": operations,
         "schemas": schemas,
-        "schema_rules": extra_rules,
     }
 
 

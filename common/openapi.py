@@ -89,13 +89,14 @@ def openapi_blueprint(title: str, default_auth: str) -> Blueprint:
     """Serve /openapi.json and the /docs page, built once from the app's routes."""
     bp = Blueprint("openapi", __name__, template_folder="templates")
 
+    def built(key: str, build: Callable[[], object]):
+        """Routes do not change while a node runs: build each answer once."""
+        if key not in current_app.extensions:
+            current_app.extensions[key] = build()
+        return current_app.extensions[key]
+
     def spec() -> dict:
-        built = current_app.extensions.get("openapi.spec")
-        if built is None:
-            built = current_app.extensions["openapi.spec"] = build_spec(
-                current_app, title, default_auth
-            )
-        return built
+        return built("openapi.spec", lambda: build_spec(current_app, title, default_auth))
 
     @bp.get("/openapi.json")
     def openapi_json():
@@ -105,7 +106,8 @@ def openapi_blueprint(title: str, default_auth: str) -> Blueprint:
     @bp.get("/docs")
     def docs():
         """This node's API as a page to read (HTML, from the same document)."""
-        response = make_response(render_template("docs.html", m=page_model(spec())))
+        page = built("openapi.docs", lambda: render_template("docs.html", m=page_model(spec())))
+        response = make_response(page)
         response.headers["Content-Security-Policy"] = DOCS_CSP
         return response
 
@@ -113,9 +115,8 @@ def openapi_blueprint(title: str, default_auth: str) -> Blueprint:
 
 
 def build_spec(app: Flask, title: str, default_auth: str) -> dict:
-    spec = APISpec(
-        title=title, version="1.0.0", openapi_version="3.0.3", plugins=[MarshmallowPlugin()]
-    )
+    marshmallow = MarshmallowPlugin()
+    spec = APISpec(title=title, version="1.0.0", openapi_version="3.0.3", plugins=[marshmallow])
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.security_scheme("staff", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme(
@@ -134,7 +135,7 @@ def build_spec(app: Flask, title: str, default_auth: str) -> dict:
         if facts is None:
             continue
         path, params = _path_and_params(rule.rule)
-        _register_body_extras(spec, facts["body"])
+        _register_body_extras(spec, marshmallow, facts["body"])
         operations = {
             m.lower(): _operation(view, facts, params, default_auth)
             for m in sorted(rule.methods - {"HEAD", "OPTIONS"})
@@ -143,12 +144,16 @@ def build_spec(app: Flask, title: str, default_auth: str) -> dict:
     return spec.to_dict()
 
 
-def _register_body_extras(spec: APISpec, body: type[Schema] | None) -> None:
+def _register_body_extras(
+    spec: APISpec, marshmallow: MarshmallowPlugin, body: type[Schema] | None
+) -> None:
     """A body schema's `openapi_extra` (rules marshmallow fields cannot state, such as
     minProperties) goes into its component, registered before anything refers to it."""
     extra = getattr(body, "openapi_extra", None)
-    name = body.__name__.removesuffix("Schema") if body else None
-    if extra and name not in spec.components.schemas:
+    if not extra:
+        return
+    name = marshmallow.schema_name_resolver(body)  # the name references will use
+    if name not in spec.components.schemas:
         spec.components.schema(name, component=extra, schema=body)
 
 

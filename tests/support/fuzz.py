@@ -31,7 +31,7 @@ class FuzzRun:
     # "POST /buy/{book_id}" -> {201: n, 400: n, ...}: every request the fuzzer sent;
     # status 0 counts requests that got no answer
     operations: dict[str, Counter] = field(default_factory=dict)
-    documented: set[str] = field(default_factory=set)
+    documented: dict[str, dict] = field(default_factory=dict)  # from the node's document
 
     @property
     def cases(self) -> int:
@@ -55,7 +55,7 @@ def fuzz_node(
         command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600
     )
     run = FuzzRun(node, done.returncode, done.stdout + done.stderr)
-    run.documented = set(documented_operations(cluster, node))
+    run.documented = documented_operations(cluster, node)
     if events.exists():
         run.operations = _statuses_per_operation(events)
     return run
