@@ -49,13 +49,17 @@ class Tuning:
     max_body: int = 64 * 1024  # bytes; larger request bodies get 413
 
 
+VOTERS = ("catalog", "recovery")  # services whose nodes vote in the lease's Raft group
+
+
 @dataclass(frozen=True)
 class Node:
-    """One node of the cluster: its name, service and base URL."""
+    """One node of the cluster: its name, service, base URL and (voters) Raft address."""
 
     name: str
     service: str
     url: str
+    raft: str | None = None  # "host:port"; voters only, default: url host, url port + 1000
 
     @property
     def host(self) -> str:
@@ -64,6 +68,10 @@ class Node:
     @property
     def port(self) -> int:
         return urlsplit(self.url).port or 80
+
+    @property
+    def votes(self) -> bool:
+        return self.service in VOTERS
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,11 @@ class Cluster:
     @property
     def recovery(self) -> Node:
         return self.of("recovery")[0]
+
+    @property
+    def voters(self) -> list[Node]:
+        """The lease's Raft group (design §7 rule 0), in config order."""
+        return [n for n in self.nodes.values() if n.votes]
 
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path:
@@ -184,7 +197,7 @@ def _nodes(raw: dict) -> dict[str, Node]:
         where = f"nodes.{name}."
         if not isinstance(spec, dict):
             raise ConfigError(f"'nodes.{name}' must be a table")
-        _reject_unknown(spec, {"service", "url"}, where)
+        _reject_unknown(spec, {"service", "url", "raft"}, where)
         service = _typed(spec, "service", str, where)
         if service not in SERVICES:
             raise ConfigError(
@@ -193,9 +206,23 @@ def _nodes(raw: dict) -> dict[str, Node]:
         url = _typed(spec, "url", str, where).rstrip("/")
         if not _valid_url(url):
             raise ConfigError(f"'{where}url' must look like http://HOST:PORT, got {url!r}")
-        nodes[name] = Node(name, service, url)
+        nodes[name] = Node(name, service, url, _raft_address(spec, service, url, where))
     _check_counts(nodes)
     return nodes
+
+
+def _raft_address(spec: dict, service: str, url: str, where: str) -> str | None:
+    """A voter's Raft "host:port": given, or the url's host with the url's port + 1000."""
+    if "raft" in spec and service not in VOTERS:
+        raise ConfigError(f"'{where}raft' is only for {' and '.join(VOTERS)} nodes")
+    if service not in VOTERS:
+        return None
+    parts = urlsplit(url)
+    address = _typed(spec, "raft", str, where, f"{parts.hostname}:{(parts.port or 80) + 1000}")
+    host, _, port = address.rpartition(":")
+    if not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"'{where}raft' must look like HOST:PORT (port 1-65535), got {address!r}")
+    return address
 
 
 def _valid_url(url: str) -> bool:
@@ -217,6 +244,9 @@ def _check_counts(nodes: dict[str, Node]) -> None:
     urls = [n.url for n in nodes.values()]
     if len(set(urls)) != len(urls):
         raise ConfigError("'nodes' has two nodes with the same url")
+    rafts = [n.raft for n in nodes.values() if n.raft]
+    if len(set(rafts)) != len(rafts):
+        raise ConfigError("'nodes' has two voters with the same raft address")
 
 
 def _tuning(raw: dict) -> Tuning:

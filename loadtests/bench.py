@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import procs  # noqa: E402
+from common.ops import procs  # noqa: E402
 from tests.support.cluster import LocalCluster, wait_until  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import procs  # noqa: E402
-from common.check import compare, read_rows  # noqa: E402
 from common.config import Cluster, load_cluster  # noqa: E402
+from common.ops import procs  # noqa: E402
+from common.ops.check import compare, read_rows  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 STOCK = "SELECT id, quantity FROM books ORDER BY id"
@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def bazar(cluster: Cluster, *args: str) -> None:
-    command = [sys.executable, "-m", "common.cli", *args, "--config", str(cluster.path)]
+    command = [sys.executable, "-m", "common.ops.cli", *args, "--config", str(cluster.path)]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # noqa: S603  # nosec B603
 
 

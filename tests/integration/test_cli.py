@@ -14,7 +14,7 @@ from tests.support.cluster import ROOT, LocalCluster
 
 def bazar(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "common.cli", *args],
+        [sys.executable, "-m", "common.ops.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import requests
 
-from common import procs
-from common.config import Cluster, load_cluster
+from common.config import VOTERS, Cluster, load_cluster
 from common.http import InternalClient
+from common.ops import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,7 +134,7 @@ class LocalCluster:
     def bazar(
         self, *args: str, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "common.cli", *args, "--config", str(self.config_path)]
+        command = [sys.executable, "-m", "common.ops.cli", *args, "--config", str(self.config_path)]
         result = subprocess.run(
             command,
             capture_output=True,
@@ -224,7 +224,8 @@ def _config_text(counts: dict[str, int], tuning: dict) -> str:
         "[tuning]",
     ]
     lines += [f"{key} = {value!r}" for key, value in tuning.items()]
-    ports = iter(free_ports(sum(counts.values())))
+    voters = counts["catalog"] + counts["recovery"]
+    ports = iter(free_ports(sum(counts.values()) + voters))
     for service, count in counts.items():
         for i in range(1, count + 1):
             lines += [
@@ -233,4 +234,6 @@ def _config_text(counts: dict[str, int], tuning: dict) -> str:
                 f'service = "{service}"',
                 f'url = "http://127.0.0.1:{next(ports)}"',
             ]
+            if service in VOTERS:  # port + 1000 could be taken, or past 65535
+                lines.append(f'raft = "127.0.0.1:{next(ports)}"')
     return "\n".join(lines) + "\n"

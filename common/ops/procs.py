@@ -50,7 +50,15 @@ def start(cluster: Cluster, node: Node) -> int:
         return pid
     for path in (pid_file(cluster, node), log_file(cluster, node)):
         path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "common.cli", "node", node.name, "--config", str(cluster.path)]
+    command = [
+        sys.executable,
+        "-m",
+        "common.ops.cli",
+        "node",
+        node.name,
+        "--config",
+        str(cluster.path),
+    ]
     with log_file(cluster, node).open("ab") as log:
         process = subprocess.Popen(  # noqa: S603  # nosec B603
             command,

@@ -8,9 +8,9 @@ import signal
 import sys
 import time
 
-from common import procs
-from common.check import compare
 from common.config import Cluster, ConfigError, load_cluster
+from common.ops import procs
+from common.ops.check import compare
 
 START_ORDER = ("recovery", "catalog", "order", "frontend")
 
