@@ -47,6 +47,13 @@ class Tuning:
     sender_period: float = 0.5  # seconds between retries of undelivered updates
     startup_grace: float = 5.0  # seconds a returning node waits for the recovery node
     max_body: int = 64 * 1024  # bytes; larger request bodies get 413
+    # The primary's lease, kept in Raft (design §7 rule 0). A holder stops writing
+    # `clock_margin` before its lease ends, so a node whose clock is that much ahead
+    # still cannot acquire while the old holder writes.
+    lease_duration: float = 2.5  # seconds a grant or renewal lasts
+    lease_renew: float = 0.4  # seconds between renewals by the holder
+    clock_margin: float = 0.5  # seconds of clock skew the leases tolerate
+    read_lease: float = 2.0  # seconds a copy may answer reads after a push or heartbeat
 
 
 VOTERS = ("catalog", "recovery")  # services whose nodes vote in the lease's Raft group

@@ -1,0 +1,51 @@
+"""Read leases (design §7 rule 7): a copy answers reads only while the primary says so.
+
+The holder grants each copy (backup catalog, front-end cache) a lease in
+every push and heartbeat: "valid until wall time T". It records T before
+sending, whether or not the message arrives, so it always knows the latest
+moment any copy may still answer from old data. A write is acknowledged only
+once every copy has it or that copy's lease has run out.
+
+The copy trusts the lease until T minus `margin` (clock skew between nodes).
+A lapse means the copy may have missed a change: whatever it cached before
+must not be served as fresh again (`grant` tells the caller).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from common.lease.clock import Clock
+
+
+class ReadLease:
+    """A copy's own read lease."""
+
+    def __init__(self, clock: Clock, margin: float):
+        self.clock = clock
+        self.margin = margin
+        self.epoch = 0
+        self.until = 0.0  # wall time, as granted
+        self.lapses = 0  # how many times the lease ran out (or was never held)
+        self._held = False
+        self._lock = threading.Lock()
+
+    def valid(self) -> bool:
+        return self.clock.wall() < self.until - self.margin
+
+    def grant(self, epoch: int, until: float) -> bool:
+        """Take a grant; True if it follows a lapse (the caller drops what it cached)."""
+        with self._lock:
+            lapsed = not self._held or not self.valid() or epoch != self.epoch
+            if lapsed:
+                self.lapses += 1
+            self.epoch, self.until, self._held = epoch, until, True
+            return lapsed
+
+    def end(self) -> None:
+        """Stop trusting the lease now (a newer epoch was seen, or a resync began)."""
+        with self._lock:
+            self.until, self._held = 0.0, False
+
+    def remaining(self) -> float:
+        return max(0.0, self.until - self.margin - self.clock.wall())
