@@ -1,0 +1,129 @@
+"""A catalog's side of the lease: acquire when free, renew while held, know when to stop.
+
+The holder counts its lease from the moment it *proposed* a grant or renewal
+(monotonic time), and stops `clock_margin` seconds before the lease's end:
+another node can acquire only once its own wall clock passes the end, so a
+skew below the margin can never give two writers. Config order only says
+who tries first: the n-th catalog waits n x `lease_renew` after it sees the
+lease free. A returning catalog never takes a lease that is still held.
+
+`tick()` does one step and is driven by a thread in production and by hand,
+with a fake clock, in tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from common.lease.clock import Clock
+from common.lease.table import Grant
+
+log = logging.getLogger(__name__)
+
+
+class LeaseGroup(Protocol):
+    """What the keeper needs of the replicated table (Raft, or a fake in tests)."""
+
+    def view(self) -> Grant: ...
+    def acquire(self, candidate: str, now: float, duration: float) -> Grant | None: ...
+    def renew(self, holder: str, epoch: int, now: float, duration: float) -> Grant | None: ...
+    def release(self, holder: str, epoch: int) -> Grant | None: ...
+
+
+class LeaseKeeper:
+    def __init__(
+        self,
+        me: str,
+        rank: int,
+        group: LeaseGroup,
+        clock: Clock,
+        duration: float,
+        renew_every: float,
+        margin: float,
+        on_gained: Callable[[int], None] = lambda epoch: None,
+    ):
+        self.me = me
+        self.rank = rank  # place in config order: who tries first
+        self.group = group
+        self.clock = clock
+        self.duration = duration
+        self.renew_every = renew_every
+        self.margin = margin
+        self.on_gained = on_gained
+        self.epoch = 0  # the epoch we hold, or 0
+        self._valid_until = 0.0  # monotonic
+        self._free_since: float | None = None
+        self._stop = threading.Event()
+
+    # -- view ---------------------------------------------------------------
+    def holds(self) -> bool:
+        """True while this node may act as the holder of `self.epoch`."""
+        return self.epoch > 0 and self.clock.mono() < self._valid_until
+
+    def remaining(self) -> float:
+        return max(0.0, self._valid_until - self.clock.mono()) if self.epoch else 0.0
+
+    # -- one step -------------------------------------------------------------
+    def tick(self) -> None:
+        seen = self.group.view()
+        if self.epoch and seen.epoch > self.epoch:
+            self._lose(f"epoch {seen.epoch} taken by {seen.holder}")
+        if self.epoch:
+            self._renew()
+        elif self._may_try(seen):
+            self._acquire()
+
+    def _may_try(self, seen: Grant) -> bool:
+        if not seen.free_at(self.clock.wall()):
+            self._free_since = None
+            return False
+        if self._free_since is None:
+            self._free_since = self.clock.mono()
+        return self.clock.mono() - self._free_since >= self.rank * self.renew_every
+
+    def _acquire(self) -> None:
+        proposed = self.clock.mono()
+        grant = self.group.acquire(self.me, self.clock.wall(), self.duration)
+        if grant is None or grant.holder != self.me or grant.epoch <= self.epoch:
+            return
+        self.epoch = grant.epoch
+        self._valid_until = proposed + self.duration - self.margin
+        self._free_since = None
+        log.info("%s holds the lease, epoch %d", self.me, self.epoch)
+        self.on_gained(self.epoch)
+
+    def _renew(self) -> None:
+        proposed = self.clock.mono()
+        grant = self.group.renew(self.me, self.epoch, self.clock.wall(), self.duration)
+        if grant is None:  # no answer in time: the lease simply runs out if this goes on
+            return
+        if (grant.holder, grant.epoch) != (self.me, self.epoch):
+            self._lose(f"renewal refused; epoch {grant.epoch} held by {grant.holder}")
+            return
+        self._valid_until = max(self._valid_until, proposed + self.duration - self.margin)
+
+    def _lose(self, why: str) -> None:
+        log.warning("%s lost the lease of epoch %d: %s", self.me, self.epoch, why)
+        self.epoch = 0
+        self._valid_until = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="lease-keeper", daemon=True).start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.renew_every):
+            try:
+                self.tick()
+            except Exception:  # the keeper must outlive any one failed step
+                log.exception("lease step failed")
+
+    def stop(self) -> None:
+        """Stop renewing; free the lease so another catalog takes over without waiting."""
+        self._stop.set()
+        if self.epoch:
+            epoch, self.epoch, self._valid_until = self.epoch, 0, 0.0
+            self.group.release(self.me, epoch)

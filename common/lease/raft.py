@@ -1,0 +1,102 @@
+"""The lease table kept by a PySyncObj Raft group of the voters (design §7 rule 0).
+
+Voters are every catalog node and the recovery node, each on its own Raft
+address (`raft` in the config). The group's log is journaled under data_dir,
+with the current term and vote (PySyncObj >= 0.3.17), so a restarted voter
+never votes twice in one term. Raft traffic is encrypted and authenticated
+with the cluster secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pysyncobj import SyncObj, SyncObjConf, SyncObjConsumer, SyncObjException, replicated
+
+from common.config import Cluster, Node
+from common.lease.table import Grant, LeaseTable
+
+log = logging.getLogger(__name__)
+
+
+class LeaseState(SyncObjConsumer):
+    """The replicated part: one LeaseTable, changed only through the Raft log."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = LeaseTable()
+
+    @replicated
+    def acquire(self, candidate: str, now: float, duration: float) -> Grant:
+        return self.table.acquire(candidate, now, duration)
+
+    @replicated
+    def renew(self, holder: str, epoch: int, now: float, duration: float) -> Grant:
+        return self.table.renew(holder, epoch, now, duration)
+
+    @replicated
+    def release(self, holder: str, epoch: int) -> Grant:
+        return self.table.release(holder, epoch)
+
+
+class RaftLeaseGroup:
+    """This voter's member of the group; blocking calls with a timeout, None on failure."""
+
+    def __init__(self, cluster: Cluster, node: Node, timeout: float):
+        self.state = LeaseState()
+        self.timeout = timeout
+        others = [n.raft for n in cluster.voters if n.name != node.name]
+        self.sync = SyncObj(node.raft, others, _conf(cluster, node), consumers=[self.state])
+
+    def view(self) -> Grant:
+        """The lease as this voter's applied log has it (may lag the leader a little)."""
+        return self.state.table.grant
+
+    def acquire(self, candidate: str, now: float, duration: float) -> Grant | None:
+        return self._call(self.state.acquire, candidate, now, duration)
+
+    def renew(self, holder: str, epoch: int, now: float, duration: float) -> Grant | None:
+        return self._call(self.state.renew, holder, epoch, now, duration)
+
+    def release(self, holder: str, epoch: int) -> Grant | None:
+        return self._call(self.state.release, holder, epoch)
+
+    def _call(self, method, *args) -> Grant | None:
+        try:
+            return method(*args, sync=True, timeout=self.timeout)
+        except SyncObjException as e:  # no leader, no quorum, or too slow: the caller retries
+            log.debug("lease command failed: %s", e)
+            return None
+
+    def status(self) -> dict:
+        raw = self.sync.getStatus()
+        leader = raw.get("leader")
+        return {
+            "raft_leader": str(leader) if leader else None,
+            "raft_term": raw.get("raft_term"),
+            "has_quorum": raw.get("has_quorum"),
+        }
+
+    def stop(self) -> None:
+        self.sync.destroy()
+
+
+def _conf(cluster: Cluster, node: Node) -> SyncObjConf:
+    folder = Path(cluster.data_dir) / "raft"
+    folder.mkdir(parents=True, exist_ok=True)
+    return SyncObjConf(
+        password=cluster.cluster_secret,
+        journalFile=str(folder / f"{node.name}.journal"),
+        fullDumpFile=str(folder / f"{node.name}.dump"),
+        useFork=False,  # never fork inside a threaded gunicorn worker
+        # Elections well inside the lease: a dead Raft leader is replaced in
+        # about a second, while the lease itself lasts `lease_duration`.
+        appendEntriesPeriod=0.05,
+        raftMinTimeout=0.4,
+        raftMaxTimeout=0.8,
+        connectionTimeout=1.0,
+        connectionRetryTime=0.3,
+        leaderFallbackTimeout=1.0,  # an isolated Raft leader steps down soon
+        commandsWaitLeader=False,  # fail fast without a leader; the keeper retries
+    )
