@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench down clean
+.PHONY: install netns-tools run test test-fast lint bench down clean
 
 install: $(STAMP)
 
@@ -14,10 +14,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# tests/partitions need root, ip (iproute2) and nft (nftables); they skip without them,
+# so a failed install warns and the build goes on.
+netns-tools:
+	@export PATH="$$PATH:/usr/sbin:/sbin"; \
+	if [ "$$(id -u)" = 0 ] && ! { command -v ip && command -v nft; } >/dev/null 2>&1; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq nftables iproute2; } \
+		|| echo "nftables/iproute2 not installed: tests/partitions will skip"; \
+	fi
+
 run: install  ## start the whole cluster on loopback (Ctrl-C stops it)
 	$(BIN)/bazar up
 
-test: install lint  ## the whole suite: lint, unit, integration, end-to-end, faults
+test: install netns-tools lint  ## the whole suite: lint, unit, integration, end-to-end, faults
 	$(BIN)/python -m pytest -q
 
 test-fast: install

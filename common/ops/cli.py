@@ -9,8 +9,9 @@ import sys
 import time
 
 from common.config import Cluster, ConfigError, load_cluster
-from common.ops import procs
+from common.ops import netns, partition, procs
 from common.ops.check import compare
+from common.ops.hostnet import HostNetError, NetnsError
 
 START_ORDER = ("recovery", "catalog", "order", "frontend")
 
@@ -19,10 +20,18 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         cluster = load_cluster(args.config)
+        if args.command != "up":  # `up` may be the one that makes the namespaces
+            cluster = netns.effective(cluster)
         return args.func(cluster, args) or 0
     except ConfigError as e:
         print(f"bazar: config error: {e}", file=sys.stderr)
         return 2
+    except NetnsError as e:
+        print(f"bazar: {args.command}: {e}", file=sys.stderr)
+        return 2
+    except HostNetError as e:
+        print(f"bazar: {args.command}: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -45,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     up = add("up", cmd_up, "start every node, wait until healthy")
     up.add_argument("--detach", action="store_true", help="return once healthy")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health")
+    up.add_argument(
+        "--netns",
+        action="store_true",
+        help="each node in a network namespace of its own, on a private bridge (root)",
+    )
     add("down", cmd_down, "stop every node")
     add("status", cmd_status, "show each node's state").add_argument("--json", action="store_true")
     add("stop", cmd_stop, "gracefully stop one node", node=True)
@@ -52,12 +66,18 @@ def _parser() -> argparse.ArgumentParser:
     add("kill", cmd_kill, "SIGKILL one node (failover scenarios)", node=True)
     add("check", cmd_check, "exit 0 only if replicas hold identical data")
     add("node", cmd_node, "run one node in the foreground (gunicorn)", node=True)
+    cut = add("partition", cmd_partition, "cut every link between groups of nodes (--netns)")
+    cut.add_argument("groups", nargs="*", metavar="GROUP", help="node names joined by commas: A,B")
+    cut.add_argument("--isolate", metavar="NODE", help="cut NODE from every other node")
+    add("heal", cmd_heal, "remove every cut made by partition")
     return parser
 
 
 def cmd_up(cluster: Cluster, args) -> int:
+    if args.netns or netns.active(cluster):  # a netns cluster stays one until `down`
+        cluster = _netns_up(cluster)
     nodes = sorted(cluster.nodes.values(), key=lambda n: START_ORDER.index(n.service))
-    pids = {node: procs.start(cluster, node) for node in nodes}
+    pids = {node: procs.start(cluster, node, netns.exec_prefix(cluster, node)) for node in nodes}
     missing = procs.wait_healthy(pids, args.timeout)
     if missing:
         for node in missing:
@@ -81,6 +101,17 @@ def cmd_up(cluster: Cluster, args) -> int:
     return 0
 
 
+def _netns_up(cluster: Cluster) -> Cluster:
+    """Make the cluster's network (or find it made); return the cluster at its new addresses."""
+    running = netns.bring_up(cluster)
+    layout = netns.Layout.of(running)
+    print(
+        f"network: bridge {layout.bridge} {layout.subnet} (host {layout.host_address}), "
+        f"namespaces {layout.namespace('<node>')}"
+    )
+    return running
+
+
 def _print_cluster(cluster: Cluster) -> None:
     for node in cluster.nodes.values():
         print(f"  {node.name:<12} {node.service:<9} {node.url}")
@@ -92,6 +123,9 @@ def _print_cluster(cluster: Cluster) -> None:
 def cmd_down(cluster: Cluster, args) -> int:
     for node in procs.stop_all(cluster, list(cluster.nodes.values())):
         print(f"stopped {node.name}")
+    removed = netns.tear_down(cluster)  # also what a crashed `up --netns` left
+    if removed:
+        print(f"removed network namespaces and links: {', '.join(removed)}")
     return 0
 
 
@@ -127,7 +161,8 @@ def cmd_stop(cluster: Cluster, args) -> int:
 
 def cmd_start(cluster: Cluster, args) -> int:
     node = cluster.node(args.node)
-    print(f"started {node.name} (pid {procs.start(cluster, node)})")
+    pid = procs.start(cluster, node, netns.exec_prefix(cluster, node))
+    print(f"started {node.name} (pid {pid})")
     return 0
 
 
@@ -142,6 +177,17 @@ def cmd_check(cluster: Cluster, args) -> int:
     print("\n".join(report))
     print("replicas identical" if ok else "replicas DIFFER")
     return 0 if ok else 1
+
+
+def cmd_partition(cluster: Cluster, args) -> int:
+    groups = partition.parse_groups(cluster, args.groups, args.isolate)
+    print("\n".join(partition.apply(cluster, groups)))
+    return 0
+
+
+def cmd_heal(cluster: Cluster, args) -> int:
+    print("\n".join(partition.heal(cluster)))
+    return 0
 
 
 def cmd_node(cluster: Cluster, args) -> int:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import requests
@@ -43,14 +44,19 @@ def running_pid(cluster: Cluster, node: Node) -> int | None:
     return pid
 
 
-def start(cluster: Cluster, node: Node) -> int:
-    """Start the node in the background (no-op if it runs); return its pid."""
+def start(cluster: Cluster, node: Node, prefix: Sequence[str] = ()) -> int:
+    """Start the node in the background (no-op if it runs); return its pid.
+
+    `prefix` wraps the command, e.g. `ip netns exec NS`; it must exec the node
+    in place, so the pid is still the node's.
+    """
     pid = running_pid(cluster, node)
     if pid:
         return pid
     for path in (pid_file(cluster, node), log_file(cluster, node)):
         path.parent.mkdir(parents=True, exist_ok=True)
     command = [
+        *prefix,
         sys.executable,
         "-m",
         "common.ops.cli",

@@ -22,7 +22,7 @@ import requests
 
 from common.config import VOTERS, Cluster, load_cluster
 from common.http import InternalClient
-from common.ops import procs
+from common.ops import netns, procs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,8 +102,10 @@ class LocalCluster:
         orders: int = 2,
         frontends: int = 1,
         tuning: dict | None = None,
+        netns: bool = False,
     ):
         self.root = root
+        self.netns = netns  # `up --netns`: each node in a namespace of its own (root only)
         root.mkdir(parents=True, exist_ok=True)
         self.config_path = root / "cluster.toml"
         counts = {"frontend": frontends, "catalog": catalogs, "order": orders, "recovery": 1}
@@ -116,9 +118,13 @@ class LocalCluster:
             **(tuning or {}),
         }
         self.config_path.write_text(_config_text(counts, settings))
-        self.cluster: Cluster = load_cluster(self.config_path)
-        self.api = Api(self.url_of(self.names("frontend")[0]), self.cluster.staff_token)
+        self._use(load_cluster(self.config_path))
         self.internal = InternalClient(self.cluster.cluster_secret, self.cluster.tuning)
+
+    def _use(self, cluster: Cluster) -> None:
+        """Talk to the nodes where this config puts them (namespace addresses after --netns)."""
+        self.cluster = cluster
+        self.api = Api(self.url_of(self.names("frontend")[0]), self.cluster.staff_token)
 
     # -- naming ---------------------------------------------------------------
     def names(self, service: str) -> list[str]:
@@ -151,14 +157,18 @@ class LocalCluster:
 
     def up(self) -> LocalCluster:
         try:
-            self.bazar("up", "--detach", "--timeout", "60")
+            self.bazar("up", "--detach", "--timeout", "60", *(["--netns"] if self.netns else []))
         except BaseException:
             self.down()  # never leave half a cluster running behind a failed start
             raise
+        if self.netns:
+            self._use(load_cluster(netns.derived_config_path(self.cluster)))
         return self
 
     def down(self) -> None:
         self.bazar("down", check=False)
+        if self.netns:
+            self._use(load_cluster(self.config_path))
 
     def kill(self, name: str) -> None:
         self.bazar("kill", name)
