@@ -1,44 +1,47 @@
-"""Catalog server: books, replicated primary-backup (design §1, §7)."""
+"""Catalog server: books, one writer by Raft lease, copies under read leases (design §1, §7)."""
 
 from __future__ import annotations
 
 from flask import Flask
 
+from catalog.copies import CatalogCopies
 from catalog.models import db, outbox_table
-from catalog.primary import CatalogRejoin, Election, FrontendNotifier
+from catalog.role import CatalogRole
 from catalog.routes import bp
 from catalog.schemas import ma
 from catalog.store import CatalogStore
-from common.cluster import Membership
 from common.node import create_base_app, init_db
 from common.replication.outbox import Outbox
-from common.replication.rejoin import start_rejoin
 from common.replication.replicator import Replicator
 
 
 def create_app(
     node_name: str | None = None, config_path: str | None = None, test_config: dict | None = None
 ) -> Flask:
-    """Build one catalog node; it starts 'recovering' and catches up in the background."""
+    """Build one catalog node; it serves once it holds the lease or a read lease."""
     app = create_base_app(__name__, "catalog", node_name, config_path, test_config)
     init_db(app, db)
     ma.init_app(app)
     ctx = app.extensions["bazar"]
     with app.app_context():
         engine = db.engine
-    membership = Membership(ctx.client, ctx.peers(), ctx.cluster.tuning.health_period)
-    election = Election(ctx, membership)
-    store = CatalogStore(ctx, engine, None, FrontendNotifier(ctx))
-    store.replicator = Replicator(ctx, engine, Outbox(outbox_table), store.apply)
-    store.may_write = election.is_primary
+    role = CatalogRole(ctx)
+    copies = CatalogCopies(ctx, role)
+    store = CatalogStore(ctx, engine, role, copies)
+    store.replicator = Replicator(ctx, engine, Outbox(outbox_table), store.apply, copies)
     store.seed(ctx.cluster.seed_file)
-    app.extensions.update({"catalog.store": store, "catalog.election": election})
-    ctx.details["role"] = lambda: "primary" if election.is_primary() else "backup"
+    store.load_data_epoch()
+    role.takeover = store.take_over
+    app.extensions.update({"catalog.store": store, "catalog.role": role})
+    ctx.status_fn = lambda: "up" if store.serving() else "stale"
+    ctx.details["lease"] = lambda: role.health()["lease"]
+    ctx.details["role"] = lambda: "primary" if role.is_writer() else "backup"
+    ctx.details["read_lease"] = lambda: round(role.read_lease.remaining(), 2)
+    ctx.details["data_epoch"] = lambda: store.data_epoch
+    ctx.details["fenced"] = lambda: role.fence.refused
     ctx.details["reads"] = lambda: store.reads
     app.register_blueprint(bp)
     if app.config["BACKGROUND"]:
-        membership.start()
-        start_rejoin(
-            ctx, store.replicator, CatalogRejoin(ctx, election, store.replicator, store.install)
-        )
+        role.start()
+        store.replicator.start()
     return app

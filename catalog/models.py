@@ -41,4 +41,13 @@ class OrderDecision(db.Model):
     total: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
 
 
+class Meta(db.Model):
+    """Small facts about this replica; `data_epoch`: the epoch whose base its data comes from."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(String, nullable=False)
+
+
 outbox_table = define_outbox(db.metadata)

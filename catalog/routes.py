@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from catalog.schemas import (
-    AnnounceSchema,
     BookSchema,
     BuySchema,
     InStockSchema,
@@ -16,7 +15,6 @@ from catalog.schemas import (
 from catalog.store import CatalogStore
 from common.fields import MAX_QUANTITY
 from common.http import ORIGIN_HEADER
-from common.node import context
 from common.openapi import doc
 from common.replication.routes import add_sync_routes
 from common.web import ApiError, QueryInt, load_body, protect_internal
@@ -25,20 +23,10 @@ bp = Blueprint("catalog", __name__)
 protect_internal(bp)
 BOOK_ID = "<int(max=9223372036854775807):book_id>"
 WANTED = QueryInt("quantity", default=1, low=1, high=MAX_QUANTITY)
-# Routes a recovering replica still serves. Pushes (POST /sync) are refused
-# until it has installed the primary's snapshot; the pusher queues them on
-# the recovery node instead, and they are replayed after the snapshot.
-ALWAYS_OPEN = {"catalog.sync_out", "catalog.announce"}
 
 
 def store() -> CatalogStore:
     return current_app.extensions["catalog.store"]
-
-
-@bp.before_request
-def _only_when_up():
-    if request.endpoint not in ALWAYS_OPEN and context().status != "up":
-        raise ApiError(503, f"catalog replica is {context().status}", status=context().status)
 
 
 def _origin() -> str | None:
@@ -47,9 +35,9 @@ def _origin() -> str | None:
 
 def _require_primary() -> None:
     # Called after the body is parsed: bad input is a 400 on any replica.
-    election = current_app.extensions["catalog.election"]
-    if not election.confirm_primary():
-        raise ApiError(421, "not the primary", primary=election.primary_name())
+    role = store().role
+    if not role.is_writer():
+        raise ApiError(421, "not the primary", primary=role.group.view().holder)
 
 
 @doc(responses={200: SearchHitSchema(many=True)}, errors=(503,))
@@ -106,12 +94,3 @@ def resolve(book_id: int):
 
 
 add_sync_routes(bp, store)
-
-
-@doc(body=AnnounceSchema)
-@bp.post("/announce")
-def announce():
-    """An earlier catalog has caught up and takes the writes from now on."""
-    name = load_body(AnnounceSchema())["node"]
-    current_app.extensions["catalog.election"].on_announce(name, store().replicator)
-    return jsonify({"ok": True})

@@ -42,10 +42,6 @@ class BuySchema(Schema):
     quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
 
 
-class AnnounceSchema(Schema):
-    node = fields.String(required=True)
-
-
 class InStockSchema(Schema):
     id = fields.Integer(required=True)
     in_stock = fields.Boolean(required=True)
@@ -61,3 +57,4 @@ class OutcomeSchema(Schema):
     total = fields.Float()
     book_id = fields.Integer()
     quantity = fields.Integer()
+    epoch = fields.Integer(metadata={"description": "the lease epoch that decided it"})

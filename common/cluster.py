@@ -36,7 +36,7 @@ def _status_of(response: requests.Response) -> str:
         status = response.json().get("status", "down")
     except (ValueError, AttributeError):
         status = "down"
-    return status if status in ("joining", "recovering") else "down"
+    return status if status in ("joining", "recovering", "stale") else "down"
 
 
 class NoReplica(Exception):
@@ -57,6 +57,7 @@ class Membership:
         self._status: dict[str, str] = {n.name: "down" for n in watched}
         self._timeouts: dict[str, int] = {n.name: 0 for n in watched}
         self._stamp: dict[str, float] = {n.name: 0.0 for n in watched}
+        self._primary: dict[str, str] = {}  # service -> the node that last said "primary"
         self._lock = threading.Lock()
         self._turns: dict[str, itertools.count] = {}
         self._stop = threading.Event()
@@ -87,11 +88,10 @@ class Membership:
         return up + down
 
     def write_order(self, service: str) -> list[Node]:
-        """Primary first (first healthy in config order), then the rest in order."""
+        """The last known primary first, then healthy nodes, then the rest, in config order."""
         nodes = self.of(service)
-        return [n for n in nodes if self.is_up(n.name)] + [
-            n for n in nodes if not self.is_up(n.name)
-        ]
+        primary = self._primary.get(service)
+        return sorted(nodes, key=lambda n: (n.name != primary, not self.is_up(n.name)))
 
     # -- updates ------------------------------------------------------------
     def mark(self, name: str, status: str, since: float | None = None) -> None:
@@ -114,7 +114,18 @@ class Membership:
             return self.status(node.name)
         self._timeouts[node.name] = 0
         self.mark(node.name, _status_of(response), started)
+        self._note_role(node, response)
         return self.status(node.name)
+
+    def _note_role(self, node: Node, response: requests.Response) -> None:
+        try:
+            role = response.json().get("role")
+        except (ValueError, AttributeError):
+            return
+        if role == "primary":
+            self._primary[node.service] = node.name
+        elif self._primary.get(node.service) == node.name:
+            self._primary.pop(node.service, None)
 
     def check_all(self) -> None:
         for node in self.watched:

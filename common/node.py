@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Blueprint, Flask, current_app, jsonify
@@ -34,6 +35,11 @@ class NodeContext:
     status: str = "recovering"
     write_lock: threading.RLock = field(default_factory=threading.RLock)
     details: dict = field(default_factory=dict)  # extra fields for /health
+    # A service whose readiness changes by itself (a catalog's read lease) sets this.
+    status_fn: Callable[[], str] | None = None
+
+    def current_status(self) -> str:
+        return self.status_fn() if self.status_fn else self.status
 
     def peers(self) -> list[Node]:
         """Other replicas of this node's service, in config order."""
@@ -115,7 +121,9 @@ class HealthSchema(Schema):
 
     node = fields.String(required=True)
     service = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(["up", "joining", "recovering"]))
+    status = fields.String(
+        required=True, validate=validate.OneOf(["up", "joining", "recovering", "stale"])
+    )
     message = fields.String(metadata={"description": "503: why this node is not serving"})
 
 
@@ -125,12 +133,13 @@ def health_blueprint() -> Blueprint:
     @doc(responses={200: HealthSchema, 503: HealthSchema}, auth="none")
     @bp.get("/health")
     def health():
-        """200 when serving; 503 while recovering or joining."""
+        """200 when serving; 503 while recovering, or stale (a catalog without a read lease)."""
         ctx = context()
-        body = {"node": ctx.node.name, "service": ctx.node.service, "status": ctx.status}
+        status = ctx.current_status()
+        body = {"node": ctx.node.name, "service": ctx.node.service, "status": status}
         body.update({k: (v() if callable(v) else v) for k, v in ctx.details.items()})
-        if ctx.status != "up":
-            body["message"] = ctx.status
+        if status != "up":
+            body["message"] = status
             return jsonify(body), 503
         return jsonify(body)
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from common.cluster import NoReplica, Router
 from common.http import ORIGIN_HEADER
+from common.lease.fence import EpochFence
 from common.node import NodeContext
 from common.replication.replicator import Replicator
 from common.web import ApiError
@@ -68,6 +69,7 @@ class OrderStore:
         self.engine = engine
         self.router = router
         self.replicator: Replicator | None = None
+        self.fence = EpochFence()  # newest catalog epoch seen in a decision
         self._in_flight: set[str] = set()
         self._flight_lock = threading.Lock()
 
@@ -110,7 +112,18 @@ class OrderStore:
                 raise ApiError(404, f"no book with id {book_id}")
             if response.status_code != 200:
                 raise ApiError(503, f"catalog answered {response.status_code}", order_id=order_id)
-            return self._decide(order_id, response.json())
+            answer = response.json()
+            if not self._current(answer):
+                raise ApiError(503, "decision from a deposed catalog primary", order_id=order_id)
+            return self._decide(order_id, answer)
+
+    def _current(self, answer: dict) -> bool:
+        """A decision of an epoch older than the newest seen is not trusted (fencing)."""
+        try:
+            self.fence.admit(answer.get("epoch", 0), "buy decision")
+        except ApiError:
+            return False
+        return True
 
     def _open(self, order_id: str, book_id: int, quantity: int) -> dict:
         """The existing order for this id, or a new pending one (kept local until decided)."""
@@ -140,16 +153,18 @@ class OrderStore:
         """
         status = CONFIRMED if answer["outcome"] == "applied" else REJECTED
         total = answer.get("total", 0.0) if status == CONFIRMED else 0.0
-        with self.ctx.write_lock, self.engine.begin() as conn:
-            conn.execute(
-                update(orders)
-                .where(orders.c.order_id == order_id, orders.c.status == PENDING)
-                .values(status=status, total=total)
-            )
-            query = select(orders).where(orders.c.order_id == order_id)
-            row = dict(conn.execute(query).mappings().one())
-            staged = self.replicator.stage(conn, {"order": row})
-        self.replicator.deliver(staged)
+        with self.ctx.write_lock:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(orders)
+                    .where(orders.c.order_id == order_id, orders.c.status == PENDING)
+                    .values(status=status, total=total)
+                )
+                query = select(orders).where(orders.c.order_id == order_id)
+                row = dict(conn.execute(query).mappings().one())
+                staged = self.replicator.stage(conn, {"order": row})
+            ticket = self.replicator.enqueue(staged)  # in commit order
+        self.replicator.wait(ticket, staged)
         return row
 
     def _drop_pending(self, order_id: str) -> None:
@@ -195,7 +210,7 @@ class OrderStore:
                 )
             except NoReplica:
                 return settled
-            if response.status_code == 200:
+            if response.status_code == 200 and self._current(response.json()):
                 self._decide(order["order_id"], response.json())
                 settled += 1
         return settled
@@ -225,8 +240,12 @@ class OrderStore:
                 if entry.get("order"):
                     conn.execute(_merge(entry["order"]))
 
-    def state(self) -> list[dict]:
+    def receive(self, push: dict) -> dict:
+        self.apply(push["entries"])
+        return {"applied": True}
+
+    def snapshot(self) -> dict:
         """Every decided order, as entries a peer can apply (pending ones stay local)."""
         with self.engine.connect() as conn:
             query = select(orders).where(orders.c.status != PENDING)
-            return [{"order": dict(r)} for r in conn.execute(query).mappings()]
+            return {"entries": [{"order": dict(r)} for r in conn.execute(query).mappings()]}

@@ -1,9 +1,11 @@
-"""Recovery server: durable queues of updates a replica missed (design §1, §7)."""
+"""Recovery server: durable queues of missed updates, and a vote on the lease (design §1, §7)."""
 
 from __future__ import annotations
 
 from flask import Flask
 
+from common.lease.fence import EpochFence
+from common.lease.raft import RaftLeaseGroup
 from common.node import create_base_app, init_db
 from recovery.models import db
 from recovery.routes import bp, depths
@@ -17,6 +19,22 @@ def create_app(
     init_db(app, db)
     app.register_blueprint(bp)
     ctx = app.extensions["bazar"]
+    group = None
+    if app.config["BACKGROUND"]:  # a voter of the catalog lease's Raft group
+        group = RaftLeaseGroup(ctx.cluster, ctx.node, timeout=ctx.cluster.tuning.lease_renew * 2)
+    fence = EpochFence(known=lambda: group.view().epoch if group else 0)
+    app.extensions["recovery.fence"] = fence
     ctx.details["queues"] = depths
+    ctx.details["lease"] = lambda: _lease_view(group, fence)
     ctx.status = "up"
     return app
+
+
+def _lease_view(group: RaftLeaseGroup | None, fence: EpochFence) -> dict:
+    grant = group.view() if group else None
+    return {
+        "holder": grant.holder if grant else None,
+        "epoch": grant.epoch if grant else 0,
+        "newest_seen": fence.newest,
+        "fenced": fence.refused,
+    }

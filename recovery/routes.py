@@ -13,23 +13,36 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import delete, func, insert, select
 
 from common.fields import StrictInteger
+from common.lease.fence import EpochFence
 from common.node import context
 from common.openapi import doc
 from common.web import ApiError, QueryInt, load_body, protect_internal
 from recovery.models import QueuedEntry, db
 
+MAX_EPOCH = 2**62
+
 bp = Blueprint("recovery", __name__)
 LIMIT = QueryInt("limit", default=500, low=1, high=5000)
+EPOCH = QueryInt("epoch", default=0, low=0, high=MAX_EPOCH)
 protect_internal(bp)
 queue = QueuedEntry.__table__
 
 
 class AppendSchema(Schema):
     entries = fields.List(fields.Dict(), required=True)
+    epoch = StrictInteger(
+        validate=validate.Range(min=1, max=MAX_EPOCH),
+        metadata={"description": "the catalog writer's epoch; older than the newest seen: 409"},
+    )
 
 
 class AckSchema(Schema):
     upto = StrictInteger(required=True, validate=validate.Range(min=0))
+
+
+class AppendedSchema(Schema):
+    queued = fields.Integer(required=True)
+    last_seq = fields.Integer(required=True)
 
 
 class QueuedSchema(Schema):
@@ -47,23 +60,41 @@ def _target(name: str) -> str:
     return name
 
 
-@doc(body=AppendSchema, errors=(404,))
+def _fence() -> EpochFence:
+    return current_app.extensions["recovery.fence"]
+
+
+@doc(body=AppendSchema, responses={200: AppendedSchema}, errors=(404, 409))
 @bp.post("/queue/<target>")
 def append(target: str):
-    """Queue entries a target missed."""
-    entries = load_body(AppendSchema())["entries"]
-    rows = [{"target": _target(target), "entry": json.dumps(e)} for e in entries]
-    with db.engine.begin() as conn:
-        if rows:
-            conn.execute(insert(queue), rows)
-    return jsonify({"queued": len(rows)})
+    """Queue entries a target missed (refused from a deposed catalog writer's epoch)."""
+    body = load_body(AppendSchema())
+    rows = [{"target": _target(target), "entry": json.dumps(e)} for e in body["entries"]]
+    fence = _fence()
+    # Under the fence's order: once a newer writer has read a queue, no older one appends.
+    with fence.ordered():
+        if "epoch" in body:
+            fence.admit(body["epoch"], f"queue append for {target}")
+        with db.engine.begin() as conn:
+            if rows:
+                conn.execute(insert(queue), rows)
+            last = conn.execute(select(func.max(queue.c.seq))).scalar() or 0
+    return jsonify({"queued": len(rows), "last_seq": last})
 
 
-@doc(responses={200: QueueSchema}, errors=(400, 404), query={"limit": LIMIT.schema})
+@doc(
+    responses={200: QueueSchema},
+    errors=(400, 404),
+    query={"limit": LIMIT.schema, "epoch": EPOCH.schema},
+)
 @bp.get("/queue/<target>")
 def read(target: str):
-    """The oldest entries queued for a target."""
+    """The oldest entries queued for a target (`epoch`: the reader is that writer)."""
     limit = LIMIT.read()
+    epoch = EPOCH.read()
+    if epoch:
+        with _fence().ordered():
+            _fence().observe(epoch)
     query = (
         select(queue).where(queue.c.target == _target(target)).order_by(queue.c.seq).limit(limit)
     )

@@ -21,6 +21,7 @@ class EpochFence:
         self._newest = 0
         self._known = known  # a voter also knows the epoch from its own Raft log
         self._lock = threading.Lock()
+        self._order = threading.RLock()
         self.refused = 0
 
     @property
@@ -30,6 +31,10 @@ class EpochFence:
     def observe(self, epoch: int) -> None:
         with self._lock:
             self._newest = max(self._newest, epoch)
+
+    def ordered(self) -> threading.RLock:
+        """Hold while admitting and acting on a message, so an observe cannot slip between."""
+        return self._order
 
     def admit(self, epoch: int, what: str) -> None:
         """Raise 409 if `epoch` is older than the newest seen; else remember it."""

@@ -49,3 +49,48 @@ class ReadLease:
 
     def remaining(self) -> float:
         return max(0.0, self.until - self.margin - self.clock.wall())
+
+
+class Grants:
+    """The holder's record of the read leases it handed out, one per copy.
+
+    `offer` records the lease's end *before* the message goes out: whether it
+    arrives or not, no copy can hold a lease past `expiry[copy]`. A copy that
+    missed an update is `behind`: it gets no new lease until it has caught up,
+    and writes wait until its old lease has run out.
+    """
+
+    def __init__(self, clock: Clock, duration: float):
+        self.clock = clock
+        self.duration = duration
+        self.expiry: dict[str, float] = {}
+        self.behind: set[str] = set()
+        self._lock = threading.Lock()
+
+    def offer(self, copy: str) -> float | None:
+        with self._lock:
+            if copy in self.behind:
+                return None
+            until = self.clock.wall() + self.duration
+            self.expiry[copy] = max(self.expiry.get(copy, 0.0), until)
+            return until
+
+    def miss(self, copy: str) -> None:
+        with self._lock:
+            self.behind.add(copy)
+
+    def caught_up(self, copy: str) -> None:
+        with self._lock:
+            self.behind.discard(copy)
+
+    def lapsed(self, copy: str) -> bool:
+        return self.clock.wall() >= self.expiry.get(copy, 0.0)
+
+    def wait_for_behind(self, sleep, limit: float) -> float:
+        """Until every behind copy's lease has run out (at most `limit` s); seconds waited."""
+        with self._lock:
+            end = max((self.expiry.get(c, 0.0) for c in self.behind), default=0.0)
+        pause = min(max(0.0, end - self.clock.wall()), limit)
+        if pause:
+            sleep(pause)
+        return pause

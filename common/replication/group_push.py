@@ -1,11 +1,12 @@
-"""Group push: concurrent writers share one push per peer instead of one each.
+"""Group push: concurrent writers share one replication round instead of one each.
 
-A writer hands its freshly committed outbox rows to `deliver` and waits until
-a push that carries them has finished. If no push is in flight, the writer
-becomes the leader and pushes everything waiting; writers arriving
-meanwhile wait for the next batch. Under load, one request carries many
-entries; alone, a writer pushes its own at once. Nobody is answered before
-its entries reached the peer (or the recovery node, or stay in the outbox).
+A writer `enqueue`s its freshly committed outbox rows while it still holds
+the write lock (so rows reach rounds in commit order), then `wait`s outside
+the lock until a round that carries them has finished. If no round is in
+flight, the waiting writer leads the next one; writers arriving meanwhile
+ride the round after. `pulse` runs a round with nothing new (the periodic
+retry and heartbeat). One round at a time: the sender is single, so every
+target sees its rows in order.
 """
 
 from __future__ import annotations
@@ -22,28 +23,40 @@ class GroupPush:
         self._cond = threading.Condition()
         self._waiting: list[Row] = []
         self._pushing = False
-        self._next_batch = 1  # the batch that rows handed in now will travel in
-        self._done_batch = 0  # every batch up to this one has been pushed
-        self.batches = 0
+        self._next_round = 1  # the round that rows enqueued now will travel in
+        self._done_round = 0  # every round up to this one has finished
+        self.rounds = 0
         self.rows = 0
 
-    def deliver(self, rows: list[Row]) -> None:
-        """Return once a push carrying `rows` has completed."""
-        if not rows:
-            return
+    def enqueue(self, rows: list[Row]) -> int:
+        """Hand rows to the next round; returns the ticket to `wait` on."""
         with self._cond:
             self._waiting.extend(rows)
-            mine = self._next_batch
-            while self._done_batch < mine:
+            return self._next_round
+
+    def wait(self, ticket: int) -> None:
+        """Return once round `ticket` (or a later one) has finished."""
+        with self._cond:
+            while self._done_round < ticket:
                 if self._pushing:
                     self._cond.wait()
                 else:
                     self._lead()
 
+    def deliver(self, rows: list[Row]) -> None:
+        if rows:
+            self.wait(self.enqueue(rows))
+
+    def pulse(self) -> None:
+        """Run one round now, with whatever is waiting (possibly nothing)."""
+        with self._cond:
+            ticket = self._next_round
+        self.wait(ticket)
+
     def _lead(self) -> None:
-        """Push everything waiting, as one batch; called and returns holding the lock."""
+        """Run one round; called and returns holding the lock."""
         batch, self._waiting = self._waiting, []
-        number, self._next_batch = self._next_batch, self._next_batch + 1
+        number, self._next_round = self._next_round, self._next_round + 1
         self._pushing = True
         self._cond.release()
         try:
@@ -51,16 +64,7 @@ class GroupPush:
         finally:
             self._cond.acquire()
             self._pushing = False
-            self._done_batch = number
-            self.batches += 1
+            self._done_round = number
+            self.rounds += 1
             self.rows += len(batch)
             self._cond.notify_all()
-
-    def wait_idle(self) -> None:
-        """Until nothing is waiting or in flight (the catalog's primary hand-off)."""
-        with self._cond:
-            while self._pushing or self._waiting:
-                if self._pushing:
-                    self._cond.wait()
-                else:
-                    self._lead()

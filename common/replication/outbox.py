@@ -60,16 +60,14 @@ class Outbox:
             for t in targets
         ]
 
-    def rows(self, conn: Connection, older_than: float = 0.0, limit: int = 500) -> list[Row]:
-        """The oldest (seq, target, entry) rows staged at least `older_than` seconds ago."""
-        query = (
-            select(self.table)
-            .where(self.table.c.created <= time.time() - older_than)
-            .order_by(self.table.c.seq)
-            .limit(limit)
-        )
-        return [(r.seq, r.target, json.loads(r.entry)) for r in conn.execute(query)]
+    def rows_after(self, conn: Connection, seq: int, limit: int) -> list[Row]:
+        """The oldest (seq, target, entry) rows past `seq`, in seq order."""
+        query = select(self.table).where(self.table.c.seq > seq).order_by(self.table.c.seq)
+        return [(r.seq, r.target, json.loads(r.entry)) for r in conn.execute(query.limit(limit))]
 
-    def remove(self, conn: Connection, seqs: list[int]) -> None:
-        if seqs:
-            conn.execute(delete(self.table).where(self.table.c.seq.in_(seqs)))
+    def remove_upto(self, conn: Connection, marks: dict[str, int]) -> None:
+        """Delete each target's rows up to its mark (delivered to someone durable)."""
+        for target, seq in marks.items():
+            conn.execute(
+                delete(self.table).where(self.table.c.target == target, self.table.c.seq <= seq)
+            )

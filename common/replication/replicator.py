@@ -1,19 +1,27 @@
 """Pushing updates to peer replicas, with the recovery node as the fallback.
 
-Delivery order for an outbox row: the peer itself (POST /sync); if the peer
-does not answer, the recovery node's queue for that peer; if neither answers,
-the row stays in the outbox and the background sender tries again every
-`sender_period`. A row leaves the outbox only once someone durable has it
-(design §7 rule 2). Entries are applied by the receiving service's
-`apply(entries)`, which must be idempotent and order-insensitive.
+Delivery of an outbox row: the peer itself (POST /sync); if the peer does
+not take it, the recovery node's queue for that peer; if neither answers,
+the row stays in the outbox and the next round (at most `sender_period`
+later) tries again. One round runs at a time and sends each target every
+row it has not got yet, in seq order, so a target never gets a row before
+an earlier one (per-target FIFO). `sent_upto[target]` is the last seq
+someone durable has for that target (design §7 rule 2). Entries are applied
+by the receiving service, idempotently and in any order.
+
+A service can shape the rounds (`RoundHooks`): the catalog adds its epoch
+and read leases to every push, queues instead of pushing to a copy that is
+behind, and tells the front-ends which books changed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
 
@@ -24,37 +32,144 @@ from common.replication.outbox import Outbox, Row
 
 log = logging.getLogger(__name__)
 
-Apply = Callable[[list[dict]], None]
+Apply = Callable[[list[dict]], object]
 BATCH = 500
+MAX_ROUND = 5000  # rows read back from the outbox for one round
+
+
+class RoundHooks:
+    """The plain behaviour: push every row, fall back to the recovery queue."""
+
+    def __init__(self) -> None:
+        self._skip_until: dict[str, float] = {}  # a peer that just failed: queue at once
+
+    def send(self, replicator: Replicator, target: str, entries: list[dict], pulse: bool) -> bool:
+        """Deliver `entries` (maybe none) to `target`; True once someone durable has them."""
+        if not entries:
+            return True
+        if pulse or time.monotonic() >= self._skip_until.get(target, 0.0):
+            if replicator.push(target, {"entries": entries}) is not None:
+                self._skip_until.pop(target, None)
+                return True
+            # Do not make the next rounds wait on a peer that does not answer.
+            self._skip_until[target] = time.monotonic() + 1.0
+        return replicator.queue(target, entries) is not None
+
+    def side_jobs(self, replicator: Replicator, batch: list[Row], pulse: bool) -> list[Callable]:
+        """More work for this round, run beside the pushes (the catalog's front-ends)."""
+        return []
 
 
 class Replicator:
-    """One node's replication: stage, deliver, retry, and pull what it missed."""
+    """One node's replication: stage, deliver in rounds, retry, and pull what it missed."""
 
-    def __init__(self, ctx: NodeContext, engine: Engine, outbox: Outbox, apply: Apply):
+    def __init__(
+        self,
+        ctx: NodeContext,
+        engine: Engine,
+        outbox: Outbox,
+        apply: Apply,
+        hooks: RoundHooks | None = None,
+    ):
         self.ctx = ctx
         self.engine = engine
         self.outbox = outbox
         self.apply = apply
+        self.hooks = hooks or RoundHooks()
         self.peers = {n.name: n for n in ctx.peers()}
+        self.sent_upto: dict[str, int] = defaultdict(int)
+        self._backlog = True  # rows may wait in the outbox (always so after a restart)
+        self._pulse = False  # the next round talks to every target, even with nothing new
+        self._pulsing = False  # the running round is such a round
         self._stop = threading.Event()
-        self._delivered: set[int] = set()  # pushed on the write path, not yet deleted
-        self._lock = threading.Lock()
-        self.group = GroupPush(lambda rows: self._send(rows, remove_now=False))
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="push")
+        self.group = GroupPush(self._round)
 
     # -- the write path ----------------------------------------------------
     def stage(self, conn, entry: dict) -> list[Row]:
-        """Call inside the write's transaction."""
+        """Call inside the write's transaction, holding the write lock."""
         return self.outbox.stage(conn, entry, list(self.peers))
 
-    def deliver(self, rows: list[Row]) -> None:
-        """Push freshly staged rows now, before the client is answered (group push).
+    def enqueue(self, rows: list[Row]) -> int:
+        """Call still holding the write lock, so rounds see rows in commit order."""
+        return self.group.enqueue(rows)
 
-        Delivered rows are only noted here; the background round deletes them
-        in one transaction. A crash before that re-sends them: harmless, since
-        applying an entry twice changes nothing.
-        """
-        self.group.deliver(rows)
+    def wait(self, ticket: int, rows: list[Row]) -> list[str]:
+        """Wait for the round; return the targets that have NOT got their rows durably."""
+        self.group.wait(ticket)
+        return sorted({target for seq, target, _ in rows if seq > self.sent_upto[target]})
+
+    # -- rounds -------------------------------------------------------------
+    def _round(self, batch: list[Row]) -> None:
+        pulse, self._pulse = self._pulse, False
+        self._pulsing = pulse
+        backlog_before = self._backlog
+        rows = self._pending(batch)
+        by_target: dict[str, list[Row]] = {t: [] for t in self.peers}
+        for row in rows:
+            by_target.setdefault(row[1], []).append(row)
+        jobs = [
+            lambda t=t, items=items: self._send_target(t, items)
+            for t, items in by_target.items()
+            if items or pulse
+        ]
+        jobs += self.hooks.side_jobs(self, batch, pulse)
+        results = [future.result() for future in [self._pool.submit(job) for job in jobs]]
+        if backlog_before and all(r is not False for r in results) and len(rows) < MAX_ROUND:
+            self._backlog = False  # everything that waited has gone out
+
+    def _pending(self, batch: list[Row]) -> list[Row]:
+        """Rows to send this round: the batch, or everything undelivered if rows wait."""
+        if not self._backlog:
+            return batch
+        floor = min((self.sent_upto[t] for t in self.peers), default=0)
+        with self.engine.connect() as conn:
+            rows = {r[0]: r for r in self.outbox.rows_after(conn, floor, MAX_ROUND)}
+        rows.update((r[0], r) for r in batch)
+        return [rows[seq] for seq in sorted(rows) if seq > self.sent_upto[rows[seq][1]]]
+
+    def _send_target(self, target: str, items: list[Row]) -> bool:
+        if target not in self.peers:  # a node removed from the config: nobody to deliver to
+            log.warning("dropping %d entries for unknown node %s", len(items), target)
+            self._mark(target, items)
+            return True
+        if self.hooks.send(self, target, [entry for _, _, entry in items], self._pulsing):
+            self._mark(target, items)
+            return True
+        self._backlog = True
+        return False
+
+    def has_backlog(self, target: str) -> bool:
+        """Rows for `target` that nobody durable has yet (stuck in the outbox)."""
+        if not self._backlog:
+            return False
+        with self.engine.connect() as conn:
+            rows = self.outbox.rows_after(conn, self.sent_upto[target], MAX_ROUND)
+        return any(r[1] == target for r in rows)
+
+    def _mark(self, target: str, items: list[Row]) -> None:
+        if items:
+            self.sent_upto[target] = max(self.sent_upto[target], items[-1][0])
+
+    # -- transport ------------------------------------------------------------
+    def push(self, target: str, body: dict, timeout: float | None = None) -> dict | None:
+        """POST /sync to a peer; its JSON answer, or None if it did not take it."""
+        return self._post(self.peers[target], "/sync", body, timeout)
+
+    def queue(self, target: str, entries: list[dict], epoch: int | None = None) -> dict | None:
+        """Append to the recovery node's queue for `target`; its answer, or None."""
+        body = {"entries": entries, **({"epoch": epoch} if epoch is not None else {})}
+        return self._post(self.ctx.cluster.recovery, f"/queue/{target}", body, None)
+
+    def _post(self, node, path: str, body: dict, timeout: float | None) -> dict | None:
+        try:
+            response = self.ctx.client.request(node, "POST", path, json=body, timeout=timeout)
+        except Unreachable:
+            return None
+        if response.status_code != 200:
+            log.info("%s%s answered %s", node.name, path, response.status_code)
+            return None
+        return response.json()
 
     # -- background --------------------------------------------------------
     def start(self) -> None:
@@ -68,72 +183,35 @@ class Replicator:
         while not self._stop.wait(period):
             try:
                 self.flush()
-                self.drain_queue()
             except Exception:  # keep retrying whatever went wrong
                 log.exception("replication round failed")
 
-    def flush(self) -> int:
-        """Forget delivered rows; retry every other row older than a moment."""
-        with self._lock:
-            done, self._delivered = self._delivered, set()
-        if done:
+    def flush(self) -> None:
+        """Forget delivered rows, then run a round: retries, and heartbeats if hooked."""
+        self._forget_delivered()
+        self._pulse = True
+        self.group.pulse()
+
+    def _forget_delivered(self) -> None:
+        marks = {t: seq for t, seq in self.sent_upto.items() if seq}
+        if marks:
             with self.ctx.write_lock, self.engine.begin() as conn:
-                self.outbox.remove(conn, sorted(done))
-        with self.engine.connect() as conn:
-            rows = [r for r in self.outbox.rows(conn, older_than=1.0) if r[0] not in done]
-        self._send(rows)
-        return len(rows)
-
-    def _send(self, rows: list[Row], remove_now: bool = True) -> None:
-        by_target: dict[str, list[tuple[int, dict]]] = defaultdict(list)
-        for seq, target, entry in rows:
-            by_target[target].append((seq, entry))
-        delivered: list[int] = []
-        for target, items in by_target.items():
-            entries = [entry for _, entry in items]
-            if self._push(target, entries) or self._queue(target, entries):
-                delivered.extend(seq for seq, _ in items)
-        if delivered and remove_now:
-            with self.ctx.write_lock, self.engine.begin() as conn:
-                self.outbox.remove(conn, delivered)
-        elif delivered:
-            with self._lock:
-                self._delivered.update(delivered)
-
-    def _push(self, target: str, entries: list[dict]) -> bool:
-        node = self.peers.get(target)
-        if node is None:  # a node removed from the config: nobody to deliver to
-            log.warning("dropping %d entries for unknown node %s", len(entries), target)
-            return True
-        return self._post(node, "/sync", entries)
-
-    def _queue(self, target: str, entries: list[dict]) -> bool:
-        return self._post(self.ctx.cluster.recovery, f"/queue/{target}", entries)
-
-    def _post(self, node, path: str, entries: list[dict]) -> bool:
-        try:
-            response = self.ctx.client.request(node, "POST", path, json={"entries": entries})
-        except Unreachable:
-            return False
-        if response.status_code != 200:
-            log.warning("%s%s answered %s", node.name, path, response.status_code)
-        return response.status_code == 200
+                self.outbox.remove_upto(conn, marks)
 
     # -- catching up -------------------------------------------------------
-    def drain_queue(self, apply: bool = True) -> bool:
+    def drain_queue(self, apply: bool = True, upto: int | None = None, epoch: int | None = None):
         """Apply and acknowledge this node's queue on the recovery node.
 
         Entries are deleted there only after they are applied here, so a crash
         mid-replay loses nothing. With apply=False they are only acknowledged
-        (a snapshot from the primary supersedes them). False if the recovery
-        node did not answer.
+        (a snapshot supersedes them). Stops once past `upto` if given. False if
+        the recovery node did not answer.
         """
         me, recovery = self.ctx.node.name, self.ctx.cluster.recovery
+        params = {"limit": BATCH, **({"epoch": epoch} if epoch is not None else {})}
         while True:
             try:
-                response = self.ctx.client.request(
-                    recovery, "GET", f"/queue/{me}", params={"limit": BATCH}
-                )
+                response = self.ctx.client.request(recovery, "GET", f"/queue/{me}", params=params)
                 if response.status_code != 200:
                     return False
                 items = response.json()["entries"]
@@ -146,21 +224,23 @@ class Replicator:
                 )
             except Unreachable:
                 return False
+            if upto is not None and items[-1]["seq"] >= upto:
+                return True
 
-    def fetch_state(self, node) -> list[dict] | None:
-        """A peer's whole state as entries, or None if it did not answer."""
+    def fetch_state(self, node, timeout: tuple | None = None) -> dict | None:
+        """A peer's whole state ({"entries": [...], ...}), or None if it did not answer."""
         try:
-            response = self.ctx.client.request(node, "GET", "/sync")
+            response = self.ctx.client.request(node, "GET", "/sync", timeout=timeout)
         except Unreachable:
             return None
-        return response.json()["entries"] if response.status_code == 200 else None
+        return response.json() if response.status_code == 200 else None
 
     def catch_up(self) -> list[str]:
         """Pull the full state of every reachable peer and apply it; return who answered."""
         answered = []
         for node in self.peers.values():
-            entries = self.fetch_state(node)
-            if entries is not None:
-                self.apply(entries)
+            state = self.fetch_state(node)
+            if state is not None:
+                self.apply(state["entries"])
                 answered.append(node.name)
         return answered

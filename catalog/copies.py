@@ -1,0 +1,146 @@
+"""How the catalog writer talks to its copies in each replication round (design §7).
+
+Every push carries the writer's epoch (peers refuse older ones). Heartbeat
+rounds also carry read leases. A backup that missed an update is *behind*:
+it gets no lease and no direct pushes (its updates go to its recovery queue,
+in order) until a catch-up call has made it replay that queue, so its data
+is always a prefix of the writer's. Front-ends get the changed books (with
+their new versions) and, in heartbeats, their read leases.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from catalog.role import CatalogRole
+from common.http import Unreachable
+from common.node import NodeContext
+from common.replication.replicator import Replicator, RoundHooks
+
+log = logging.getLogger(__name__)
+
+
+class CatalogCopies(RoundHooks):
+    def __init__(self, ctx: NodeContext, role: CatalogRole):
+        self.ctx = ctx
+        self.role = role
+        self.frontends = ctx.cluster.of("frontend")
+        tuning = ctx.cluster.tuning
+        # A push that takes longer than this counts as missed: the copy is then
+        # caught up through its queue, and writes wait out its lease.
+        self.timeout = (tuning.connect_timeout, max(0.5, tuning.read_lease * 0.75))
+        self.queued_seq: dict[str, int] = {}  # last recovery-queue seq per behind backup
+        self._target_locks: dict[str, threading.Lock] = {}
+        self._catching_up: set[str] = set()
+        self._changed: list[tuple[int, int, str | None]] = []  # (book id, version, origin)
+        self._changed_lock = threading.Lock()
+        self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catch-up")
+
+    def note_change(self, book: dict, origin: str | None) -> None:
+        """Called under the write lock: the next round tells the front-ends."""
+        with self._changed_lock:
+            self._changed.append((book["id"], book["version"], origin))
+
+    def _lock(self, target: str) -> threading.Lock:
+        return self._target_locks.setdefault(target, threading.Lock())
+
+    # -- backups ------------------------------------------------------------
+    def send(self, rep: Replicator, target: str, entries: list[dict], pulse: bool) -> bool:
+        epoch = self.role.epoch
+        if not epoch:
+            return False  # not the holder: what waits here was never acknowledged
+        grants = self.role.grants
+        with self._lock(target):
+            if target not in grants.behind:
+                until = grants.offer(target) if pulse and self.role.is_writer() else None
+                body = {"entries": entries, "epoch": epoch, "until": until}
+                if rep.push(target, body, self.timeout) is not None:
+                    return True
+                grants.miss(target)
+                log.info(
+                    "%s missed a push of epoch %d; it catches up through its queue", target, epoch
+                )
+            if entries:
+                queued = rep.queue(target, entries, epoch)
+                if queued is None:
+                    return False
+                self.queued_seq[target] = queued.get("last_seq", 0)
+        if pulse:
+            self._start_catch_up(rep, target, epoch)
+        return True
+
+    def _start_catch_up(self, rep: Replicator, target: str, epoch: int) -> None:
+        if target in self._catching_up:
+            return
+        self._catching_up.add(target)
+        self._background.submit(self._catch_up, rep, target, epoch)
+
+    def _catch_up(self, rep: Replicator, target: str, epoch: int) -> None:
+        """Have a behind backup replay its queue; it may get leases again once done."""
+        try:
+            upto = self.queued_seq.get(target, 0)
+            body = {"entries": [], "epoch": epoch, "drain_upto": upto}
+            answer = rep.push(target, body, (self.timeout[0], 10.0))
+            if answer is None or answer.get("data_epoch") != epoch:
+                return
+            with self._lock(target):
+                if self.queued_seq.get(target, 0) == upto and not rep.has_backlog(target):
+                    self.role.grants.caught_up(target)
+                    log.info("%s caught up with epoch %d", target, epoch)
+        finally:
+            self._catching_up.discard(target)
+
+    # -- front-ends ---------------------------------------------------------
+    def side_jobs(self, rep: Replicator, batch, pulse: bool) -> list:
+        with self._changed_lock:
+            changed, self._changed = self._changed, []
+        epoch = self.role.epoch
+        if not epoch or not self.role.is_writer():
+            return []
+        jobs = []
+        for node in self.frontends:
+            books = {str(b): v for b, v, origin in changed if origin != node.name}
+            if books or pulse:
+                jobs.append(lambda n=node, b=books: self._tell_frontend(n, epoch, b, pulse))
+        return jobs
+
+    def _tell_frontend(self, node, epoch: int, books: dict, pulse: bool) -> bool:
+        grants = self.role.grants
+        if node.name in grants.behind:
+            # It missed something: no lease until the old one ran out (then it drops its
+            # cache), and none offered before a call without one got through, since an
+            # offer to a copy that is away would make writes wait out one more lease.
+            if pulse and grants.lapsed(node.name):
+                self._start_probe(node, epoch)
+            return True
+        until = grants.offer(node.name) if pulse else None
+        if not self._post_lease(node, {"epoch": epoch, "until": until, "invalidate": books}):
+            grants.miss(node.name)
+        return True  # a front-end holds nothing durable: the round did not fail for it
+
+    def _start_probe(self, node, epoch: int) -> None:
+        if node.name in self._catching_up:
+            return
+        self._catching_up.add(node.name)
+
+        def probe():
+            try:
+                if self._post_lease(node, {"epoch": epoch, "until": None, "invalidate": {}}):
+                    self.role.grants.caught_up(node.name)
+            finally:
+                self._catching_up.discard(node.name)
+
+        self._background.submit(probe)
+
+    def _post_lease(self, node, body: dict) -> bool:
+        try:
+            response = self.ctx.client.request(
+                node, "POST", "/lease", json=body, timeout=self.timeout
+            )
+        except Unreachable:
+            return False
+        if response.status_code != 200:
+            log.info("%s /lease answered %s", node.name, response.status_code)
+        return response.status_code == 200
