@@ -22,6 +22,7 @@ ERROR_TEXT = {
     401: "missing or wrong credentials",
     404: "not found",
     405: "method not allowed",
+    409: "epoch older than the newest this node has seen (a deposed primary)",
     410: "out of stock",
     413: "body too large",
     415: "body is not JSON",

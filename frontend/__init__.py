@@ -6,6 +6,9 @@ from flask import Flask
 
 from common.cluster import Membership, Router
 from common.http import ORIGIN_HEADER
+from common.lease.clock import Clock
+from common.lease.fence import EpochFence
+from common.lease.reads import ReadLease
 from common.node import create_base_app
 from frontend.cache import BookCache
 from frontend.routes import internal, public
@@ -14,7 +17,10 @@ from frontend.routes import internal, public
 def create_app(
     node_name: str | None = None, config_path: str | None = None, test_config: dict | None = None
 ) -> Flask:
-    """Build one front-end node; it serves at once and watches the backends."""
+    """Build one front-end node; it serves at once and watches the backends.
+
+    It is always "up": without a read lease it answers by reading a replica.
+    """
     app = create_base_app(__name__, "frontend", node_name, config_path, test_config)
     ctx = app.extensions["bazar"]
     tuning = ctx.cluster.tuning
@@ -26,8 +32,15 @@ def create_app(
         ctx.cluster.tuning.failover_patience,
         headers={ORIGIN_HEADER: ctx.node.name},
     )
-    cache = app.extensions["frontend.cache"] = BookCache(tuning.cache_size, tuning.cache_ttl)
+    lease = ReadLease(Clock(), margin=tuning.clock_margin)
+    # An honest grant ends at most read_lease after the primary's now, which is
+    # at most clock_margin ahead of ours: anything longer is not trusted.
+    longest = tuning.read_lease + tuning.clock_margin
+    cache = BookCache(tuning.cache_size, tuning.cache_ttl, lease, longest_grant=longest)
+    app.extensions["frontend.cache"] = cache
+    app.extensions["frontend.fence"] = EpochFence()
     ctx.details["cache"] = cache.stats
+    ctx.details["lease"] = cache.lease_state
     app.register_blueprint(public)
     app.register_blueprint(internal)
     if app.config["BACKGROUND"]:

@@ -1,18 +1,22 @@
-"""Public REST API of the front-end (design §4), plus the signed /invalidate."""
+"""Public REST API of the front-end (design §4), plus the signed /lease and /invalidate."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
-from common.fields import KEY_RULE
+from common.fields import KEY_RULE, SQLITE_MAX_INT
 from common.openapi import doc
-from common.web import ApiError, load_body, protect_internal, staff_only
-from frontend import services
+from common.web import ApiError, QueryInt, load_body, protect_internal, staff_only
+from frontend import freshness, services
+from frontend.cache import Answer
 from frontend.schemas import (
     BookSchema,
     BuyBodySchema,
     BuyResultSchema,
+    InvalidatedSchema,
+    LeaseAnswerSchema,
+    LeaseSchema,
     OrderSchema,
     PriceSchema,
     QuantitySchema,
@@ -24,6 +28,9 @@ internal = Blueprint("internal", __name__)
 protect_internal(internal)
 BOOK_ID = "<int(max=9223372036854775807):book_id>"
 KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": KEY_RULE.regex.pattern}
+CACHE_CONTROL = {"Cache-Control": freshness.HEADER_SCHEMA}
+EPOCH = QueryInt("epoch", 0, 1, SQLITE_MAX_INT)  # 0: not given
+VERSION = QueryInt("version", 0, 1, SQLITE_MAX_INT)
 
 
 def _deps():
@@ -31,19 +38,34 @@ def _deps():
     return ext["frontend.router"], ext["frontend.cache"]
 
 
-@doc(responses={200: SearchHitSchema(many=True)}, errors=(404, 503))
+def _answer(answer: Answer):
+    """JSON of an answer; a stale one says how old it is (RFC 9111 Age)."""
+    response = jsonify(answer.value)
+    if answer.age is not None:
+        response.headers["Age"] = str(answer.age)
+    return response
+
+
+@doc(responses={200: SearchHitSchema(many=True)}, errors=(404, 503), headers=CACHE_CONTROL)
 @public.get("/search/<path:topic>")
 def search(topic: str):
-    """Books under a topic: [{id, title}]."""
-    return jsonify(services.search(*_deps(), topic))
+    """Books under a topic: [{id, title}] (Cache-Control: no-cache, max-stale[=N]; Age)."""
+    want = freshness.parse(request.headers.get("Cache-Control"))
+    return _answer(services.search(*_deps(), topic, want))
 
 
-@doc(responses={200: BookSchema}, errors=(404, 503), headers={"Cache-Control": "string"})
+@doc(responses={200: BookSchema}, errors=(404, 503), headers=CACHE_CONTROL)
 @public.get(f"/lookup/{BOOK_ID}")
 def lookup(book_id: int):
-    """One book: id, title, topic, cost, quantity (Cache-Control: no-cache reads a replica)."""
-    fresh = "no-cache" in request.headers.get("Cache-Control", "")
-    return jsonify(services.lookup(*_deps(), book_id, fresh=fresh))
+    """One book: id, title, topic, cost, quantity (Cache-Control: no-cache, max-stale[=N]; Age).
+
+    A cached copy is served only while the catalog primary's read lease holds;
+    otherwise a catalog replica is read. `no-cache` always reads a replica.
+    `max-stale[=N]`: if no replica can answer (503), the last known value,
+    stale by at most N seconds (no N: any), with `Age` in whole seconds.
+    """
+    want = freshness.parse(request.headers.get("Cache-Control"))
+    return _answer(services.lookup(*_deps(), book_id, want))
 
 
 @doc(
@@ -98,9 +120,28 @@ def get_order(order_id: str):
     return jsonify(services.order(router, order_id))
 
 
-@doc(auth="cluster")
+def _lease_deps():
+    ext = current_app.extensions
+    return ext["frontend.cache"], ext["frontend.fence"]
+
+
+@doc(body=LeaseSchema, responses={200: LeaseAnswerSchema}, errors=(409,), auth="cluster")
+@internal.post("/lease")
+def lease():
+    """The catalog primary's read lease and invalidations; 409 if its epoch is older."""
+    body = load_body(LeaseSchema())
+    return jsonify({"epoch": services.accept_lease(*_lease_deps(), **body)})
+
+
+@doc(
+    responses={200: InvalidatedSchema},
+    errors=(400, 409),
+    query={"epoch": EPOCH.schema, "version": VERSION.schema},
+    auth="cluster",
+)
 @internal.delete(f"/invalidate/{BOOK_ID}")
 def invalidate(book_id: int):
-    """A catalog changed this book: drop it from the cache."""
-    current_app.extensions["frontend.cache"].invalidate(book_id)
-    return jsonify({"invalidated": book_id})
+    """A catalog changed this book (to `version`, in `epoch`): drop it from the cache."""
+    epoch, version = EPOCH.read() or None, VERSION.read() or None
+    newest = services.invalidate(*_lease_deps(), book_id, epoch, version)
+    return jsonify({"invalidated": book_id, "epoch": newest})

@@ -8,13 +8,19 @@ client is relayed as such; no reachable replica is a 503.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from urllib.parse import quote
 
 import requests
 
 from common.cluster import NoReplica, Router
+from common.lease.fence import EpochFence
 from common.web import ApiError
-from frontend.cache import BookCache
+from frontend.cache import Answer, BookCache
+from frontend.freshness import Freshness
+
+FRESH = Freshness()
+FETCH_TRIES = 3  # reads of a book that keeps coming back older than its floor
 
 PUBLIC_FIELDS = ("id", "title", "topic", "cost", "quantity")
 
@@ -42,15 +48,19 @@ def _call(router: Router, kind: str, service: str, method: str, path: str, **kw)
         raise ApiError(503, str(e)) from None
 
 
-def search(router: Router, cache: BookCache, topic: str) -> list[dict]:
-    hits = cache.get_search(topic)
-    if hits is None:
-        hits = cache.flights.run(
-            ("search", topic.lower()), lambda: _fetch_search(router, cache, topic)
-        )
-    if not hits:
+def search(router: Router, cache: BookCache, topic: str, want: Freshness = FRESH) -> Answer:
+    """Books under a topic: cached while fresh, else from a replica (see `_serve`)."""
+    answer = _serve(
+        cache,
+        want,
+        None if want.no_cache else cache.get_search(topic),
+        ("search", topic.lower()),
+        lambda: _fetch_search(router, cache, topic),
+        lambda: cache.stale_search(topic, want.max_stale),
+    )
+    if not answer.value:
         raise ApiError(404, f"no book under topic {topic!r}")
-    return hits
+    return answer
 
 
 def _fetch_search(router: Router, cache: BookCache, topic: str) -> list[dict]:
@@ -60,19 +70,59 @@ def _fetch_search(router: Router, cache: BookCache, topic: str) -> list[dict]:
     return hits
 
 
-def lookup(router: Router, cache: BookCache, book_id: int, fresh: bool = False) -> dict:
-    """A book from the cache, or from a catalog replica (always, when `fresh`)."""
-    book = None if fresh else cache.get(book_id)
-    if book is None:
-        book = cache.flights.run(("book", book_id), lambda: _fetch_book(router, cache, book_id))
-    return public(book)
+def lookup(router: Router, cache: BookCache, book_id: int, want: Freshness = FRESH) -> Answer:
+    """One book: cached while fresh, else from a replica (see `_serve`)."""
+    answer = _serve(
+        cache,
+        want,
+        None if want.no_cache else cache.get(book_id),
+        ("book", book_id),
+        lambda: _fetch_book(router, cache, book_id),
+        lambda: cache.stale(book_id, want.max_stale),
+    )
+    return Answer(public(answer.value), answer.age)
+
+
+def _serve(
+    cache: BookCache,
+    want: Freshness,
+    fresh: object | None,
+    key: tuple,
+    fetch: Callable[[], object],
+    last_known: Callable[[], Answer | None],
+) -> Answer:
+    """Fresh when we can, stale when we must.
+
+    A fresh cached value wins; otherwise a replica is read (`no-cache` always
+    reads one). Only when no replica can answer (503) does a client that sent
+    `max-stale` get the last known value, if it is not too stale. A 404 is
+    news, not an outage: it is never papered over with an old copy.
+    """
+    if fresh is not None:
+        return Answer(fresh)
+    try:
+        return Answer(cache.coalesce(key, fetch))
+    except ApiError as e:
+        stale = None if e.status != 503 or want.no_cache else last_known()
+        if stale is None:
+            raise
+        return stale
 
 
 def _fetch_book(router: Router, cache: BookCache, book_id: int) -> dict:
-    ticket = cache.ticket()
-    book = _relay(_call(router, "read", "catalog", "GET", f"/lookup/{book_id}"))
-    cache.put(book, ticket)
-    return book
+    """Read a replica until the answer is not older than an invalidation we got.
+
+    A replica may answer before the primary's push reaches it while the
+    invalidation already reached us; readers who joined this fetch after the
+    write was acknowledged must not get that older row, so it is read again.
+    """
+    for _ in range(FETCH_TRIES):
+        ticket = cache.ticket()
+        book = _relay(_call(router, "read", "catalog", "GET", f"/lookup/{book_id}"))
+        cache.put(book, ticket)
+        if not cache.behind(book, ticket):
+            return book
+    raise ApiError(503, f"book {book_id}: no replica has caught up with its last change yet")
 
 
 def buy(router: Router, cache: BookCache, book_id: int, quantity: int, key: str | None) -> dict:
@@ -103,3 +153,37 @@ def update(router: Router, cache: BookCache, book_id: int, change: dict) -> dict
 
 def order(router: Router, order_id: str) -> dict:
     return _relay(_call(router, "read", "order", "GET", f"/orders/{quote(order_id, safe='')}"))
+
+
+def accept_lease(
+    cache: BookCache, fence: EpochFence, epoch: int, until: float | None, invalidate: dict
+) -> int:
+    """The catalog primary's round: fence, then its invalidations, then its read lease.
+
+    Invalidations come first so that the grant never vouches for an entry a
+    change in the same message made stale. One message is handled whole
+    before another is admitted, so an older primary's message cannot land in
+    the middle of a newer one's. Returns the newest epoch seen.
+    """
+    with fence.ordered():
+        fence.admit(epoch, "lease")
+        cache.observe_epoch(epoch)
+        for book_id, version in invalidate.items():
+            cache.invalidate(book_id, version, epoch)
+        if until is not None:
+            cache.grant(epoch, until)
+        return fence.newest
+
+
+def invalidate(
+    cache: BookCache, fence: EpochFence, book_id: int, epoch: int | None, version: int | None
+) -> int:
+    """One book changed (design §6); with an epoch it is fenced like a lease message."""
+    with fence.ordered():
+        if epoch is not None:
+            # An older primary's version could name a write that was never
+            # acknowledged; as a floor it would hold reads of the book back.
+            fence.admit(epoch, f"invalidation of book {book_id}")
+            cache.observe_epoch(epoch)
+        cache.invalidate(book_id, version, epoch)
+        return fence.newest

@@ -28,7 +28,12 @@ def test_write_not_made_through_the_front_end_still_invalidates_it(shared_cluste
     """The catalog pushes an invalidation; the 300 s TTL is not what refreshes it."""
     c = shared_cluster
     assert c.api.lookup(6).json()["cost"] == 45
-    response = c.call("catalog-1", "PUT", "/update/6", json={"price": 46.0})
+    primary = wait_until(
+        lambda: next((n for n in c.names("catalog") if c.role(n) == "primary"), None),
+        timeout=10,
+        what="a catalog primary",
+    )
+    response = c.call(primary, "PUT", "/update/6", json={"price": 46.0})
     assert response.status_code == 200
     wait_until(lambda: c.api.lookup(6).json()["cost"] == 46.0, timeout=3, what="invalidation")
     c.api.set_price(6, 45)
