@@ -20,7 +20,7 @@ import time
 
 from common.config import Cluster, Node
 from common.lease.clock import Clock
-from common.lease.fence import EpochFence
+from common.lease.fence import VoterFence
 from common.lease.keeper import LeaseKeeper
 from common.lease.raft import RaftLeaseGroup
 from common.lease.reads import Grants, ReadLease
@@ -35,7 +35,7 @@ class CatalogRole:
         tuning = ctx.cluster.tuning
         self.clock = clock or Clock()
         self.group = RaftLeaseGroup(ctx.cluster, ctx.node, timeout=tuning.lease_renew * 2)
-        self.fence = EpochFence(known=lambda: self.group.view().epoch)
+        self.fence = VoterFence(known=lambda: self.group.view().epoch)
         self.keeper = LeaseKeeper(
             ctx.node.name,
             _rank(ctx.cluster, ctx.node),

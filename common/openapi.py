@@ -41,6 +41,8 @@ class ErrorSchema(Schema):
     primary = fields.String(metadata={"description": "421: the catalog that takes writes"})
     status = fields.String(metadata={"description": "503: this replica's state"})
     order_id = fields.String(metadata={"description": "the order this answer is about"})
+    epoch = fields.Integer(metadata={"description": "409/503: the newest lease epoch in play"})
+    data_epoch = fields.Integer(metadata={"description": "503: epoch of this replica's base"})
 
 
 def doc(

@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An error with an HTTP status and a message for the client."""
 
-    def __init__(self, status: int, message: str, **extra: Any):
+    def __init__(self, code: int, message: str, **extra: Any):
         super().__init__(message)
-        self.status = status
+        self.status = code
         self.message = message
         self.extra = extra
 
@@ -147,11 +147,17 @@ class QueryInt:
         raise ApiError(400, f"{self.name}: must be an integer from {self.low} to {self.high}")
 
 
+# Signed internal bodies may be large: a new primary's base holds every book and
+# every order decision. Public bodies keep `max_body` (64 KiB by default).
+INTERNAL_MAX_BODY = 64 * 1024 * 1024
+
+
 def protect_internal(blueprint: Blueprint) -> None:
     """Every route of `blueprint` needs a valid cluster signature (design §6)."""
 
     @blueprint.before_request
     def _verify():
+        request.max_content_length = INTERNAL_MAX_BODY
         verifier: SignatureVerifier = current_app.extensions["bazar.verifier"]
         target = signed_target(request.path, request.query_string.decode("latin-1"))
         verifier.verify(request.method, target, request.headers, request.get_data(cache=True))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from common.lease.fence import EpochFence
+from common.lease.fence import EpochFence, VoterFence
 from common.lease.raft import RaftLeaseGroup
 from common.node import create_base_app, init_db
 from recovery.models import db
@@ -22,7 +22,7 @@ def create_app(
     group = None
     if app.config["BACKGROUND"]:  # a voter of the catalog lease's Raft group
         group = RaftLeaseGroup(ctx.cluster, ctx.node, timeout=ctx.cluster.tuning.lease_renew * 2)
-    fence = EpochFence(known=lambda: group.view().epoch if group else 0)
+    fence = VoterFence(known=lambda: group.view().epoch) if group else EpochFence()
     app.extensions["recovery.fence"] = fence
     ctx.details["queues"] = depths
     ctx.details["lease"] = lambda: _lease_view(group, fence)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from common.web import ApiError
@@ -45,3 +46,42 @@ class EpochFence:
                 log.warning("refused %s from epoch %d (newest seen %d)", what, epoch, newest)
                 raise ApiError(409, f"{what}: epoch {epoch} is older than {newest}", epoch=newest)
             self._newest = epoch
+
+
+class VoterFence(EpochFence):
+    """A voter's fence: epochs come from its own Raft log, never from a message.
+
+    A message may name an epoch this voter's log has not applied yet (it lags
+    the Raft leader a little): the fence waits up to `patience` for the log
+    to catch up, and refuses (503) an epoch it still does not know. So no
+    caller can push a voter's idea of "newest" past what Raft decided.
+    """
+
+    def __init__(self, known: Callable[[], int], patience: float = 1.0, sleep=time.sleep):
+        super().__init__(known)
+        self.patience = patience
+        self._sleep = sleep
+
+    @property
+    def newest(self) -> int:
+        return self._known()
+
+    def observe(self, epoch: int) -> None:
+        self._await(epoch)
+
+    def admit(self, epoch: int, what: str) -> None:
+        self._await(epoch)
+        with self._lock:
+            newest = self._known()
+            if epoch < newest:
+                self.refused += 1
+                log.warning("refused %s from epoch %d (newest %d)", what, epoch, newest)
+                raise ApiError(409, f"{what}: epoch {epoch} is older than {newest}", epoch=newest)
+
+    def _await(self, epoch: int) -> None:
+        waited = 0.0
+        while self._known() < epoch:
+            if waited >= self.patience:
+                raise ApiError(503, f"epoch {epoch} is not in this voter's log yet", epoch=epoch)
+            self._sleep(0.01)
+            waited += 0.01

@@ -130,27 +130,60 @@ def cmd_down(cluster: Cluster, args) -> int:
 
 
 def cmd_status(cluster: Cluster, args) -> int:
-    rows = []
-    for node in cluster.nodes.values():
-        state, body = procs.health(node)
-        extra = {k: body[k] for k in ("role", "queues") if k in body}
-        rows.append(
-            {
-                "node": node.name,
-                "service": node.service,
-                "url": node.url,
-                "state": state,
-                "pid": procs.running_pid(cluster, node),
-                **extra,
-            }
-        )
+    rows = [_status_row(cluster, node) for node in cluster.nodes.values()]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2))  # a list of nodes; voters carry their lease view
         return 0
+    print(_lease_line(_lease_summary(rows)))
     for r in rows:
         detail = r.get("role") or (f"queues {r['queues']}" if "queues" in r else "")
-        print(f"{r['node']:<12} {r['service']:<9} {r['state']:<11} {detail:<10} {r['url']}")
+        view = r.get("lease")
+        seen = f"sees {view['holder'] or '-'} @{view['epoch']}" if view else ""
+        print(
+            f"{r['node']:<12} {r['service']:<9} {r['state']:<11} {detail:<10} {seen:<24} {r['url']}"
+        )
     return 0
+
+
+def _status_row(cluster: Cluster, node) -> dict:
+    state, body = procs.health(node)
+    extra = {
+        k: body[k] for k in ("role", "queues", "lease", "read_lease", "data_epoch") if k in body
+    }
+    return {
+        "node": node.name,
+        "service": node.service,
+        "url": node.url,
+        "state": state,
+        "pid": procs.running_pid(cluster, node),
+        **extra,
+    }
+
+
+def _lease_summary(rows: list[dict]) -> dict:
+    """The lease as the voters see it: the holder of the newest epoch any voter reports."""
+    views = [(r["node"], r["lease"]) for r in rows if r.get("lease")]
+    if not views:
+        return {"holder": None, "epoch": 0, "agree": False}
+    newest = max(view["epoch"] for _, view in views)
+    holders = {view["holder"] for _, view in views if view["epoch"] == newest}
+    writer = next((r["node"] for r in rows if r.get("role") == "primary"), None)
+    return {
+        "holder": holders.pop() if len(holders) == 1 else None,
+        "epoch": newest,
+        "writing": writer,
+        "agree": all(view["epoch"] == newest for _, view in views),
+    }
+
+
+def _lease_line(lease: dict) -> str:
+    if not lease["epoch"]:
+        return "lease: no holder yet"
+    agree = "all voters agree" if lease["agree"] else "some voters lag"
+    return (
+        f"lease: {lease['holder'] or '?'} holds epoch {lease['epoch']} "
+        f"(writing: {lease.get('writing') or 'nobody'}; {agree})"
+    )
 
 
 def cmd_stop(cluster: Cluster, args) -> int:

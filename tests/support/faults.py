@@ -1,13 +1,17 @@
 """A Jepsen-style bank/counter test for Bazar, in Python: clients, a nemesis, a checker.
 
-Clients buy random books with unique idempotency keys and retry like real
-clients (same key). A nemesis SIGKILLs one catalog, order or recovery node at
-a time and restarts it. Afterwards the cluster heals, and the checker reads
-every replica's SQLite file and checks the invariants of design §7.
+Clients buy random books with unique idempotency keys through every
+front-end and retry like real clients (same key). Staff raise the prices of
+a few books while readers read them (tests/support/staff.py). A nemesis
+SIGKILLs nodes and, on a `--netns` cluster, cuts the network
+(tests/support/nemesis.py). Afterwards the cluster heals, and the checker
+reads every replica's SQLite file and checks the invariants of design §7,
+and the client history for stale reads.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -18,6 +22,9 @@ from dataclasses import dataclass, field
 import requests
 
 from tests.support.cluster import LocalCluster, wait_until
+from tests.support.history import longest_gap, stale_reads
+from tests.support.nemesis import MixedNemesis
+from tests.support.staff import PriceTraffic
 
 RETRYABLE = {502, 503, 504}
 
@@ -29,6 +36,7 @@ class Buy:
     quantity: int
     status: str = "unknown"  # ok (201) | rejected (410) | unknown (no answer after retries)
     order_id: str | None = None
+    ended: float = 0.0  # monotonic time of the answer
 
 
 @dataclass
@@ -39,6 +47,11 @@ class Report:
     read_failures: int = 0
     reads: int = 0
     kills: Counter = field(default_factory=Counter)
+    partitions: Counter = field(default_factory=Counter)
+    price_writes: int = 0
+    price_reads: int = 0
+    stale_reads: int = 0
+    longest_pause: float = 0.0
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -49,10 +62,15 @@ class Report:
         rows = [
             ("kills", sum(self.kills.values())),
             ("  by node", ", ".join(f"{k}={v}" for k, v in sorted(self.kills.items())) or "-"),
+            ("partitions", sum(self.partitions.values())),
+            ("  by kind", ", ".join(f"{k}={v}" for k, v in sorted(self.partitions.items())) or "-"),
             ("acknowledged buys (201)", self.acked),
             ("out of stock (410)", self.rejected),
             ("unknown after retries", f"{self.unknown} ({self.unknown_ratio:.2%} of acked)"),
             ("reads / failed reads", f"{self.reads} / {self.read_failures}"),
+            ("price writes acked / price reads", f"{self.price_writes} / {self.price_reads}"),
+            ("stale reads", self.stale_reads),
+            ("longest write pause", f"{self.longest_pause:.2f} s"),
             ("invariant violations", len(self.violations)),
         ]
         width = max(len(r[0]) for r in rows)
@@ -89,9 +107,10 @@ class Clients:
     def _run(self, index: int) -> None:
         session = requests.Session()
         session.trust_env = False
-        url = self.cluster.api.url
+        frontends = [self.cluster.url_of(n) for n in self.cluster.names("frontend")]
         rng = random.Random(self.seed * 1000 + index)
         while not self._stop.is_set():
+            url = frontends[index % len(frontends)]
             book_id = rng.choice(self.book_ids)
             self._read(session, url, book_id)
             buy = Buy(f"fault-{uuid.uuid4()}", book_id, rng.choice((1, 1, 1, 2, 3)))
@@ -109,8 +128,12 @@ class Clients:
             self.read_failures += not ok
 
     @staticmethod
-    def _buy(session: requests.Session, url: str, buy: Buy, attempts: int = 5) -> None:
-        for attempt in range(attempts):
+    def _buy(session: requests.Session, url: str, buy: Buy, patience: float = 30.0) -> None:
+        """Retry with the same key until an answer, for up to `patience` seconds."""
+        deadline = time.monotonic() + patience
+        for attempt in itertools.count():
+            if time.monotonic() > deadline:
+                return
             try:
                 response = session.post(
                     f"{url}/buy/{buy.book_id}",
@@ -122,6 +145,7 @@ class Clients:
                 response = None
             if response is not None and response.status_code == 201:
                 buy.status, buy.order_id = "ok", response.json()["order_id"]
+                buy.ended = time.monotonic()
                 return
             if response is not None and response.status_code == 410:
                 buy.status = "rejected"
@@ -129,55 +153,13 @@ class Clients:
             if response is not None and response.status_code not in RETRYABLE:
                 buy.status = f"error {response.status_code}"
                 return
-            time.sleep(0.2 * (attempt + 1))
-
-
-class Nemesis:
-    """Kills one node at a time with SIGKILL, restarts it, waits until it is healthy.
-
-    Victims come in shuffled rounds, so every catalog, order and recovery node
-    dies about equally often; a new kill comes `interval` seconds after the
-    previous one, or as soon as the previous victim is back.
-    """
-
-    def __init__(self, cluster: LocalCluster, interval: float, downtime: float, seed: int = 0):
-        self.cluster = cluster
-        self.interval = interval
-        self.downtime = downtime
-        self.victims = cluster.names("catalog") + cluster.names("order") + cluster.names("recovery")
-        self.kills: Counter = Counter()
-        self._random = random.Random(seed)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=120)
-
-    def _rounds(self):
-        while True:
-            order = list(self.victims)
-            self._random.shuffle(order)
-            yield from order
-
-    def _run(self) -> None:
-        victims = self._rounds()
-        next_kill = time.monotonic() + self.interval / 2
-        while not self._stop.wait(max(0.0, next_kill - time.monotonic())):
-            victim = next(victims)
-            next_kill = time.monotonic() + self.interval
-            self.cluster.kill(victim)
-            self.kills[victim] += 1
-            self._stop.wait(self._random.uniform(0.5, 1.0) * self.downtime)
-            self.cluster.start(victim, wait=False)
-            self.cluster.wait_state(victim, "up", timeout=60)
+            time.sleep(min(0.2 * (attempt + 1), 2.0))
 
 
 def heal(cluster: LocalCluster, timeout: float = 60.0) -> None:
-    """Every node up, no pending order, no undelivered update, replicas identical."""
+    """Every link back, every node up, nothing pending or undelivered, replicas identical."""
+    if cluster.netns:
+        cluster.bazar("heal")
     for name in cluster.cluster.nodes:
         if cluster.state(name) == "down":
             cluster.start(name, wait=False)
@@ -242,28 +224,49 @@ def run(
     stock: dict[int, int] | None = None,
     seed: int = 0,
     rounds: int = 1,
+    kinds: tuple[str, ...] = ("kill",),
+    price_books: tuple[int, ...] = (),
 ) -> Report:
-    """Load and nemesis for `duration` seconds and at least `rounds` kills of every
-    victim, whichever is later (capped at 3x duration); then heal and check."""
+    """Load and nemesis for `duration` seconds and at least `rounds` faults of every
+    kind, whichever is later (capped at 3x duration); then heal and check."""
     for book_id, quantity in (stock or {}).items():
         assert cluster.api.set_quantity(book_id, quantity).status_code == 200
     initial = {r[0]: r[1] for r in cluster.rows("catalog-1", "SELECT id, quantity FROM books")}
     load = Clients(cluster, clients, sorted(initial), seed)
-    nemesis = Nemesis(cluster, interval, downtime, seed)
+    prices = PriceTraffic(cluster, list(price_books))
+    nemesis = MixedNemesis(cluster, kinds, interval, downtime, seed)
     load.start()
+    prices.start()
     nemesis.start()
     started = time.monotonic()
-    enough = rounds * len(nemesis.victims)
-    while time.monotonic() - started < duration or sum(nemesis.kills.values()) < enough:
+    enough = rounds * len(kinds)
+    while time.monotonic() - started < duration or nemesis.count < enough:
         if time.monotonic() - started > 3 * duration:
             break
         time.sleep(0.2)
     nemesis.stop()
+    ended = time.monotonic()
     load.stop()
+    prices.stop()
     heal(cluster)
-    report = Report(kills=nemesis.kills, reads=load.reads, read_failures=load.read_failures)
+    return _report(cluster, initial, load, prices, nemesis, (started, ended))
+
+
+def _report(cluster, initial, load, prices, nemesis, span) -> Report:
+    report = Report(
+        kills=nemesis.kills,
+        partitions=nemesis.partitions,
+        reads=load.reads,
+        read_failures=load.read_failures,
+    )
     report.acked = sum(b.status == "ok" for b in load.buys)
     report.rejected = sum(b.status == "rejected" for b in load.buys)
     report.unknown = sum(b.status == "unknown" for b in load.buys)
-    report.violations = check(cluster, initial, load.buys)
+    report.price_writes = prices.history.acked_writes()
+    report.price_reads = len(prices.history.reads)
+    acks = sorted([b.ended for b in load.buys if b.status == "ok"] + prices.history.ack_times())
+    report.longest_pause = longest_gap(acks, *span)
+    stale = stale_reads(prices.history)
+    report.stale_reads = len(stale)
+    report.violations = check(cluster, initial, load.buys) + stale[:20]
     return report

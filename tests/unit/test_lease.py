@@ -147,3 +147,31 @@ def test_graceful_stop_releases_the_lease():
     a.stop()
     run(clock, [b], 1)
     assert b.holds()
+
+
+def test_fence_refuses_older_epochs_with_409_and_counts_them():
+    from common.lease.fence import EpochFence
+    from common.web import ApiError
+
+    fence = EpochFence()
+    fence.admit(3, "push")
+    with pytest.raises(ApiError) as refused:
+        fence.admit(2, "push")
+    assert refused.value.status == 409 and refused.value.extra["epoch"] == 3
+    assert fence.refused == 1 and fence.newest == 3
+
+
+def test_voter_fence_trusts_only_its_raft_log():
+    from common.lease.fence import VoterFence
+    from common.web import ApiError
+
+    log_epoch = [2]
+    fence = VoterFence(known=lambda: log_epoch[0], patience=0.05, sleep=lambda s: None)
+    fence.admit(2, "push")
+    with pytest.raises(ApiError) as unknown:
+        fence.admit(10**9, "push")  # an epoch Raft never decided: refused, not believed
+    assert unknown.value.status == 503 and fence.newest == 2
+    log_epoch[0] = 3
+    with pytest.raises(ApiError) as old:
+        fence.admit(2, "push")
+    assert old.value.status == 409

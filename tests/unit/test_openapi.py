@@ -56,7 +56,9 @@ def test_error_schema_names_the_extra_fields_errors_carry():
     spec = spec_of(("/named/<target>", named, ["GET"]))
     error = spec["components"]["schemas"]["Error"]
     assert error["required"] == ["message"]
-    assert {"message", "primary", "status", "order_id"} == set(error["properties"])
+    assert {"message", "primary", "status", "order_id", "epoch", "data_epoch"} == set(
+        error["properties"]
+    )
 
 
 def test_signed_by_default_and_open_when_declared():

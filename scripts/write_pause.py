@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""How long writes pause when a node disappears: the cost of leases (issue 10).
+
+    sudo .venv/bin/python scripts/write_pause.py [--hold 8] [--rounds 2]
+
+Starts a `--netns` cluster with the default tuning (lease 2.5 s, read lease
+2 s, heartbeats every 0.5 s), keeps a buyer and a staff price writer busy
+through frontend-1, and for each fault (the primary isolated or killed, the
+backup catalog, the recovery node or an order server isolated) measures the
+time from the cut to the first acknowledged write that started after it,
+and the longest gap between acknowledged writes while the fault lasts. The
+target: under 5 s from the cut to the first acknowledged write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.ops import hostnet  # noqa: E402
+from tests.support import faults  # noqa: E402
+from tests.support.cluster import LocalCluster  # noqa: E402
+from tests.support.history import longest_gap  # noqa: E402
+
+DEFAULTS = {"health_period": 0.5, "sender_period": 0.5, "startup_grace": 5.0, "cache_ttl": 60.0}
+FAULTS = (
+    "isolate primary",
+    "kill primary",
+    "isolate backup",
+    "isolate recovery-1",
+    "isolate order-1",
+)
+
+
+class Writers:
+    """A buyer and a staff writer, back to back; each acknowledged write is (started, ended)."""
+
+    def __init__(self, cluster: LocalCluster):
+        self.url = cluster.url_of("frontend-1")
+        self.token = cluster.cluster.staff_token
+        self.acks: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=f, daemon=True) for f in (self._buy, self._price)]
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+
+    def _loop(self, send) -> None:
+        session = requests.Session()
+        session.trust_env = False
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                ok = send(session)
+            except requests.RequestException:
+                ok = False
+            if ok:
+                self.acks.append((started, time.monotonic()))
+            else:
+                self._stop.wait(0.05)
+
+    def _buy(self) -> None:
+        self._loop(
+            lambda s: (
+                s.post(
+                    f"{self.url}/buy/4", headers={"Idempotency-Key": str(uuid.uuid4())}, timeout=15
+                ).status_code
+                == 201
+            )
+        )
+
+    def _price(self) -> None:
+        step = iter(range(1, 10**9))
+        self._loop(
+            lambda s: (
+                s.put(
+                    f"{self.url}/update/price/5",
+                    json={"price": 10.0 + next(step) / 100},
+                    headers={"Authorization": f"Bearer {self.token}"},
+                    timeout=15,
+                ).status_code
+                == 200
+            )
+        )
+
+
+def measure(cluster: LocalCluster, fault: str, hold: float) -> tuple[float, float]:
+    writers = Writers(cluster)
+    writers.start()
+    time.sleep(2.0)
+    verb, who = fault.split(" ", 1)
+    primary = next(n for n in cluster.names("catalog") if cluster.role(n) == "primary")
+    backup = next(n for n in cluster.names("catalog") if n != primary)
+    victim = {"primary": primary, "backup": backup}.get(who, who)
+    cut = time.monotonic()
+    if verb == "kill":
+        cluster.kill(victim)
+    else:
+        cluster.bazar("partition", "--isolate", victim)
+    time.sleep(hold)
+    end = time.monotonic()
+    writers.stop()
+    cluster.bazar("heal")
+    if verb == "kill":
+        cluster.start(victim)
+    faults.heal(cluster)
+    after = [ended for started, ended in writers.acks if started >= cut]
+    first = (min(after) - cut) if after else float("inf")
+    return first, longest_gap(sorted(e for _, e in writers.acks), cut, end)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hold", type=float, default=8.0, help="seconds each fault lasts")
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    why_not = hostnet.missing_requirement()
+    if why_not:
+        print(f"write_pause: needs `bazar up --netns`, which {why_not}", file=sys.stderr)
+        return 2
+    cluster = LocalCluster(
+        Path(tempfile.mkdtemp(prefix="bazar-pause-")), netns=True, tuning=DEFAULTS
+    )
+    cluster.up()
+    rows = []
+    try:
+        for _ in range(args.rounds):
+            for fault in FAULTS:
+                first, gap = measure(cluster, fault, args.hold)
+                rows.append((fault, first, gap))
+                print(f"  {fault:<20} cut -> first ack {first:5.2f} s, longest gap {gap:5.2f} s")
+    finally:
+        cluster.down()
+    print(f"\n{'fault':<20} {'cut -> first ack':>17} {'longest gap':>12}")
+    for fault, first, gap in rows:
+        print(f"{fault:<20} {first:>15.2f} s {gap:>10.2f} s")
+    worst = max(first for _, first, _ in rows)
+    print(f"\nworst cut -> first acknowledged write: {worst:.2f} s (target < 5 s)")
+    return 0 if worst < 5.0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
