@@ -28,7 +28,7 @@ def create_app(
     role = CatalogRole(ctx)
     copies = CatalogCopies(ctx, role)
     store = CatalogStore(ctx, engine, role, copies)
-    store.replicator = Replicator(ctx, engine, Outbox(outbox_table), store.apply, copies)
+    store.replicator = Replicator(ctx, engine, Outbox(outbox_table), store.apply_queued, copies)
     store.seed(ctx.cluster.seed_file)
     store.load_data_epoch()
     role.takeover = store.take_over

@@ -7,6 +7,8 @@ from flask import Blueprint, current_app, jsonify, request
 from catalog.schemas import (
     BookSchema,
     BuySchema,
+    CatalogPushSchema,
+    CatalogStateSchema,
     InStockSchema,
     OutcomeSchema,
     SearchHitSchema,
@@ -93,4 +95,4 @@ def resolve(book_id: int):
     return jsonify(store().resolve(body["order_id"], book_id, body["quantity"]))
 
 
-add_sync_routes(bp, store)
+add_sync_routes(bp, store, CatalogPushSchema, CatalogStateSchema)

@@ -25,8 +25,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from catalog.models import Book, Meta, OrderDecision, outbox_table
 from catalog.role import CatalogRole
+from catalog.schemas import CatalogEntrySchema
 from common.node import NodeContext
 from common.replication.replicator import Replicator
+from common.replication.routes import valid_entries
 from common.web import ApiError
 
 books = Book.__table__
@@ -150,9 +152,11 @@ class CatalogStore:
     # -- replication ---------------------------------------------------------
     def receive(self, push: dict) -> dict:
         """A push from the writer: fenced by epoch; maybe replay the queue; apply; lease."""
-        epoch = push.get("epoch")
-        if epoch is None:
-            raise ApiError(400, "epoch: required on a catalog push")
+        epoch = push["epoch"]
+        if any(entry.get("epoch", 0) > epoch for entry in push["entries"]):
+            raise ApiError(409, "entries: an entry's epoch is newer than the push's", epoch=epoch)
+        if self.role.epoch and self.role.epoch >= epoch:
+            raise ApiError(409, f"this catalog is the writer of epoch {self.role.epoch}")
         self.role.fence.admit(epoch, "push")
         self.role.saw(epoch)
         if push.get("drain_upto") is not None:
@@ -165,6 +169,10 @@ class CatalogStore:
         if push.get("until") and self.data_epoch == epoch:
             self.role.read_lease.grant(epoch, push["until"])
         return {"applied": True, "data_epoch": self.data_epoch}
+
+    def apply_queued(self, entries: list) -> None:
+        """Entries replayed from the recovery queue: checked first (the queue takes any)."""
+        self.apply(valid_entries(CatalogEntrySchema, entries))
 
     def apply(self, entries: list[dict]) -> None:
         """Apply replicated entries in order (see the module docstring); all or nothing."""

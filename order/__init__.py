@@ -29,7 +29,7 @@ def create_app(
     store = OrderStore(
         ctx, engine, Router(ctx.client, membership, ctx.cluster.tuning.failover_patience)
     )
-    store.replicator = Replicator(ctx, engine, Outbox(outbox_table), store.apply)
+    store.replicator = Replicator(ctx, engine, Outbox(outbox_table), store.apply_queued)
     app.extensions["order.store"] = store
     app.register_blueprint(bp)
     if app.config["BACKGROUND"]:

@@ -10,7 +10,7 @@ from common.openapi import doc
 from common.replication.routes import add_sync_routes
 from common.web import ApiError, load_body, protect_internal
 from order.models import CONFIRMED
-from order.schemas import BuySchema, OrderSchema
+from order.schemas import BuySchema, OrderPushSchema, OrderSchema, OrderStateSchema
 from order.store import OrderStore
 
 bp = Blueprint("order", __name__)
@@ -47,4 +47,4 @@ def get_order(order_id: str):
     return jsonify(OrderSchema().dump(store().get(order_id)))
 
 
-add_sync_routes(bp, store)
+add_sync_routes(bp, store, OrderPushSchema, OrderStateSchema)

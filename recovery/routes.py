@@ -84,7 +84,7 @@ def append(target: str):
 
 @doc(
     responses={200: QueueSchema},
-    errors=(400, 404),
+    errors=(400, 404, 409),
     query={"limit": LIMIT.schema, "epoch": EPOCH.schema},
 )
 @bp.get("/queue/<target>")

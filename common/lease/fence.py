@@ -82,6 +82,8 @@ class VoterFence(EpochFence):
         waited = 0.0
         while self._known() < epoch:
             if waited >= self.patience:
-                raise ApiError(503, f"epoch {epoch} is not in this voter's log yet", epoch=epoch)
+                # 409 like an old epoch: this voter cannot act for it (the sender
+                # treats any refusal as a missed push and falls back to the queue).
+                raise ApiError(409, f"epoch {epoch} is not in this voter's Raft log", epoch=epoch)
             self._sleep(0.01)
             waited += 0.01

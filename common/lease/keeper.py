@@ -28,6 +28,7 @@ class LeaseGroup(Protocol):
     """What the keeper needs of the replicated table (Raft, or a fake in tests)."""
 
     def view(self) -> Grant: ...
+    def ready(self) -> bool: ...  # the group can decide now (a Raft leader is known)
     def acquire(self, candidate: str, now: float, duration: float) -> Grant | None: ...
     def renew(self, holder: str, epoch: int, now: float, duration: float) -> Grant | None: ...
     def release(self, holder: str, epoch: int) -> Grant | None: ...
@@ -77,7 +78,9 @@ class LeaseKeeper:
             self._acquire()
 
     def _may_try(self, seen: Grant) -> bool:
-        if not seen.free_at(self.clock.wall()):
+        # The rank delay counts from when the lease is free AND the group can decide:
+        # at a cold start, the first in config order gets the first real chance.
+        if not seen.free_at(self.clock.wall()) or not self.group.ready():
             self._free_since = None
             return False
         if self._free_since is None:

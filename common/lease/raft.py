@@ -53,6 +53,10 @@ class RaftLeaseGroup:
         """The lease as this voter's applied log has it (may lag the leader a little)."""
         return self.state.table.grant
 
+    def ready(self) -> bool:
+        """A Raft leader is known: a command proposed now can be decided."""
+        return self.sync._getLeader() is not None
+
     def acquire(self, candidate: str, now: float, duration: float) -> Grant | None:
         return self._call(self.state.acquire, candidate, now, duration)
 

@@ -26,12 +26,15 @@ class ReadLease:
         self.margin = margin
         self.epoch = 0
         self.until = 0.0  # wall time, as granted
+        # The same end as a monotonic deadline, fixed when the grant arrives: a
+        # wall clock stepped backwards later cannot stretch the lease.
+        self._deadline = 0.0
         self.lapses = 0  # how many times the lease ran out (or was never held)
         self._held = False
         self._lock = threading.Lock()
 
     def valid(self) -> bool:
-        return self.clock.wall() < self.until - self.margin
+        return self.clock.mono() < self._deadline
 
     def grant(self, epoch: int, until: float) -> bool:
         """Take a grant; True if it follows a lapse (the caller drops what it cached)."""
@@ -40,15 +43,16 @@ class ReadLease:
             if lapsed:
                 self.lapses += 1
             self.epoch, self.until, self._held = epoch, until, True
+            self._deadline = self.clock.mono() + (until - self.margin - self.clock.wall())
             return lapsed
 
     def end(self) -> None:
         """Stop trusting the lease now (a newer epoch was seen, or a resync began)."""
         with self._lock:
-            self.until, self._held = 0.0, False
+            self.until, self._deadline, self._held = 0.0, 0.0, False
 
     def remaining(self) -> float:
-        return max(0.0, self.until - self.margin - self.clock.wall())
+        return max(0.0, self._deadline - self.clock.mono())
 
 
 class Grants:

@@ -1,51 +1,63 @@
-"""The two replication routes every replicated service serves: POST and GET /sync."""
+"""The two replication routes every replicated service serves: POST and GET /sync.
+
+Each service says what one of its entries looks like (a marshmallow schema),
+so a malformed entry is a 400 before it reaches the database.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from flask import Blueprint, jsonify
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields
 
-from common.fields import StrictInteger, StrictNumber
 from common.openapi import doc
 from common.web import load_body
 
-MAX_EPOCH = 2**62
+log = logging.getLogger(__name__)
 
 
-class EntriesSchema(Schema):
-    entries = fields.List(fields.Dict(), required=True)
-
-
-class PushSchema(EntriesSchema):
-    """A push; the catalog primary adds its epoch and a read lease (design §7)."""
-
-    epoch = StrictInteger(validate=validate.Range(min=1, max=MAX_EPOCH))
-    until = StrictNumber(
-        allow_none=True, metadata={"description": "read lease: wall-clock end, in seconds"}
+def entries_schemas(entry: type[Schema], push_fields: dict) -> tuple[type[Schema], type[Schema]]:
+    """(push body, state answer) schemas for a service whose entries look like `entry`."""
+    name = entry.__name__.removesuffix("EntrySchema")
+    push = Schema.from_dict(
+        {"entries": fields.List(fields.Nested(entry), required=True), **push_fields},
+        name=f"{name}PushSchema",
     )
-    drain_upto = StrictInteger(
-        validate=validate.Range(min=0),
-        metadata={"description": "first replay the recovery queue up to this seq"},
+    state = Schema.from_dict(
+        {
+            "entries": fields.List(fields.Nested(entry), required=True),
+            "data_epoch": fields.Integer(metadata={"description": "catalog: its base's epoch"}),
+        },
+        name=f"{name}StateSchema",
     )
+    return push, state
 
 
-class StateSchema(EntriesSchema):
-    data_epoch = fields.Integer(metadata={"description": "catalog: epoch of this data's base"})
-
-
-def add_sync_routes(bp: Blueprint, store: Callable) -> None:
+def add_sync_routes(bp: Blueprint, store: Callable, push: type[Schema], state: type[Schema]):
     """`store()` returns an object with receive(push) -> dict and snapshot() -> dict."""
 
-    @doc(body=PushSchema, errors=(409, 503))
+    @doc(body=push, errors=(409, 503))
     @bp.post("/sync")
     def sync_in():
         """Apply entries replicated by a peer (or replayed by the recovery node)."""
-        return jsonify(store().receive(load_body(PushSchema())))
+        return jsonify(store().receive(load_body(push())))
 
-    @doc(responses={200: StateSchema})
+    @doc(responses={200: state})
     @bp.get("/sync")
     def sync_out():
         """This replica's whole state, for a peer catching up."""
         return jsonify(store().snapshot())
+
+
+def valid_entries(entry: type[Schema], entries: list) -> list[dict]:
+    """Entries replayed from the recovery queue that have the right shape; others are
+    logged and skipped, so one bad entry can never block a replica's replay."""
+    schema, good = entry(), []
+    for item in entries:
+        try:
+            good.append(schema.load(item))
+        except (ValidationError, TypeError) as e:
+            log.warning("skipping a malformed queued entry: %s", e)
+    return good

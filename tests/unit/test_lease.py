@@ -18,8 +18,13 @@ class FakeGroup:
         self.table = LeaseTable()
         self.cut: set[str] = set()
 
+        self.leader = True
+
     def view(self):
         return self.table.grant
+
+    def ready(self):
+        return self.leader
 
     def acquire(self, candidate, now, duration):
         return None if candidate in self.cut else self.table.acquire(candidate, now, duration)
@@ -140,6 +145,17 @@ def test_rank_delays_the_first_try(rank):
     assert k.holds()
 
 
+def test_rank_delay_starts_only_once_the_group_can_decide():
+    clock, group = FakeClock(), FakeGroup()
+    group.leader = False
+    a, b = keeper("a", 0, group, clock), keeper("b", 1, group, clock)
+    run(clock, [b, a], 3)  # no Raft leader yet: nobody tries, the delay does not run
+    assert not a.holds() and not b.holds()
+    group.leader = True
+    run(clock, [b, a], 2)
+    assert a.holds() and not b.holds()
+
+
 def test_graceful_stop_releases_the_lease():
     clock, group = FakeClock(), FakeGroup()
     a, b = keeper("a", 0, group, clock), keeper("b", 1, group, clock)
@@ -170,7 +186,7 @@ def test_voter_fence_trusts_only_its_raft_log():
     fence.admit(2, "push")
     with pytest.raises(ApiError) as unknown:
         fence.admit(10**9, "push")  # an epoch Raft never decided: refused, not believed
-    assert unknown.value.status == 503 and fence.newest == 2
+    assert unknown.value.status == 409 and fence.newest == 2
     log_epoch[0] = 3
     with pytest.raises(ApiError) as old:
         fence.admit(2, "push")
