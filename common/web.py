@@ -34,9 +34,10 @@ class ApiError(Exception):
         self.extra = extra
 
 
-def error_response(status: int, message: str, **extra: Any):
+def error_response(code: int, message: str, **extra: Any):
+    """`extra` may hold any field, `status` (a replica's state) included."""
     response = jsonify({"message": message, **extra})
-    response.status_code = status
+    response.status_code = code
     return response
 
 

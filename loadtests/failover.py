@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Failover scenario: the locust mix runs while nodes are killed on a schedule.
+"""Failover scenario: the locust mix runs while nodes are killed or cut off on a schedule.
 
     .venv/bin/python loadtests/failover.py --start --duration 45 \
         --schedule 10:primary,20:order-1,30:recovery-1
+    sudo .venv/bin/python loadtests/failover.py --start --netns --duration 60 \
+        --schedule 10:isolate:primary,25:split:catalog-1+order-1/catalog-2+recovery-1,40:order-2
 
-Each scheduled node is SIGKILLed at its second and restarted `--downtime`
-seconds later (`primary` means the catalog primary of that moment). Then the
-cluster heals, `bazar check` runs, and the runner prints requests and
-failures by route, p50/p95/p99 per route over time, and the invariants.
-Exit 1 when an invariant does not hold.
+An event is SECOND:NODE (SIGKILL, restarted `--downtime` seconds later),
+SECOND:isolate:NODE (cut NODE from every other node), or
+SECOND:split:A+B/C+D (cut every link between the groups); a cut is healed
+`--downtime` seconds later and needs a cluster started with `--netns`.
+`primary` means the catalog primary of that moment. Then the cluster heals,
+`bazar check` runs, and the runner prints requests and failures by route,
+p50/p95/p99 per route over time, and the invariants. Exit 1 when an
+invariant does not hold.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.config import Cluster, load_cluster  # noqa: E402
-from common.ops import procs  # noqa: E402
+from common.ops import netns, procs  # noqa: E402
 from common.ops.check import compare, read_rows  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -36,14 +41,14 @@ PENDING = "SELECT COUNT(*) FROM orders WHERE status = 'pending'"
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    cluster = load_cluster(args.config)
+    given = load_cluster(args.config)
     if args.start:
-        bazar(cluster, "up", "--detach")
+        bazar(given, "up", "--detach", *(["--netns"] if args.netns else []))
     try:
-        return run(cluster, args)
+        return run(netns.effective(given), args)  # namespace addresses under --netns
     finally:
         if args.start:
-            bazar(cluster, "down")
+            bazar(given, "down")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,12 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--start", action="store_true", help="bring the cluster up first, down after"
     )
+    parser.add_argument(
+        "--netns", action="store_true", help="with --start: every node in its own namespace"
+    )
     parser.add_argument("--duration", type=int, default=45, help="seconds of load")
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument(
         "--schedule",
         default="10:primary,20:order-1,30:recovery-1",
-        help="SECOND:NODE,... nodes to kill (`primary`: the catalog primary)",
+        help="SECOND:NODE (kill), SECOND:isolate:NODE, SECOND:split:A+B/C+D; comma-separated",
     )
     parser.add_argument("--downtime", type=float, default=5.0, help="seconds a victim stays dead")
     parser.add_argument("--window", type=int, default=5, help="seconds per row of the time table")
@@ -127,27 +135,60 @@ def start_locust(cluster: Cluster, args) -> subprocess.Popen:
 
 
 class Schedule(threading.Thread):
-    """Kills each scheduled node at its second and restarts it after the downtime."""
+    """Runs each scheduled fault at its second and undoes it after the downtime."""
 
     def __init__(self, cluster: Cluster, spec: str, downtime: float):
         super().__init__(daemon=True)
         self.cluster = cluster
-        self.events = sorted(
-            (float(t), name) for t, name in (item.split(":") for item in spec.split(",") if item)
-        )
+        self.events = sorted(_event(item) for item in spec.split(",") if item)
         self.downtime = downtime
         self.log: list[str] = []
 
     def run(self) -> None:
         started = time.monotonic()
-        for at, name in self.events:
+        for at, kind, target in self.events:
             time.sleep(max(0.0, started + at - time.monotonic()))
-            node = self.cluster.node(primary(self.cluster) if name == "primary" else name)
-            procs.kill(self.cluster, node)
-            self.log.append(f"{time.monotonic() - started:.1f}s kill {node.name}")
+            undo = self._kill(target) if kind == "kill" else self._cut(kind, target)
+            self.log.append(f"{time.monotonic() - started:.1f}s {self.log.pop()}")
             time.sleep(self.downtime)
-            procs.start(self.cluster, node)
-            self.log.append(f"{time.monotonic() - started:.1f}s start {node.name}")
+            undo()
+            self.log.append(f"{time.monotonic() - started:.1f}s {self.log.pop()}")
+
+    def _node_name(self, name: str) -> str:
+        return primary(self.cluster) if name == "primary" else name
+
+    def _kill(self, target: str):
+        node = self.cluster.node(self._node_name(target))
+        procs.kill(self.cluster, node)
+        self.log.append(f"kill {node.name}")
+
+        def undo():
+            bazar(self.cluster, "start", node.name)
+            self.log.append(f"start {node.name}")
+
+        return undo
+
+    def _cut(self, kind: str, target: str):
+        if kind == "isolate":
+            args = ["--isolate", self._node_name(target)]
+        else:
+            args = [
+                ",".join(self._node_name(n) for n in group.split("+"))
+                for group in target.split("/")
+            ]
+        bazar(self.cluster, "partition", *args)
+        self.log.append(f"{kind} {' '.join(args)}")
+        return lambda: (bazar(self.cluster, "heal"), self.log.append("heal"))
+
+
+def _event(item: str) -> tuple[float, str, str]:
+    """'10:order-1' -> (10, kill, order-1); '10:isolate:catalog-1'; '10:split:a+b/c+d'."""
+    parts = item.split(":")
+    if len(parts) == 2:
+        return float(parts[0]), "kill", parts[1]
+    if len(parts) == 3 and parts[1] in ("isolate", "split"):
+        return float(parts[0]), parts[1], parts[2]
+    raise SystemExit(f"failover: bad schedule item {item!r}")
 
 
 def primary(cluster: Cluster) -> str:
@@ -158,8 +199,13 @@ def primary(cluster: Cluster) -> str:
 
 
 def heal(cluster: Cluster, timeout: float = 90.0) -> None:
-    """Every node up, no order pending, replicas identical."""
-    pids = {n: procs.start(cluster, n) for n in cluster.nodes.values()}
+    """Every link back, every node up, no order pending, replicas identical."""
+    if netns.state_path(cluster).exists():
+        bazar(cluster, "heal")
+    for node in cluster.nodes.values():
+        if procs.running_pid(cluster, node) is None:
+            bazar(cluster, "start", node.name)  # in its namespace, if it has one
+    pids = {n: pid for n in cluster.nodes.values() if (pid := procs.running_pid(cluster, n))}
     procs.wait_healthy(pids, timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

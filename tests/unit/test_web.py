@@ -126,3 +126,19 @@ def test_query_int_refuses_anything_else_with_400(text):
 
 def test_query_int_documents_its_bounds():
     assert LIMIT.schema == {"type": "integer", "minimum": 1, "maximum": 5000}
+
+
+def test_an_api_error_may_carry_a_status_field_of_its_own():
+    """A replica's state travels as `status` in the body (a stale backup's 503)."""
+    from common.web import install_error_handlers
+
+    app = Flask(__name__)
+    install_error_handlers(app)
+
+    @app.get("/stale")
+    def stale():
+        raise ApiError(503, "no read lease", status="stale", epoch=3)
+
+    response = app.test_client().get("/stale")
+    assert response.status_code == 503
+    assert response.get_json() == {"message": "no read lease", "status": "stale", "epoch": 3}
