@@ -169,6 +169,22 @@ class Router:
     def read(self, service: str, method: str, path: str, **kw: Any) -> requests.Response:
         return self._call(service, self.membership.read_order, method, path, **kw)
 
+    def read_any(self, service: str, method: str, path: str, **kw: Any) -> requests.Response:
+        """A read where one replica's 404 is not the last word (it may not have the row
+        yet): every reachable replica is asked before a 404 is believed."""
+        last = None
+        headers = {**self.headers, **(kw.pop("headers", None) or {})}
+        for node in self.membership.read_order(service):
+            try:
+                response = self.client.request(node, method, path, headers=headers, **kw)
+            except Unreachable:
+                self.membership.mark(node.name, "down")
+                continue
+            if response.status_code not in RETRY_ELSEWHERE | {404}:
+                return response
+            last = response if response.status_code == 404 else last
+        return last if last is not None else self.read(service, method, path, headers=headers, **kw)
+
     def write(self, service: str, method: str, path: str, **kw: Any) -> requests.Response:
         return self._call(service, self.membership.write_order, method, path, **kw)
 

@@ -109,3 +109,17 @@ def test_killed_nodes_leave_consistent_sqlite_files(fresh_cluster):
     for name in ("catalog-1", "order-1", "recovery-1"):
         c.kill(name)
         assert c.rows(name, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_an_order_is_found_through_the_front_end_even_where_it_has_not_arrived(fresh_cluster):
+    c = fresh_cluster
+    c.kill("order-2")
+    (order_id,) = buy_some(c.api, 3, 1)  # order-1 has it; order-2's copy waits in its queue
+    c.kill("order-1")
+    c.kill("recovery-1")
+    c.start("order-2")  # nobody to catch up from: it comes up without the order
+    c.start("order-1")  # catches up from order-2, keeps its own
+    assert c.call("order-2", "GET", f"/orders/{order_id}").status_code == 404
+    for _ in range(4):  # round robin asks order-2 first at least once
+        assert c.api.order(order_id).status_code == 200
+    assert c.api.order("no-such-order").status_code == 404
