@@ -102,8 +102,13 @@ class CatalogCopies(RoundHooks):
         jobs = []
         for node in self.frontends:
             books = {str(b): v for b, v, origin in changed if origin != node.name}
-            if books or pulse:
+            if books:  # a write waits for these: the round carries them
                 jobs.append(lambda n=node, b=books: self._tell_frontend(n, epoch, b, pulse))
+            elif pulse:
+                # A heartbeat only renews the lease: nothing waits for it, so the round
+                # does not either. (A front-end whose threads all wait on this primary's
+                # writes would otherwise hold every write until the call timed out.)
+                self._background.submit(self._tell_frontend, node, epoch, {}, True)
         return jobs
 
     def _tell_frontend(self, node, epoch: int, books: dict, pulse: bool) -> bool:

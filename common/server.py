@@ -27,7 +27,7 @@ def gunicorn_options(cluster: Cluster, node: Node) -> dict:
         "bind": f"{node.host}:{node.port}",
         "workers": 1,
         "worker_class": "gthread",
-        "threads": cluster.tuning.threads,
+        "threads": _threads(cluster, node),
         "timeout": 30,
         "graceful_timeout": 3,
         "keepalive": 5,
@@ -38,6 +38,15 @@ def gunicorn_options(cluster: Cluster, node: Node) -> dict:
         "loglevel": "info",
         "control_socket_disable": True,  # no gunicornc socket: nodes are run by `bazar`
     }
+
+
+def _threads(cluster: Cluster, node: Node) -> int:
+    """Front-ends and order servers mostly wait on other nodes, and are waited on in
+    turn: the catalog primary's invalidations must reach a front-end whose clients wait
+    on that primary, and each order server's buys wait on a push to the other. A full
+    thread pool would hold such a message back until a timeout, so they get four times
+    the threads: the order servers as many as a front-end can keep busy."""
+    return cluster.tuning.threads * (4 if node.service in ("frontend", "order") else 1)
 
 
 def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:

@@ -48,7 +48,7 @@ class RoundHooks:
         if not entries:
             return True
         if pulse or time.monotonic() >= self._skip_until.get(target, 0.0):
-            if replicator.push(target, {"entries": entries}) is not None:
+            if replicator.push(target, {"entries": entries}, replicator.push_timeout) is not None:
                 self._skip_until.pop(target, None)
                 return True
             # Do not make the next rounds wait on a peer that does not answer.
@@ -77,6 +77,10 @@ class Replicator:
         self.apply = apply
         self.hooks = hooks or RoundHooks()
         self.peers = {n.name: n for n in ctx.peers()}
+        tuning = ctx.cluster.tuning
+        # A push that takes this long is given up for the recovery queue: a peer busy
+        # beyond it would otherwise hold every writer of this node.
+        self.push_timeout = (tuning.connect_timeout, max(0.5, tuning.read_lease * 0.75))
         self.sent_upto: dict[str, int] = defaultdict(int)
         self._backlog = True  # rows may wait in the outbox (always so after a restart)
         self._pulse = False  # the next round talks to every target, even with nothing new
