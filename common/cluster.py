@@ -88,10 +88,10 @@ class Membership:
         return up + down
 
     def write_order(self, service: str) -> list[Node]:
-        """The last known primary first, then healthy nodes, then the rest, in config order."""
+        """Healthy nodes first, the last known primary first among them; config order."""
         nodes = self.of(service)
         primary = self._primary.get(service)
-        return sorted(nodes, key=lambda n: (n.name != primary, not self.is_up(n.name)))
+        return sorted(nodes, key=lambda n: (not self.is_up(n.name), n.name != primary))
 
     # -- updates ------------------------------------------------------------
     def mark(self, name: str, status: str, since: float | None = None) -> None:

@@ -107,11 +107,11 @@ def measure(cluster: LocalCluster, fault: str, hold: float) -> tuple[float, floa
     primary = next(n for n in cluster.names("catalog") if cluster.role(n) == "primary")
     backup = next(n for n in cluster.names("catalog") if n != primary)
     victim = {"primary": primary, "backup": backup}.get(who, who)
-    cut = time.monotonic()
     if verb == "kill":
         cluster.kill(victim)
     else:
         cluster.bazar("partition", "--isolate", victim)
+    cut = time.monotonic()  # once the command returned: the cut is in place
     time.sleep(hold)
     end = time.monotonic()
     writers.stop()

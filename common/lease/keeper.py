@@ -4,8 +4,9 @@ The holder counts its lease from the moment it *proposed* a grant or renewal
 (monotonic time), and stops `clock_margin` seconds before the lease's end:
 another node can acquire only once its own wall clock passes the end, so a
 skew below the margin can never give two writers. Config order only says
-who tries first: the n-th catalog waits n x `lease_renew` after it sees the
-lease free. A returning catalog never takes a lease that is still held.
+who tries first at a cold start: the n-th catalog waits n x `lease_renew`
+after it sees the lease free; once a holder has gone, any catalog may try.
+A returning catalog never takes a lease that is still held.
 
 `tick()` does one step and is driven by a thread in production and by hand,
 with a fake clock, in tests.
@@ -78,11 +79,13 @@ class LeaseKeeper:
             self._acquire()
 
     def _may_try(self, seen: Grant) -> bool:
-        # The rank delay counts from when the lease is free AND the group can decide:
-        # at a cold start, the first in config order gets the first real chance.
         if not seen.free_at(self.clock.wall()) or not self.group.ready():
             self._free_since = None
             return False
+        if seen.epoch:  # a holder went away: whoever sees it first takes over
+            return True
+        # A cold start: the rank delay counts from when the group can decide, so the
+        # first in config order gets the first real chance.
         if self._free_since is None:
             self._free_since = self.clock.mono()
         return self.clock.mono() - self._free_since >= self.rank * self.renew_every

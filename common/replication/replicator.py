@@ -187,6 +187,9 @@ class Replicator:
         while not self._stop.wait(period):
             try:
                 self.flush()
+                # What a peer queued for us while we were cut off (not down: a node
+                # that restarts replays its queue on the way up).
+                self.drain_queue()
             except Exception:  # keep retrying whatever went wrong
                 log.exception("replication round failed")
 

@@ -156,6 +156,19 @@ def test_rank_delay_starts_only_once_the_group_can_decide():
     assert a.holds() and not b.holds()
 
 
+def test_after_a_holder_is_gone_any_catalog_tries_at_once():
+    clock, group = FakeClock(), FakeGroup()
+    a, b = keeper("a", 0, group, clock), keeper("c", 2, group, clock)
+    run(clock, [a, b], 1)
+    group.cut.add("a")
+    while a.holds():
+        clock.advance(0.05)
+        a.tick()
+    clock.advance(MARGIN)  # the lease itself ends
+    b.tick()
+    assert b.holds()  # no rank delay: the holder went away
+
+
 def test_graceful_stop_releases_the_lease():
     clock, group = FakeClock(), FakeGroup()
     a, b = keeper("a", 0, group, clock), keeper("b", 1, group, clock)
