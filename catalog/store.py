@@ -197,7 +197,10 @@ class CatalogStore:
             self.role.fence.observe(epoch)  # from here on, older pushes are refused
         if not self.replicator.drain_queue(epoch=epoch):
             return False  # the recovery queue may hold acknowledged writes: wait for it
-        self._merge_newest(self._peer_states())
+        states = self._peer_states()
+        for name in set(self.replicator.peers) - {s["node"] for s in states}:
+            self.role.grants.miss(name)  # did not answer: its base goes to its queue at once
+        self._merge_newest(states)
         with self.ctx.write_lock:
             with self.engine.begin() as conn:
                 _set_data_epoch(conn, epoch)
@@ -210,9 +213,13 @@ class CatalogStore:
     def _peer_states(self) -> list[dict]:
         """Every reachable catalog's state, asked all at once (a cut one costs one timeout)."""
         peers = list(self.replicator.peers.values())
+
+        def ask(node):
+            state = self.replicator.fetch_state(node, timeout=(0.3, 3.0))
+            return state and {**state, "node": node.name}
+
         with ThreadPoolExecutor(max_workers=max(1, len(peers))) as pool:
-            states = pool.map(lambda n: self.replicator.fetch_state(n, timeout=(0.3, 3.0)), peers)
-            return [state for state in states if state is not None]
+            return [state for state in pool.map(ask, peers) if state]
 
     def _merge_newest(self, states: list[dict]) -> None:
         """Merge the reachable replicas whose data comes from the newest base.

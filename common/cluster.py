@@ -192,12 +192,15 @@ class Router:
         kw["headers"] = {**self.headers, **(kw.get("headers") or {})}
         deadline = time.monotonic() + self.patience
         pause = 0.05
+        gone: set[str] = set()  # unreachable in this call: not asked again by it, since
+        # each try could cost a connect timeout while the others are being waited for
         while True:
-            for node in order(service):
+            for node in [n for n in order(service) if n.name not in gone]:
                 try:
                     response = self.client.request(node, method, path, **kw)
                 except Unreachable:
                     self.membership.mark(node.name, "down")
+                    gone.add(node.name)
                     continue
                 if response.status_code not in RETRY_ELSEWHERE:
                     return response

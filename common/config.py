@@ -39,7 +39,7 @@ class Tuning:
     threads: int = 8  # gunicorn threads per node (one worker process per node)
     health_period: float = 0.5  # seconds between active health checks of peers
     connect_timeout: float = 0.5  # seconds to open a connection to another node
-    read_timeout: float = 5.0  # seconds to wait for another node's answer
+    read_timeout: float = 3.0  # seconds to wait for another node's answer (a cut peer: once)
     failover_patience: float = 3.0  # seconds a call keeps trying other replicas
     resolve_after: float = 10.0  # seconds before a pending order's fate is asked of the catalog
     cache_size: int = 10_000  # front-end lookup cache entries
