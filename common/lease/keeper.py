@@ -4,7 +4,7 @@ The holder counts its lease from the moment it *proposed* a grant or renewal
 (monotonic time), and stops `clock_margin` seconds before the lease's end:
 another node can acquire only once its own wall clock passes the end, so a
 skew below the margin can never give two writers. Config order only says
-who tries first at a cold start: the n-th catalog waits n x `lease_renew`
+who tries first at a cold start: the n-th catalog waits n x `lease_duration`
 after it sees the lease free; once a holder has gone, any catalog may try.
 A returning catalog never takes a lease that is still held.
 
@@ -84,11 +84,12 @@ class LeaseKeeper:
             return False
         if seen.epoch:  # a holder went away: whoever sees it first takes over
             return True
-        # A cold start: the rank delay counts from when the group can decide, so the
-        # first in config order gets the first real chance.
+        # A cold start: the rank delay counts from when the group can decide, and is a
+        # whole lease per rank, so a first in config order that boots a little later
+        # still gets the first real chance.
         if self._free_since is None:
             self._free_since = self.clock.mono()
-        return self.clock.mono() - self._free_since >= self.rank * self.renew_every
+        return self.clock.mono() - self._free_since >= self.rank * self.duration
 
     def _acquire(self) -> None:
         proposed = self.clock.mono()

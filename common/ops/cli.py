@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 
-from common.config import Cluster, ConfigError, load_cluster
+from common.config import VOTERS, Cluster, ConfigError, load_cluster
 from common.ops import netns, partition, procs
 from common.ops.check import compare
 from common.ops.hostnet import HostNetError, NetnsError
@@ -137,7 +137,7 @@ def cmd_status(cluster: Cluster, args) -> int:
     print(_lease_line(_lease_summary(rows)))
     for r in rows:
         detail = r.get("role") or (f"queues {r['queues']}" if "queues" in r else "")
-        view = r.get("lease")
+        view = r.get("lease") if _votes(r) else None
         seen = f"sees {view['holder'] or '-'} @{view['epoch']}" if view else ""
         print(
             f"{r['node']:<12} {r['service']:<9} {r['state']:<11} {detail:<10} {seen:<24} {r['url']}"
@@ -162,7 +162,7 @@ def _status_row(cluster: Cluster, node) -> dict:
 
 def _lease_summary(rows: list[dict]) -> dict:
     """The lease as the voters see it: the holder of the newest epoch any voter reports."""
-    views = [(r["node"], r["lease"]) for r in rows if r.get("lease")]
+    views = [(r["node"], r["lease"]) for r in rows if r.get("lease") and _votes(r)]
     if not views:
         return {"holder": None, "epoch": 0, "agree": False}
     newest = max(view["epoch"] for _, view in views)
@@ -174,6 +174,12 @@ def _lease_summary(rows: list[dict]) -> dict:
         "writing": writer,
         "agree": all(view["epoch"] == newest for _, view in views),
     }
+
+
+def _votes(row: dict) -> bool:
+    """Catalogs and the recovery node see the lease in their Raft log (a front-end's
+    `lease` is its own read lease)."""
+    return row["service"] in VOTERS
 
 
 def _lease_line(lease: dict) -> str:

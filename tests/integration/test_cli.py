@@ -63,6 +63,15 @@ def test_status_json_reports_every_node(shared_cluster):
     assert roles["catalog-2"] == "backup"
 
 
+def test_status_shows_the_lease_holder_its_epoch_and_each_voters_view(shared_cluster):
+    text = shared_cluster.bazar("status").stdout
+    assert "lease: catalog-1 holds epoch 1 (writing: catalog-1; all voters agree)" in text
+    rows = json.loads(shared_cluster.bazar("status", "--json").stdout)
+    views = {r["node"]: r["lease"] for r in rows if "lease" in r}
+    assert set(views) == {"catalog-1", "catalog-2", "recovery-1"}
+    assert all(v["holder"] == "catalog-1" and v["epoch"] == 1 for v in views.values())
+
+
 def test_check_passes_on_a_healthy_cluster(shared_cluster):
     result = shared_cluster.check()
     assert result.returncode == 0, result.stdout

@@ -117,7 +117,7 @@ def test_holder_stops_within_duration_minus_margin_of_its_last_successful_renewa
 def test_returning_node_does_not_take_a_held_lease():
     clock, group = FakeClock(), FakeGroup()
     b = keeper("b", 1, group, clock)
-    run(clock, [b], 2)  # a is away: b takes it
+    run(clock, [b], 3)  # a is away: b takes it once its cold-start turn comes
     a = keeper("a", 0, group, clock)  # a returns, earlier in config order
     run(clock, [a, b], 10)
     assert b.holds() and not a.holds()
@@ -134,15 +134,24 @@ def test_deposed_holder_notices_a_newer_epoch_in_the_log():
 
 
 @pytest.mark.parametrize("rank", [0, 1, 2])
-def test_rank_delays_the_first_try(rank):
+def test_rank_delays_the_first_try_at_a_cold_start(rank):
     clock, group = FakeClock(), FakeGroup()
     k = keeper("k", rank, group, clock)
     k.tick()
     for _ in range(rank):
         assert not k.holds()
-        clock.advance(RENEW)
+        clock.advance(DURATION)
         k.tick()
     assert k.holds()
+
+
+def test_first_in_config_order_wins_even_when_it_boots_a_second_later():
+    clock, group = FakeClock(), FakeGroup()
+    b = keeper("b", 1, group, clock)
+    run(clock, [b], 1.2)
+    a = keeper("a", 0, group, clock)
+    run(clock, [a, b], 5)
+    assert a.holds() and not b.holds()
 
 
 def test_rank_delay_starts_only_once_the_group_can_decide():
