@@ -6,6 +6,7 @@ from flask import Flask
 
 from catalog.copies import CatalogCopies
 from catalog.models import db, outbox_table
+from catalog.replica import CatalogReplica
 from catalog.role import CatalogRole
 from catalog.routes import bp
 from catalog.schemas import ma
@@ -28,13 +29,16 @@ def create_app(
     role = CatalogRole(ctx)
     copies = CatalogCopies(ctx, role)
     store = CatalogStore(ctx, engine, role, copies)
-    store.replicator = Replicator(ctx, engine, Outbox(outbox_table), store.apply_queued, copies)
+    replica = CatalogReplica(store)
+    store.replicator = Replicator(ctx, engine, Outbox(outbox_table), replica.apply_queued, copies)
     store.seed(ctx.cluster.seed_file)
     store.load_data_epoch()
-    role.takeover = store.take_over
-    app.extensions.update({"catalog.store": store, "catalog.role": role})
+    role.takeover = replica.take_over
+    app.extensions.update(
+        {"catalog.store": store, "catalog.replica": replica, "catalog.role": role}
+    )
     ctx.status_fn = lambda: "up" if store.serving() else "stale"
-    ctx.details["lease"] = lambda: role.health()["lease"]
+    ctx.details["lease"] = role.lease_view
     ctx.details["role"] = lambda: "primary" if role.is_writer() else "backup"
     ctx.details["read_lease"] = lambda: round(role.read_lease.remaining(), 2)
     ctx.details["data_epoch"] = lambda: store.data_epoch

@@ -64,19 +64,15 @@ class CatalogRole:
             return True
         return self.read_lease.valid() and self.read_lease.epoch == data_epoch
 
-    def health(self) -> dict:
+    def lease_view(self) -> dict:
+        """The lease as this catalog sees it, for /health and `bazar status`."""
         grant = self.group.view()
         return {
-            "role": "primary" if self.is_writer() else "backup",
-            "lease": {
-                "holder": grant.holder,
-                "epoch": grant.epoch,
-                "newest_seen": self.fence.newest,
-                "mine": self.keeper.epoch or None,
-                "remaining": round(self.keeper.remaining(), 2),
-            },
-            "read_lease": round(self.read_lease.remaining(), 2),
-            "fenced": self.fence.refused,
+            "holder": grant.holder,
+            "epoch": grant.epoch,
+            "newest_seen": self.fence.newest,
+            "mine": self.keeper.epoch or None,
+            "remaining": round(self.keeper.remaining(), 2),
         }
 
     # -- epochs -----------------------------------------------------------------

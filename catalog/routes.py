@@ -95,4 +95,6 @@ def resolve(book_id: int):
     return jsonify(store().resolve(body["order_id"], book_id, body["quantity"]))
 
 
-add_sync_routes(bp, store, CatalogPushSchema, CatalogStateSchema)
+add_sync_routes(
+    bp, lambda: current_app.extensions["catalog.replica"], CatalogPushSchema, CatalogStateSchema
+)

@@ -1,44 +1,31 @@
-"""Catalog domain: reads, the writer's writes, and applying replicated entries.
+"""Catalog domain: reads and the writer's writes (design §7 rules 1, 2, 4, 7).
 
 A write takes the node's write lock, checks that this node is the writer
 (lease holder, takeover done), changes the row, bumps its version and stages
 the new row state, stamped with the epoch, in the outbox in ONE transaction.
 It is acknowledged only once every other catalog has it or its recovery
-queue does, and every copy that missed it has seen its read lease run out
-(design §7 rules 1, 2, 7).
-
-Each replica's data descends from one holder's *base* (`data_epoch`): a
-replica applies updates of that epoch (newer version wins, decisions are
-insert-once), installs a base of a newer epoch whole, and ignores updates
-of older epochs, which that base supersedes.
+queue does, and every copy that missed it has seen its read lease run out.
+Taking pushes and taking over live in `catalog.replica`.
 """
 
 from __future__ import annotations
 
 import time
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from catalog.models import Book, Meta, OrderDecision, outbox_table
+from catalog.models import Book, OrderDecision
+from catalog.replica import data_epoch_of
 from catalog.role import CatalogRole
-from catalog.schemas import CatalogEntrySchema
 from common.node import NodeContext
 from common.replication.replicator import Replicator
-from common.replication.routes import valid_entries
 from common.web import ApiError
 
 books = Book.__table__
 decisions = OrderDecision.__table__
-meta = Meta.__table__
-
-
-class Behind(Exception):
-    """An update from a newer epoch than this replica's base: it needs that base first."""
 
 
 class CatalogStore:
@@ -53,7 +40,7 @@ class CatalogStore:
 
     def load_data_epoch(self) -> int:
         with self.engine.connect() as conn:
-            self.data_epoch = _data_epoch(conn)
+            self.data_epoch = data_epoch_of(conn)
         return self.data_epoch
 
     def serving(self) -> bool:
@@ -150,103 +137,6 @@ class CatalogStore:
         self.role.grants.wait_for_behind(time.sleep, self.ctx.cluster.tuning.read_lease)
         return {**result, "epoch": epoch} if "outcome" in result else result
 
-    # -- replication ---------------------------------------------------------
-    def receive(self, push: dict) -> dict:
-        """A push from the writer: fenced by epoch; maybe replay the queue; apply; lease."""
-        epoch = push["epoch"]
-        if any(entry.get("epoch", 0) > epoch for entry in push["entries"]):
-            raise ApiError(409, "entries: an entry's epoch is newer than the push's", epoch=epoch)
-        if self.role.epoch and self.role.epoch >= epoch:
-            raise ApiError(409, f"this catalog is the writer of epoch {self.role.epoch}")
-        self.role.fence.admit(epoch, "push")
-        self.role.saw(epoch)
-        if push.get("drain_upto") is not None:
-            if not self.replicator.drain_queue(upto=push["drain_upto"], epoch=epoch):
-                raise ApiError(503, "recovery queue not reachable", status="behind")
-        try:
-            self.apply(push["entries"])
-        except Behind as e:
-            raise ApiError(503, str(e), status="behind", data_epoch=self.data_epoch) from None
-        if push.get("until") and self.data_epoch == epoch:
-            self.role.read_lease.grant(epoch, push["until"])
-        return {"applied": True, "data_epoch": self.data_epoch}
-
-    def apply_queued(self, entries: list) -> None:
-        """Entries replayed from the recovery queue: checked first (the queue takes any)."""
-        self.apply(valid_entries(CatalogEntrySchema, entries))
-
-    def apply(self, entries: list[dict]) -> None:
-        """Apply replicated entries in order (see the module docstring); all or nothing."""
-        with self.ctx.write_lock, self.engine.begin() as conn:
-            base = _data_epoch(conn)
-            for entry in entries:
-                epoch = entry.get("epoch", 0)
-                if "base" in entry:
-                    if epoch > base:
-                        _install(conn, entry["base"], epoch)
-                        base = epoch
-                elif epoch > base:
-                    raise Behind(f"update of epoch {epoch} before its base (have {base})")
-                elif epoch == base:
-                    _apply_one(conn, entry)
-        self.data_epoch = base
-
-    def take_over(self, epoch: int) -> bool:
-        """A new holder: gather every acknowledged write, make it the base, deliver it."""
-        with self.ctx.write_lock:
-            self.role.fence.observe(epoch)  # from here on, older pushes are refused
-        if not self.replicator.drain_queue(epoch=epoch):
-            return False  # the recovery queue may hold acknowledged writes: wait for it
-        states = self._peer_states()
-        for name in set(self.replicator.peers) - {s["node"] for s in states}:
-            self.role.grants.miss(name)  # did not answer: its base goes to its queue at once
-        self._merge_newest(states)
-        with self.ctx.write_lock:
-            with self.engine.begin() as conn:
-                _set_data_epoch(conn, epoch)
-                base = {"epoch": epoch, "base": _state(conn)}
-                staged = self.replicator.stage(conn, base)
-            self.data_epoch = epoch
-            ticket = self.replicator.enqueue(staged)
-        return not self.replicator.wait(ticket, staged)
-
-    def _peer_states(self) -> list[dict]:
-        """Every reachable catalog's state, asked all at once (a cut one costs one timeout)."""
-        peers = list(self.replicator.peers.values())
-
-        def ask(node):
-            state = self.replicator.fetch_state(node, timeout=(0.3, 3.0))
-            return state and {**state, "node": node.name}
-
-        with ThreadPoolExecutor(max_workers=max(1, len(peers))) as pool:
-            return [state for state in pool.map(ask, peers) if state]
-
-    def _merge_newest(self, states: list[dict]) -> None:
-        """Merge the reachable replicas whose data comes from the newest base.
-
-        Each such replica holds a prefix of that base's holder's updates, so
-        their union is that holder's longest prefix: it may add writes that
-        were never acknowledged, never half of one.
-        """
-        with self.ctx.write_lock, self.engine.begin() as conn:
-            own = _data_epoch(conn)
-            newest = max([s.get("data_epoch", 0) for s in states] + [own])
-            chosen = [s for s in states if s.get("data_epoch", 0) == newest]
-            if newest > own:
-                _install(conn, _split(chosen[0]["entries"]), newest)
-            for state in chosen:
-                for entry in state["entries"]:
-                    _apply_one(conn, entry)
-
-    def snapshot(self) -> dict:
-        """Everything this replica holds, with the epoch of its base."""
-        with self.engine.connect() as conn:
-            state = _state(conn)
-            epoch = _data_epoch(conn)
-        entries = [{"book": b} for b in state["books"]]
-        entries += [{"order": d} for d in state["decisions"]]
-        return {"data_epoch": epoch, "entries": entries}
-
     def seed(self, path: Path) -> int:
         """Load the seed catalog into an empty database (every replica seeds alike)."""
         with path.open("rb") as f:
@@ -256,50 +146,6 @@ class CatalogStore:
                 return 0
             conn.execute(insert(books), [{**b, "version": 1} for b in seed_books])
         return len(seed_books)
-
-
-def _data_epoch(conn: Connection) -> int:
-    row = conn.execute(select(meta.c.value).where(meta.c.key == "data_epoch")).first()
-    return int(row[0]) if row else 0
-
-
-def _set_data_epoch(conn: Connection, epoch: int) -> None:
-    stmt = sqlite_insert(meta).values(key="data_epoch", value=str(epoch))
-    conn.execute(
-        stmt.on_conflict_do_update(index_elements=[meta.c.key], set_={"value": str(epoch)})
-    )
-
-
-def _state(conn: Connection) -> dict:
-    return {
-        "books": [dict(r) for r in conn.execute(select(books).order_by(books.c.id)).mappings()],
-        "decisions": [dict(r) for r in conn.execute(select(decisions)).mappings()],
-    }
-
-
-def _split(entries: list[dict]) -> dict:
-    return {
-        "books": [e["book"] for e in entries if e.get("book")],
-        "decisions": [e["order"] for e in entries if e.get("order")],
-    }
-
-
-def _install(conn: Connection, base: dict, epoch: int) -> None:
-    """Replace this replica's data by a holder's base: what it had beyond was never acked."""
-    for table in (books, decisions, outbox_table):
-        conn.execute(delete(table))
-    if base["books"]:
-        conn.execute(insert(books), base["books"])
-    if base["decisions"]:
-        conn.execute(insert(decisions), base["decisions"])
-    _set_data_epoch(conn, epoch)
-
-
-def _apply_one(conn: Connection, entry: dict) -> None:
-    if entry.get("book"):
-        _apply_book(conn, entry["book"])
-    if entry.get("order"):
-        conn.execute(sqlite_insert(decisions).values(**entry["order"]).on_conflict_do_nothing())
 
 
 def _again(conn: Connection, decided: dict) -> dict:
@@ -337,14 +183,3 @@ def _outcome(record: dict) -> dict:
         "book_id": record["book_id"],
         "quantity": record["quantity"],
     }
-
-
-def _apply_book(conn: Connection, row: dict) -> None:
-    stmt = sqlite_insert(books).values(**row)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[books.c.id],
-            set_={c: stmt.excluded[c] for c in ("title", "topic", "cost", "quantity", "version")},
-            where=books.c.version < stmt.excluded.version,
-        )
-    )
