@@ -85,6 +85,7 @@ class Replicator:
         self._backlog = True  # rows may wait in the outbox (always so after a restart)
         self._pulse = False  # the next round talks to every target, even with nothing new
         self._pulsing = False  # the running round is such a round
+        self._forgotten: dict[str, int] = {}  # marks whose rows are already deleted
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="push")
         self.group = GroupPush(self._round)
@@ -201,9 +202,10 @@ class Replicator:
 
     def _forget_delivered(self) -> None:
         marks = {t: seq for t, seq in self.sent_upto.items() if seq}
-        if marks:
+        if marks and marks != self._forgotten:  # nothing new delivered: no transaction
             with self.ctx.write_lock, self.engine.begin() as conn:
                 self.outbox.remove_upto(conn, marks)
+            self._forgotten = marks
 
     # -- catching up -------------------------------------------------------
     def drain_queue(self, apply: bool = True, upto: int | None = None, epoch: int | None = None):
