@@ -172,29 +172,21 @@ class Router:
     def read_any(self, service: str, method: str, path: str, **kw: Any) -> requests.Response:
         """A read where one replica's 404 is not the last word (it may not have the row
         yet): every reachable replica is asked before a 404 is believed."""
-        last = None
-        headers = {**self.headers, **(kw.pop("headers", None) or {})}
-        for node in self.membership.read_order(service):
-            try:
-                response = self.client.request(node, method, path, headers=headers, **kw)
-            except Unreachable:
-                self.membership.mark(node.name, "down")
-                continue
-            if response.status_code not in RETRY_ELSEWHERE | {404}:
-                return response
-            last = response if response.status_code == 404 else last
-        return last if last is not None else self.read(service, method, path, headers=headers, **kw)
+        return self._call(service, self.membership.read_order, method, path, settle={404}, **kw)
 
     def write(self, service: str, method: str, path: str, **kw: Any) -> requests.Response:
         return self._call(service, self.membership.write_order, method, path, **kw)
 
-    def _call(self, service, order, method, path, **kw) -> requests.Response:
+    def _call(self, service, order, method, path, settle=frozenset(), **kw) -> requests.Response:
+        """`settle`: answers that send the call on to the other replicas first, and are
+        the answer only if none of them gives a better one."""
         kw["headers"] = {**self.headers, **(kw.get("headers") or {})}
         deadline = time.monotonic() + self.patience
         pause = 0.05
         gone: set[str] = set()  # unreachable in this call: not asked again by it, since
         # each try could cost a connect timeout while the others are being waited for
         while True:
+            settled = None
             for node in [n for n in order(service) if n.name not in gone]:
                 try:
                     response = self.client.request(node, method, path, **kw)
@@ -202,8 +194,12 @@ class Router:
                     self.membership.mark(node.name, "down")
                     gone.add(node.name)
                     continue
-                if response.status_code not in RETRY_ELSEWHERE:
+                if response.status_code in settle:
+                    settled = response
+                elif response.status_code not in RETRY_ELSEWHERE:
                     return response
+            if settled is not None:
+                return settled
             if time.monotonic() + pause > deadline:
                 raise NoReplica(service)
             time.sleep(pause)

@@ -33,14 +33,18 @@ class EpochFence:
         with self._lock:
             self._newest = max(self._newest, epoch)
 
+    def _await(self, epoch: int) -> None:
+        """A non-voter has no log to wait for: a message's epoch is believed."""
+
     def ordered(self) -> threading.RLock:
         """Hold while admitting and acting on a message, so an observe cannot slip between."""
         return self._order
 
     def admit(self, epoch: int, what: str) -> None:
         """Raise 409 if `epoch` is older than the newest seen; else remember it."""
+        self._await(epoch)
         with self._lock:
-            newest = max(self._newest, self._known())
+            newest = self.newest
             if epoch < newest:
                 self.refused += 1
                 log.warning("refused %s from epoch %d (newest seen %d)", what, epoch, newest)
@@ -53,7 +57,7 @@ class VoterFence(EpochFence):
 
     A message may name an epoch this voter's log has not applied yet (it lags
     the Raft leader a little): the fence waits up to `patience` for the log
-    to catch up, and refuses (503) an epoch it still does not know. So no
+    to catch up, and refuses (409) an epoch it still does not know. So no
     caller can push a voter's idea of "newest" past what Raft decided.
     """
 
@@ -68,15 +72,6 @@ class VoterFence(EpochFence):
 
     def observe(self, epoch: int) -> None:
         self._await(epoch)
-
-    def admit(self, epoch: int, what: str) -> None:
-        self._await(epoch)
-        with self._lock:
-            newest = self._known()
-            if epoch < newest:
-                self.refused += 1
-                log.warning("refused %s from epoch %d (newest %d)", what, epoch, newest)
-                raise ApiError(409, f"{what}: epoch {epoch} is older than {newest}", epoch=newest)
 
     def _await(self, epoch: int) -> None:
         waited = 0.0

@@ -116,7 +116,7 @@ def end_processes_in(namespace: str, grace: float = 5.0) -> list[int]:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pending:
             _signal(pid, sig)
-        pending = [pid for pid in pending if not procs._wait_gone(pid, grace)]
+        pending = [pid for pid in pending if not procs.wait_gone(pid, grace)]
     return pids
 
 

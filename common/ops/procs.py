@@ -90,9 +90,9 @@ def stop_all(cluster: Cluster, nodes: list[Node], timeout: float = 10.0) -> list
         _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     for node, pid in running.items():
-        if not _wait_gone(pid, max(0.0, deadline - time.monotonic())):
+        if not wait_gone(pid, max(0.0, deadline - time.monotonic())):
             _signal_group(pid, signal.SIGKILL)
-            _wait_gone(pid, 5.0)
+            wait_gone(pid, 5.0)
         pid_file(cluster, node).unlink(missing_ok=True)
     return list(running)
 
@@ -103,7 +103,7 @@ def kill(cluster: Cluster, node: Node) -> bool:
     if pid is None:
         return False
     _signal_group(pid, signal.SIGKILL)
-    _wait_gone(pid, 5.0)
+    wait_gone(pid, 5.0)
     pid_file(cluster, node).unlink(missing_ok=True)
     return True
 
@@ -115,7 +115,7 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
+def wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _alive(pid):
