@@ -14,6 +14,7 @@ from requests.adapters import HTTPAdapter
 
 from common.auth import SignedAuth
 from common.config import Node, Tuning
+from common.observe.requestlog import REQUEST_ID_HEADER, current_request_id, note_backend
 
 # The front-end a write came through: the catalog need not push that front-end an
 # invalidation, since it drops the book itself on its own write path.
@@ -50,9 +51,15 @@ class InternalClient:
         headers: dict | None = None,
         timeout: float | tuple | None = None,
     ) -> requests.Response:
-        """Send one request; raise Unreachable when no HTTP answer came back."""
+        """Send one request; raise Unreachable when no HTTP answer came back.
+
+        Made while serving a request, the call carries that request's id and is
+        noted in its log line."""
+        request_id = current_request_id()
+        if request_id:
+            headers = {**(headers or {}), REQUEST_ID_HEADER: request_id}
         try:
-            return self.session.request(
+            response = self.session.request(
                 method,
                 node.url + path,
                 json=json,
@@ -62,4 +69,7 @@ class InternalClient:
             )
         except requests.RequestException as e:
             timed_out = isinstance(e, requests.Timeout)
+            note_backend(node.name, "timeout" if timed_out else "unreachable")
             raise Unreachable(f"{node.name}: {type(e).__name__}", timed_out) from e
+        note_backend(node.name, str(response.status_code))
+        return response

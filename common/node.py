@@ -20,6 +20,7 @@ from sqlalchemy import event
 from common.auth import SignatureVerifier
 from common.config import Cluster, ConfigError, Node, load_cluster
 from common.http import InternalClient
+from common.observe.install import install as install_observability
 from common.openapi import doc, openapi_blueprint
 from common.web import install_error_handlers
 
@@ -81,6 +82,7 @@ def create_base_app(
         cluster, node, InternalClient(cluster.cluster_secret, cluster.tuning)
     )
     install_error_handlers(app)
+    install_observability(app)
     app.register_blueprint(health_blueprint())
     default_auth = "none" if service == "frontend" else "cluster"
     app.register_blueprint(openapi_blueprint(f"Bazar {service} node", default_auth))

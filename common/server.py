@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import shutil
 
 from gunicorn import util
 from gunicorn.app.base import BaseApplication
@@ -37,6 +39,7 @@ def gunicorn_options(cluster: Cluster, node: Node) -> dict:
         "errorlog": "-",
         "loglevel": "info",
         "control_socket_disable": True,  # no gunicornc socket: nodes are run by `bazar`
+        "child_exit": _worker_exit,
     }
 
 
@@ -62,6 +65,22 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
+def _metrics_dir(cluster: Cluster, node: Node) -> None:
+    """Prometheus counters shared by every process of this node (common.observe.metrics);
+    emptied at each start, so a node's counters begin at zero when the node does. Set
+    before the worker imports prometheus_client, which reads it once."""
+    directory = cluster.data_dir / "metrics" / node.name
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def _worker_exit(_server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 class NodeServer(BaseApplication):
     def __init__(self, cluster: Cluster, node: Node):
         self.cluster = cluster
@@ -79,6 +98,7 @@ class NodeServer(BaseApplication):
 
 def serve(cluster: Cluster, node: Node) -> None:
     """Run the node in the foreground until stopped."""
+    _metrics_dir(cluster, node)
     # gunicorn has one writer for these errors and no setting to change it.
     util.write_error = write_json_error
     NodeServer(cluster, node).run()
