@@ -10,7 +10,9 @@ from common.lease.clock import Clock
 from common.lease.fence import EpochFence
 from common.lease.reads import ReadLease
 from common.node import create_base_app
+from common.observe.install import live_metrics
 from frontend.cache import BookCache
+from frontend.metrics import backend_figures, cache_figures
 from frontend.routes import internal, public
 
 
@@ -41,6 +43,8 @@ def create_app(
     app.extensions["frontend.fence"] = EpochFence()
     ctx.details["cache"] = cache.stats
     ctx.details["lease"] = cache.lease_state
+    live_metrics(app).add(lambda: cache_figures(cache))
+    live_metrics(app).add(lambda: backend_figures(membership))
     app.register_blueprint(public)
     app.register_blueprint(internal)
     if app.config["BACKGROUND"]:

@@ -57,6 +57,24 @@ class Answer:
     age: int | None = None  # whole seconds since fetched, on a stale answer only
 
 
+class CountingTTLCache(TTLCache):
+    """A TTLCache that counts what it drops: evicted for room, or expired."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.evictions = 0
+        self.expirations = 0
+
+    def popitem(self):
+        self.evictions += 1
+        return super().popitem()
+
+    def expire(self, time=None):
+        expired = super().expire(time)
+        self.expirations += len(expired)
+        return expired
+
+
 class BookCache:
     def __init__(
         self,
@@ -70,8 +88,8 @@ class BookCache:
         # A grant is trusted for at most this long from now, whatever it says.
         self.longest_grant = longest_grant
         timer = self.clock.mono
-        self._books: TTLCache = TTLCache(maxsize=size, ttl=ttl, timer=timer)
-        self._searches: TTLCache = TTLCache(maxsize=max(size // 10, 16), ttl=ttl, timer=timer)
+        self._books = CountingTTLCache(maxsize=size, ttl=ttl, timer=timer)
+        self._searches = CountingTTLCache(maxsize=max(size // 10, 16), ttl=ttl, timer=timer)
         # book id -> ticket of its last invalidation; big enough that an entry
         # cannot be evicted while a refill that predates it is still in flight.
         self._invalidated: LRUCache = LRUCache(maxsize=100_000)
@@ -83,6 +101,7 @@ class BookCache:
         self.hits = 0
         self.misses = 0
         self.stale_served = 0
+        self.invalidations = 0
 
     # -- the lease ------------------------------------------------------------
     def grant(self, epoch: int, until: float) -> bool:
@@ -247,6 +266,7 @@ class BookCache:
         start now must not join them.
         """
         with self._lock:
+            self.invalidations += 1
             if version is not None:
                 self._raise_floor(book_id, version, self._epoch if epoch is None else epoch)
             self._invalidated[book_id] = next(self._tickets)
@@ -281,6 +301,9 @@ class BookCache:
             "coalesced": self.flights.followers,
             "stale_served": self.stale_served,
             "lapses": self.lease.lapses,
+            "invalidations": self.invalidations,
+            "evictions": self._books.evictions + self._searches.evictions,
+            "expirations": self._books.expirations + self._searches.expirations,
         }
 
     def clear(self) -> None:
