@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from catalog.copies import CatalogCopies
+from catalog.metrics import catalog_figures
 from catalog.models import db, outbox_table
 from catalog.replica import CatalogReplica
 from catalog.role import CatalogRole
@@ -12,6 +13,8 @@ from catalog.routes import bp
 from catalog.schemas import ma
 from catalog.store import CatalogStore
 from common.node import create_base_app, init_db
+from common.observe.install import live_metrics
+from common.replication.metrics import outbox_figures, outbox_view
 from common.replication.outbox import Outbox
 from common.replication.replicator import Replicator
 
@@ -44,6 +47,9 @@ def create_app(
     ctx.details["data_epoch"] = lambda: store.data_epoch
     ctx.details["fenced"] = lambda: role.fence.refused
     ctx.details["reads"] = lambda: store.reads
+    ctx.details["outbox"] = lambda: outbox_view(store.replicator)
+    live_metrics(app).add(lambda: catalog_figures(role, store))
+    live_metrics(app).add(lambda: outbox_figures(store.replicator))
     app.register_blueprint(bp)
     if app.config["BACKGROUND"]:
         role.start()

@@ -21,6 +21,7 @@ from catalog.models import Book, OrderDecision
 from catalog.replica import data_epoch_of
 from catalog.role import CatalogRole
 from common.node import NodeContext
+from common.observe.metrics import CATALOG_WRITES
 from common.replication.replicator import Replicator
 from common.web import ApiError
 
@@ -79,7 +80,7 @@ class CatalogStore:
             row = _book(conn, book_id)
             return row, {"book": row}
 
-        return self._write(change, origin)
+        return self._write(change, origin, kind="update")
 
     def buy(self, order_id: str, book_id: int, quantity: int, origin: str | None = None) -> dict:
         """Conditional decrement keyed by order id: decided once, the same answer after."""
@@ -100,7 +101,7 @@ class CatalogStore:
             entry = {"order": record, **({"book": _book(conn, book_id)} if taken else {})}
             return _outcome(record), entry
 
-        return self._write(change, origin)
+        return self._write(change, origin, kind="buy")
 
     def resolve(self, order_id: str, book_id: int, quantity: int) -> dict:
         """Was this order decided? If not, fence it as aborted so it never applies (rule 4)."""
@@ -113,9 +114,9 @@ class CatalogStore:
             conn.execute(insert(decisions).values(**record))
             return _outcome(record), {"order": record}
 
-        return self._write(change)
+        return self._write(change, kind="resolve")
 
-    def _write(self, change, origin: str | None = None):
+    def _write(self, change, origin: str | None = None, kind: str = "update"):
         with self.ctx.write_lock:
             if not self.role.is_writer():  # checked under the lock a takeover takes
                 raise ApiError(421, "not the primary")
@@ -135,6 +136,7 @@ class CatalogStore:
                 epoch=epoch,
             )
         self.role.grants.wait_for_behind(time.sleep, self.ctx.cluster.tuning.read_lease)
+        CATALOG_WRITES.labels(kind).inc()
         return {**result, "epoch": epoch} if "outcome" in result else result
 
     def seed(self, path: Path) -> int:

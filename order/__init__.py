@@ -6,9 +6,12 @@ from flask import Flask
 
 from common.cluster import Membership, Router
 from common.node import create_base_app, init_db
+from common.observe.install import live_metrics
+from common.replication.metrics import outbox_figures, outbox_view
 from common.replication.outbox import Outbox
 from common.replication.rejoin import start_rejoin
 from common.replication.replicator import Replicator
+from order.metrics import order_figures
 from order.models import db, outbox_table
 from order.routes import bp
 from order.schemas import ma
@@ -31,6 +34,9 @@ def create_app(
     )
     store.replicator = Replicator(ctx, engine, Outbox(outbox_table), store.apply_queued)
     app.extensions["order.store"] = store
+    ctx.details["outbox"] = lambda: outbox_view(store.replicator)
+    live_metrics(app).add(lambda: order_figures(store))
+    live_metrics(app).add(lambda: outbox_figures(store.replicator))
     app.register_blueprint(bp)
     if app.config["BACKGROUND"]:
         membership.start()

@@ -27,6 +27,7 @@ from common.cluster import NoReplica, Router
 from common.http import ORIGIN_HEADER
 from common.lease.fence import EpochFence
 from common.node import NodeContext
+from common.observe.metrics import ORDER_DECISIONS
 from common.replication.replicator import Replicator
 from common.replication.routes import valid_entries
 from common.web import ApiError
@@ -154,6 +155,7 @@ class OrderStore:
         pushing to each other while each held its own lock would deadlock.
         """
         status = CONFIRMED if answer["outcome"] == "applied" else REJECTED
+        ORDER_DECISIONS.labels(status).inc()
         total = answer.get("total", 0.0) if status == CONFIRMED else 0.0
         with self.ctx.write_lock:
             with self.engine.begin() as conn:
@@ -187,6 +189,17 @@ class OrderStore:
                 self._in_flight.discard(order_id)
 
     # -- unknown outcomes ------------------------------------------------------
+    def pending_orders(self) -> tuple[int, float | None]:
+        """How many orders wait for a decision here, and the oldest one's age in seconds."""
+        with self.engine.connect() as conn:
+            query = select(func.count(), func.min(orders.c.created_at)).where(
+                orders.c.status == PENDING
+            )
+            count, oldest = conn.execute(query).one()
+        if oldest is None:
+            return count, None
+        return count, (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds()
+
     def reconcile(self) -> int:
         """Ask the catalog about pending orders nobody is working on; return how many settled."""
         resolve_after = timedelta(seconds=self.ctx.cluster.tuning.resolve_after)

@@ -7,6 +7,8 @@ from flask import Flask
 from common.lease.fence import EpochFence, VoterFence
 from common.lease.raft import RaftLeaseGroup
 from common.node import create_base_app, init_db
+from common.observe.install import live_metrics
+from recovery.metrics import recovery_figures
 from recovery.models import db
 from recovery.routes import bp, depths
 
@@ -26,6 +28,7 @@ def create_app(
     app.extensions["recovery.fence"] = fence
     ctx.details["queues"] = depths
     ctx.details["lease"] = lambda: _lease_view(group, fence)
+    live_metrics(app).add(lambda: recovery_figures(group, fence))
     ctx.status = "up"
     return app
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     insert,
     select,
 )
@@ -64,6 +65,13 @@ class Outbox:
         """The oldest (seq, target, entry) rows past `seq`, in seq order."""
         query = select(self.table).where(self.table.c.seq > seq).order_by(self.table.c.seq)
         return [(r.seq, r.target, json.loads(r.entry)) for r in conn.execute(query.limit(limit))]
+
+    def pending(self, conn: Connection, target: str, after: int) -> tuple[int, float | None]:
+        """Rows for `target` past `after`: how many, and the oldest one's age in seconds."""
+        t = self.table.c
+        query = select(func.count(), func.min(t.created)).where(t.target == target, t.seq > after)
+        count, oldest = conn.execute(query).one()
+        return count, (time.time() - oldest) if oldest is not None else None
 
     def remove_upto(self, conn: Connection, marks: dict[str, int]) -> None:
         """Delete each target's rows up to its mark (delivered to someone durable)."""

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from common.http import Unreachable
 from common.node import NodeContext
+from common.observe.metrics import PUSH_FAILURES, PUSH_LATENCY
 from common.replication.group_push import GroupPush
 from common.replication.outbox import Outbox, Row
 
@@ -144,6 +145,14 @@ class Replicator:
         self._backlog = True
         return False
 
+    def outbox_depths(self) -> dict[str, tuple[int, float | None]]:
+        """Per peer: rows nobody durable has yet, and the oldest one's age in seconds."""
+        with self.engine.connect() as conn:
+            return {
+                target: self.outbox.pending(conn, target, self.sent_upto[target])
+                for target in self.peers
+            }
+
     def has_backlog(self, target: str) -> bool:
         """Rows for `target` that nobody durable has yet (stuck in the outbox)."""
         if not self._backlog:
@@ -159,7 +168,13 @@ class Replicator:
     # -- transport ------------------------------------------------------------
     def push(self, target: str, body: dict, timeout: float | None = None) -> dict | None:
         """POST /sync to a peer; its JSON answer, or None if it did not take it."""
-        return self._post(self.peers[target], "/sync", body, timeout)
+        started = time.perf_counter()
+        answer = self._post(self.peers[target], "/sync", body, timeout)
+        if answer is None:
+            PUSH_FAILURES.labels(target).inc()
+        else:
+            PUSH_LATENCY.labels(target).observe(time.perf_counter() - started)
+        return answer
 
     def queue(self, target: str, entries: list[dict], epoch: int | None = None) -> dict | None:
         """Append to the recovery node's queue for `target`; its answer, or None."""
