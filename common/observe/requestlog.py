@@ -54,8 +54,7 @@ def note_backend(node: str, outcome: str) -> None:
 
 def iso_time(epoch: float) -> str:
     """UTC, microseconds: lines of different nodes sort by it."""
-    whole = int(epoch)
-    micros = int((epoch - whole) * 1_000_000)
+    whole, micros = divmod(round(epoch * 1_000_000), 1_000_000)
     return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{micros:06d}Z"
 
 
@@ -65,7 +64,8 @@ class RequestLog:
     def __init__(self, path: Path, node: str):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.node = node
-        self._logger = logging.getLogger(f"bazar.requests.{node}")
+        # One logger per file (a test process builds many apps, each with its own).
+        self._logger = logging.getLogger(f"bazar.requests.{path}")
         self._logger.propagate = False  # not into the node's text log
         self._logger.setLevel(logging.INFO)
         if not self._logger.handlers:

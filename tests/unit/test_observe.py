@@ -1,0 +1,97 @@
+"""/metrics access, request ids and the request log line, on an in-process front-end app."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import frontend
+from common.observe.requestlog import accept_request_id, iso_time, log_path
+from tests.support.cluster import LocalCluster
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    for name in ("BAZAR_CONFIG", "BAZAR_STAFF_TOKEN", "BAZAR_CLUSTER_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    config = LocalCluster(tmp_path / "c", catalogs=1, orders=1)  # a config; nothing started
+    app = frontend.create_app("frontend-1", str(config.config_path), {"BACKGROUND": False})
+    app.config["test.cluster"] = config.cluster
+    return app
+
+
+def metrics(app, remote: str, token: str | None = None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return app.test_client().get("/metrics", headers=headers, environ_base={"REMOTE_ADDR": remote})
+
+
+@pytest.mark.parametrize("remote", ["127.0.0.1", "127.8.9.1", "::1"])
+def test_metrics_are_open_from_loopback(app, remote):
+    response = metrics(app, remote)
+    assert response.status_code == 200
+    assert b"bazar_cache_hits_total" in response.data
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+def test_metrics_from_elsewhere_need_the_staff_token(app, token):
+    response = metrics(app, "198.18.0.9", token)
+    assert response.status_code == 401
+    assert "message" in response.get_json()
+    assert b"bazar_" not in response.data
+
+
+def test_metrics_from_elsewhere_with_the_staff_token(app):
+    token = app.config["test.cluster"].staff_token
+    assert metrics(app, "198.18.0.9", token).status_code == 200
+
+
+def test_requests_are_counted_by_route_template_and_unknown_paths_share_one_label(app):
+    client = app.test_client()
+    client.get("/no/such/path")
+    client.get("/another/missing/path")
+    text = metrics(app, "127.0.0.1").get_data(as_text=True)
+    line = next(
+        s
+        for s in text.splitlines()
+        if s.startswith("bazar_http_requests_total{") and 'route="unmatched"' in s
+    )
+    assert float(line.split()[-1]) >= 2
+    assert "/no/such/path" not in text
+
+
+def test_each_request_writes_one_json_line_with_its_id(app):
+    client = app.test_client()
+    response = client.get("/health", headers={"X-Request-Id": "unit-42"})
+    assert response.headers["X-Request-Id"] == "unit-42"
+    path = log_path(app.config["test.cluster"].data_dir, "frontend-1")
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    line = next(x for x in lines if x["request_id"] == "unit-42")
+    assert line["node"] == "frontend-1" and line["route"] == "/health"
+    assert line["status"] == 200 and line["duration_ms"] >= 0 and line["backends"] == []
+
+
+@pytest.mark.parametrize(
+    "sent, kept",
+    [
+        ("abc-123", True),
+        ("trace:9f/req@host=1", True),
+        ("a" * 128, True),
+        ("a" * 129, False),
+        ("", False),
+        (None, False),
+        ("-starts-with-dash", False),
+        ("new\nline", False),
+        ('{"json":1}', False),
+    ],
+)
+def test_request_ids_a_client_may_choose(sent, kept):
+    given = accept_request_id(sent)
+    assert (given == sent) is kept
+    if not kept:
+        assert len(given) == 32
+
+
+def test_log_times_are_utc_with_microseconds():
+    assert iso_time(0.25) == "1970-01-01T00:00:00.250000Z"
+    assert iso_time(1795449600.000001) == "2026-11-23T16:00:00.000001Z"
