@@ -6,12 +6,12 @@ import argparse
 import json
 import signal
 import sys
-import time
 
 from common.config import VOTERS, Cluster, ConfigError, load_cluster
-from common.ops import netns, partition, procs
+from common.ops import monitor, netns, partition, procs, trace
 from common.ops.check import compare
 from common.ops.hostnet import HostNetError, NetnsError
+from common.ops.watch import Display
 
 START_ORDER = ("recovery", "catalog", "order", "frontend")
 
@@ -59,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="each node in a network namespace of its own, on a private bridge (root)",
     )
+    up.add_argument(
+        "--monitor", action="store_true", help="also run Prometheus scraping every node"
+    )
+    up.add_argument(
+        "--monitor-port",
+        type=int,
+        default=monitor.DEFAULT_PORT,
+        help=f"Prometheus port on 127.0.0.1 (default {monitor.DEFAULT_PORT})",
+    )
     add("down", cmd_down, "stop every node")
     add("status", cmd_status, "show each node's state").add_argument("--json", action="store_true")
     add("stop", cmd_stop, "gracefully stop one node", node=True)
@@ -70,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     cut.add_argument("groups", nargs="*", metavar="GROUP", help="node names joined by commas: A,B")
     cut.add_argument("--isolate", metavar="NODE", help="cut NODE from every other node")
     add("heal", cmd_heal, "remove every cut made by partition")
+    follow = add("trace", cmd_trace, "one request's log lines from every node, in time order")
+    follow.add_argument("request_id", metavar="ID", help="the request's X-Request-Id")
+    follow.add_argument("--json", action="store_true", help="the raw JSON lines")
     return parser
 
 
@@ -77,8 +89,9 @@ def cmd_up(cluster: Cluster, args) -> int:
     if args.netns or netns.active(cluster):  # a netns cluster stays one until `down`
         cluster = _netns_up(cluster)
     nodes = sorted(cluster.nodes.values(), key=lambda n: START_ORDER.index(n.service))
+    display = None if args.detach else Display(cluster)
     pids = {node: procs.start(cluster, node, netns.exec_prefix(cluster, node)) for node in nodes}
-    missing = procs.wait_healthy(pids, args.timeout)
+    missing = procs.wait_healthy(pids, args.timeout, display.note if display else None)
     if missing:
         for node in missing:
             print(
@@ -87,16 +100,32 @@ def cmd_up(cluster: Cluster, args) -> int:
             )
         return 1
     _print_cluster(cluster)
-    if args.detach:
+    if args.monitor:
+        _start_monitor(cluster, args.monitor_port)
+    if display is None:
         return 0
-    print("Running; Ctrl-C stops the cluster.", flush=True)
+    return _foreground(cluster, display, args)
+
+
+def _start_monitor(cluster: Cluster, port: int) -> None:
+    """Prometheus for the cluster; without it the cluster runs on (the message says why)."""
+    outcome = monitor.start(cluster, port)
+    print(
+        outcome.message if outcome.url else f"bazar: {outcome.message}",
+        file=sys.stdout if outcome.url else sys.stderr,
+        flush=True,
+    )
+
+
+def _foreground(cluster: Cluster, display: Display, args) -> int:
+    """Show the nodes' states until they are all stopped (`bazar down` elsewhere) or
+    Ctrl-C / SIGTERM, which stop the cluster."""
+    print("Running; node states follow. Ctrl-C stops the cluster.", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        while True:
-            time.sleep(1)
+        display.run()
     except (KeyboardInterrupt, SystemExit):
         print("\nstopping...", flush=True)
-    finally:
         cmd_down(cluster, args)
     return 0
 
@@ -123,6 +152,8 @@ def _print_cluster(cluster: Cluster) -> None:
 def cmd_down(cluster: Cluster, args) -> int:
     for node in procs.stop_all(cluster, list(cluster.nodes.values())):
         print(f"stopped {node.name}")
+    if monitor.stop(cluster):
+        print("stopped prometheus")
     removed = netns.tear_down(cluster)  # also what a crashed `up --netns` left
     if removed:
         print(f"removed network namespaces and links: {', '.join(removed)}")
@@ -226,6 +257,20 @@ def cmd_partition(cluster: Cluster, args) -> int:
 
 def cmd_heal(cluster: Cluster, args) -> int:
     print("\n".join(partition.heal(cluster)))
+    return 0
+
+
+def cmd_trace(cluster: Cluster, args) -> int:
+    lines = trace.find(cluster, args.request_id)
+    if not lines:
+        print(
+            f"bazar: trace: no request {args.request_id!r} in the request logs of "
+            f"{len(cluster.nodes)} nodes ({cluster.data_dir / 'logs'})",
+            file=sys.stderr,
+        )
+        return 1
+    for line in lines:
+        print(line.raw if args.json else trace.describe(line))
     return 0
 
 

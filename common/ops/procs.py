@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import requests
@@ -32,16 +32,28 @@ def log_file(cluster: Cluster, node: Node) -> Path:
 
 def running_pid(cluster: Cluster, node: Node) -> int | None:
     """The pid of the node's process if it is alive (and really is that node)."""
-    path = pid_file(cluster, node)
+    return pid_from_file(pid_file(cluster, node), node.name)
+
+
+def pid_from_file(path: Path, marker: str) -> int | None:
+    """The pid in `path` if that process lives and `marker` is one of its arguments
+    (else the pid was reused by something else)."""
     try:
         pid = int(path.read_text().strip())
         os.kill(pid, 0)
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         return None
-    if node.name.encode() not in cmdline:  # the pid was reused by something else
+    if marker.encode() not in cmdline:
         return None
     return pid
+
+
+def is_running(cluster: Cluster, node: Node) -> bool:
+    """Whether the node's process runs: its pid file names a live process, not a zombie
+    (a child of ours that died is reaped here)."""
+    pid = running_pid(cluster, node)
+    return pid is not None and _alive(pid)
 
 
 def start(cluster: Cluster, node: Node, prefix: Sequence[str] = ()) -> int:
@@ -53,8 +65,6 @@ def start(cluster: Cluster, node: Node, prefix: Sequence[str] = ()) -> int:
     pid = running_pid(cluster, node)
     if pid:
         return pid
-    for path in (pid_file(cluster, node), log_file(cluster, node)):
-        path.parent.mkdir(parents=True, exist_ok=True)
     command = [
         *prefix,
         sys.executable,
@@ -65,16 +75,23 @@ def start(cluster: Cluster, node: Node, prefix: Sequence[str] = ()) -> int:
         "--config",
         str(cluster.path),
     ]
-    with log_file(cluster, node).open("ab") as log:
+    return spawn(command, log_file(cluster, node), pid_file(cluster, node))
+
+
+def spawn(command: Sequence[str], log: Path, pid_path: Path) -> int:
+    """Start `command` in a session of its own, output appended to `log`; write its pid."""
+    for path in (pid_path, log):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
         process = subprocess.Popen(  # noqa: S603  # nosec B603
-            command,
+            list(command),
             stdin=subprocess.DEVNULL,
-            stdout=log,
+            stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-    pid_file(cluster, node).write_text(str(process.pid))
+    pid_path.write_text(str(process.pid))
     return process.pid
 
 
@@ -116,12 +133,13 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def wait_gone(pid: int, timeout: float) -> bool:
+    """Whether the process has gone within `timeout` (0: has it gone now?)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
+    while _alive(pid):
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.02)
-    return False
+    return True
 
 
 def _is_zombie(pid: int) -> bool:
@@ -143,17 +161,26 @@ def health(node: Node, timeout: float = 1.0) -> tuple[str, dict]:
     return body.get("status", "down"), body
 
 
-def wait_healthy(pids: dict[Node, int], timeout: float) -> list[Node]:
+def wait_healthy(
+    pids: dict[Node, int],
+    timeout: float,
+    on_health: Callable[[Node, str, dict], None] | None = None,
+) -> list[Node]:
     """Poll until every node answers 200 on /health; return those that never did.
 
     A node whose process has exited (say, its port was taken) fails at once.
+    `on_health(node, state, body)` sees every answer (the foreground display).
     """
     deadline = time.monotonic() + timeout
     waiting = list(pids)
     while waiting and time.monotonic() < deadline:
         if any(not _alive(pids[n]) for n in waiting):
             break
-        waiting = [n for n in waiting if health(n, 0.5)[0] != "up"]
+        answers = {n: health(n, 0.5) for n in waiting}
+        if on_health:
+            for n, (state, body) in answers.items():
+                on_health(n, state, body)
+        waiting = [n for n in waiting if answers[n][0] != "up"]
         if waiting:
             time.sleep(0.1)
     return [n for n in waiting if health(n, 0.5)[0] != "up"]
@@ -172,3 +199,16 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return not _is_zombie(pid)
+
+
+def stop_pid_file(path: Path, marker: str, timeout: float = 10.0) -> bool:
+    """SIGTERM the process group named by a pid file (SIGKILL if it lingers); remove the
+    file. True if it was running. For helpers such as Prometheus, not nodes."""
+    pid = pid_from_file(path, marker)
+    if pid is not None:
+        _signal_group(pid, signal.SIGTERM)
+        if not wait_gone(pid, timeout):
+            _signal_group(pid, signal.SIGKILL)
+            wait_gone(pid, 5.0)
+    path.unlink(missing_ok=True)
+    return pid is not None
