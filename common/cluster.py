@@ -5,6 +5,10 @@ A background thread checks `/health` of every watched node each
 and the next health check brings it back. Reads rotate over healthy replicas
 (round robin); writes go to the primary: the first healthy node in config
 order (design §7), trying the next one if that node refuses.
+
+For people watching (the front-end's /cluster page), Membership also keeps
+since when each node has had its status, each node's last /health body, and
+the last changes it saw (a node down or back, another primary) as `Event`s.
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
 from common.config import Node
 from common.http import InternalClient, Unreachable
+from common.observe.metrics import BACKEND_FAILOVERS, BACKEND_RETRIES
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +34,7 @@ RETRY_ELSEWHERE = {503, 421}
 
 
 TIMEOUTS_BEFORE_DOWN = 3
+EVENTS_KEPT = 50  # the last changes a Membership remembers, for people to read
 
 
 def _status_of(response: requests.Response) -> str:
@@ -37,6 +45,24 @@ def _status_of(response: requests.Response) -> str:
     except (ValueError, AttributeError):
         status = "down"
     return status if status in ("joining", "recovering", "stale") else "down"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A change this node saw: another health status, or another primary."""
+
+    at: float  # wall clock (time.time()) when it was observed
+    node: str
+    service: str
+    kind: str  # "health" or "primary"
+    before: str | None  # health: the old status; primary: the old primary's name
+    after: str | None  # health: the new status; primary: the new primary (None: none known)
+    epoch: int | None = None  # primary: the lease epoch the new primary reported
+
+
+def _wall(monotonic: float) -> float:
+    """The wall-clock time of a moment taken with time.monotonic()."""
+    return time.time() - (time.monotonic() - monotonic)
 
 
 class NoReplica(Exception):
@@ -61,6 +87,12 @@ class Membership:
         self._lock = threading.Lock()
         self._turns: dict[str, itertools.count] = {}
         self._stop = threading.Event()
+        # For the people watching, not for routing:
+        self._services = {n.name: n.service for n in watched}
+        self._since: dict[str, float] = {}  # wall time the current status was first seen
+        self._bodies: dict[str, dict] = {}  # the last /health body each node sent
+        self._answered: dict[str, float] = {}  # wall time of that body
+        self._events: deque[Event] = deque(maxlen=EVENTS_KEPT)
 
     # -- view -------------------------------------------------------------
     def status(self, name: str) -> str:
@@ -93,6 +125,23 @@ class Membership:
         primary = self._primary.get(service)
         return sorted(nodes, key=lambda n: (not self.is_up(n.name), n.name != primary))
 
+    def since(self, name: str) -> float | None:
+        """Wall time since which the node has had its status; None: never checked yet."""
+        return self._since.get(name)
+
+    def last_health(self, name: str) -> tuple[dict | None, float | None]:
+        """The last /health body the node sent (any status) and the wall time it came."""
+        return self._bodies.get(name), self._answered.get(name)
+
+    def primary(self, service: str) -> str | None:
+        """The node that last said it is the primary (it may be down since)."""
+        return self._primary.get(service)
+
+    def events(self) -> list[Event]:
+        """The last changes seen, newest first."""
+        with self._lock:
+            return list(reversed(self._events))
+
     # -- updates ------------------------------------------------------------
     def mark(self, name: str, status: str, since: float | None = None) -> None:
         """Record a node's status; a result observed before the last mark is ignored."""
@@ -100,7 +149,18 @@ class Membership:
         with self._lock:
             if since >= self._stamp.get(name, 0.0):
                 self._stamp[name] = since
+                before = self._status.get(name)
                 self._status[name] = status
+                self._note_change(name, before, status, since)
+
+    def _note_change(self, name: str, before: str | None, after: str, since: float) -> None:
+        """Under the lock: the first status seen, or a change, starts a new 'since'."""
+        if name not in self._since:
+            self._since[name] = _wall(since)  # what it was before we looked: unknown
+        elif before != after:
+            self._since[name] = at = _wall(since)
+            service = self._services.get(name, "")
+            self._events.append(Event(at, name, service, "health", before, after))
 
     def check(self, node: Node) -> str:
         started = time.monotonic()
@@ -119,13 +179,23 @@ class Membership:
 
     def _note_role(self, node: Node, response: requests.Response) -> None:
         try:
-            role = response.json().get("role")
+            body = response.json()
+            role = body.get("role")
         except (ValueError, AttributeError):
             return
+        self._bodies[node.name], self._answered[node.name] = body, time.time()
+        before = self._primary.get(node.service)
         if role == "primary":
             self._primary[node.service] = node.name
         elif self._primary.get(node.service) == node.name:
             self._primary.pop(node.service, None)
+        after = self._primary.get(node.service)
+        if after != before:
+            lease = body.get("lease")
+            epoch = lease.get("epoch") if isinstance(lease, dict) else None
+            event = Event(time.time(), node.name, node.service, "primary", before, after, epoch)
+            with self._lock:
+                self._events.append(event)
 
     def check_all(self) -> None:
         for node in self.watched:
@@ -185,22 +255,33 @@ class Router:
         pause = 0.05
         gone: set[str] = set()  # unreachable in this call: not asked again by it, since
         # each try could cost a connect timeout while the others are being waited for
+        first = None  # the node asked first: an answer from another one is a failover
         while True:
-            settled = None
+            settled = settled_by = None
             for node in [n for n in order(service) if n.name not in gone]:
+                first = first or node.name
                 try:
                     response = self.client.request(node, method, path, **kw)
                 except Unreachable:
                     self.membership.mark(node.name, "down")
                     gone.add(node.name)
+                    BACKEND_RETRIES.labels(service, node.name).inc()
                     continue
                 if response.status_code in settle:
-                    settled = response
+                    settled, settled_by = response, node.name
                 elif response.status_code not in RETRY_ELSEWHERE:
-                    return response
+                    return _answered(service, first, node.name, response)
+                else:
+                    BACKEND_RETRIES.labels(service, node.name).inc()
             if settled is not None:
-                return settled
+                return _answered(service, first, settled_by, settled)
             if time.monotonic() + pause > deadline:
                 raise NoReplica(service)
             time.sleep(pause)
             pause = min(pause * 2, 0.4)
+
+
+def _answered(service: str, first: str, by: str, response: requests.Response) -> requests.Response:
+    if by != first:
+        BACKEND_FAILOVERS.labels(service, first).inc()
+    return response

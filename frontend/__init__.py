@@ -12,6 +12,8 @@ from common.lease.reads import ReadLease
 from common.node import create_base_app
 from common.observe.install import live_metrics
 from frontend.cache import BookCache
+from frontend.cluster_state import ClusterState
+from frontend.cluster_view import bp as cluster_view
 from frontend.metrics import backend_figures, cache_figures
 from frontend.routes import internal, public
 
@@ -45,9 +47,16 @@ def create_app(
     ctx.details["lease"] = cache.lease_state
     live_metrics(app).add(lambda: cache_figures(cache))
     live_metrics(app).add(lambda: backend_figures(membership))
+    # For the /cluster page only: the recovery node and the other front-ends, watched by
+    # a thread of their own so that a slow one never delays the backends' checks.
+    others = [n for n in ctx.cluster.nodes.values() if n not in backends and n != ctx.node]
+    onlookers = Membership(ctx.client, others, tuning.health_period)
+    app.extensions["frontend.cluster"] = ClusterState(ctx, [membership, onlookers], cache)
     app.register_blueprint(public)
     app.register_blueprint(internal)
+    app.register_blueprint(cluster_view)
     if app.config["BACKGROUND"]:
         membership.start()
+        onlookers.start()
     ctx.status = "up"
     return app
