@@ -12,8 +12,15 @@ SECOND:split:A+B/C+D (cut every link between the groups); a cut is healed
 `--downtime` seconds later and needs a cluster started with `--netns`.
 `primary` means the catalog primary of that moment. Then the cluster heals,
 `bazar check` runs, and the runner prints requests and failures by route,
-p50/p95/p99 per route over time, and the invariants. Exit 1 when an
-invariant does not hold.
+p50/p95/p99 per route over time, the longest pause between acknowledged
+writes, the time from each fault to the first acknowledged write after it,
+and the invariants. Exit 1 when an invariant does not hold.
+
+Besides locust's CSVs under the `--out` prefix, it writes the timeline
+(loadtests/timeline.py): `<out>_timeline.csv` (per second and route:
+requests, successes, errors, p50/p99 ms, faults in force),
+`<out>_faults.csv` (per fault: start, end, recovery) and
+`<out>_timeline.png`; `<out>_requests.csv` holds every request.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.config import Cluster, load_cluster  # noqa: E402
 from common.ops import netns, procs  # noqa: E402
 from common.ops.check import compare, read_rows  # noqa: E402
+from loadtests import timeline  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 STOCK = "SELECT id, quantity FROM books ORDER BY id"
@@ -87,12 +95,14 @@ def run(cluster: Cluster, args) -> int:
     events = Schedule(cluster, args.schedule, args.downtime)
     events.start()
     locust.wait()
+    ended = time.monotonic()
     events.join()
     heal(cluster)
     after = snapshot(cluster)
     print_route_table(args.out)
     print_time_table(args.out, args.window)
     print("\nnemesis:", "; ".join(events.log) or "nothing")
+    print_timeline(args, events, ended)
     problems = invariants(cluster, before, after)
     print("invariants:", "hold" if not problems else "VIOLATED")
     for problem in problems:
@@ -107,7 +117,7 @@ def start_locust(cluster: Cluster, args) -> subprocess.Popen:
         "-m",
         "locust",
         "-f",
-        str(HERE / "locustfile.py"),
+        f"{HERE / 'locustfile.py'},{HERE / 'timeline.py'}",  # timeline.py: records requests
         "--headless",
         "-u",
         str(args.users),
@@ -130,6 +140,7 @@ def start_locust(cluster: Cluster, args) -> subprocess.Popen:
         **os.environ,
         "BAZAR_CONFIG": str(cluster.path),
         "BAZAR_STAFF_TOKEN": cluster.staff_token,
+        timeline.RAW_ENV: f"{args.out}_requests.csv",
     }
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: S603  # nosec B603
 
@@ -143,15 +154,20 @@ class Schedule(threading.Thread):
         self.events = sorted(_event(item) for item in spec.split(",") if item)
         self.downtime = downtime
         self.log: list[str] = []
+        self.faults: list[timeline.Fault] = []  # applied -> undone, monotonic times
+        self.started = time.monotonic()  # the origin of the schedule's seconds
 
     def run(self) -> None:
-        started = time.monotonic()
+        started = self.started = time.monotonic()
         for at, kind, target in self.events:
             time.sleep(max(0.0, started + at - time.monotonic()))
             undo = self._kill(target) if kind == "kill" else self._cut(kind, target)
+            began = time.monotonic()  # the fault is in force (as scripts/write_pause.py times it)
+            label = self.log[-1].replace("--isolate ", "")
             self.log.append(f"{time.monotonic() - started:.1f}s {self.log.pop()}")
             time.sleep(self.downtime)
             undo()
+            self.faults.append(timeline.Fault(label, began, time.monotonic()))
             self.log.append(f"{time.monotonic() - started:.1f}s {self.log.pop()}")
 
     def _node_name(self, name: str) -> str:
@@ -239,6 +255,23 @@ def invariants(cluster: Cluster, before: dict, after: dict) -> list[str]:
     if pending:
         problems.append(f"{pending} orders still pending")
     return problems
+
+
+def print_timeline(args, events: Schedule, ended: float) -> None:
+    """Per-second CSV and PNG of every route with the faults; longest pause, recoveries."""
+    raw = Path(f"{args.out}_requests.csv")
+    if not raw.exists():
+        print("\ntimeline: locust saved no requests")
+        return
+    outcomes = timeline.Recorder.load(raw).outcomes()
+    span = (min((o.started for o in outcomes), default=events.started), ended)
+    title = f"failover.py: {args.users} users, {args.duration} s, schedule {args.schedule}"
+    print()
+    for line in timeline.write_outputs(
+        outcomes, events.faults, events.started, span, args.out, title
+    ):
+        print(line)
+    print(f"requests: {raw}")
 
 
 def print_route_table(prefix: str) -> None:

@@ -10,6 +10,13 @@ kills, two front-ends serve, and staff raise prices that readers check for
 staleness. Prints a summary table (partitions, kills, acknowledged buys,
 410s, unknowns, stale reads, longest write pause, invariant violations) and
 exits 1 if any invariant is violated.
+
+It also writes a timeline of the run (loadtests/timeline.py) under the
+`--out` prefix: `<out>_timeline.csv` (per second and route: requests,
+successes, errors, p50/p99 ms, faults in force), `<out>_faults.csv` (per
+fault: start, end, time to the first acknowledged write after it) and
+`<out>_timeline.png`, and prints the longest write pause and where it fell,
+and each fault's recovery time.
 """
 
 from __future__ import annotations
@@ -22,8 +29,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from loadtests import timeline  # noqa: E402
 from tests.support import faults  # noqa: E402
 from tests.support.cluster import LocalCluster  # noqa: E402
+from tests.support.history import History  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parents[1] / "loadtests" / "results"
 
 
 def main() -> int:
@@ -43,6 +54,9 @@ def main() -> int:
         "--partitions", action="store_true", help="cut the network too (implies --netns)"
     )
     parser.add_argument("--frontends", type=int, default=None, help="default: 2 with partitions")
+    parser.add_argument(
+        "--out", default=str(RESULTS / "fault_run"), help="prefix of the timeline CSVs and PNG"
+    )
     args = parser.parse_args()
     netns = args.netns or args.partitions
     kinds = ("kill", "isolate", "halves", "bridge") if args.partitions else ("kill",)
@@ -58,6 +72,7 @@ def main() -> int:
         tuning={"resolve_after": 3.0},
     ).up()
     started = time.monotonic()
+    recorder = timeline.Recorder()
     try:
         report = faults.run(
             cluster,
@@ -69,6 +84,7 @@ def main() -> int:
             seed=args.seed,
             kinds=kinds,
             price_books=(1, 2) if args.partitions else (),
+            recorder=recorder,
         )
     finally:
         cluster.down()
@@ -78,8 +94,38 @@ def main() -> int:
         f"seed {args.seed}, {time.monotonic() - started:.0f} s in all"
     )
     print(report.table())
+    title = f"fault_run.py: {args.clients} clients, faults {'/'.join(kinds)}, seed {args.seed}"
+    print("\n".join(write_timeline(recorder, report, args.out, title)))
     print(f"files: {root}" if args.keep else "")
     return 1 if report.violations else 0
+
+
+def write_timeline(recorder: timeline.Recorder, report: faults.Report, out: str, title: str):
+    """The run's timeline files; the lines that name them, the pause and the recoveries."""
+    if report.price_history is not None:
+        recorder.add(price_outcomes(report.price_history))
+    found = [
+        timeline.Fault(what.replace("--isolate | ", ""), began, ended)
+        for began, ended, what in report.faults
+    ]
+    origin = report.span[0]
+    return timeline.write_outputs(recorder.outcomes(), found, origin, report.span, out, title)
+
+
+def price_outcomes(history: History) -> list[timeline.Outcome]:
+    """The staff's price writes (acknowledged or not) and the readers' answered reads
+    (their failed reads are counted, not timed)."""
+    writes = [
+        timeline.Outcome(
+            "PUT /update/price/[id]", w.started, w.ended, 200 if w.acked else 0, w.acked, True
+        )
+        for w in history.writes
+    ]
+    reads = [
+        timeline.Outcome("GET /lookup/[id] (price reader)", r.started, r.ended, 200, True, False)
+        for r in history.reads
+    ]
+    return writes + reads
 
 
 if __name__ == "__main__":

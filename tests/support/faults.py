@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import requests
 
 from tests.support.cluster import LocalCluster, wait_until
-from tests.support.history import longest_gap, stale_reads
+from tests.support.history import History, longest_gap, stale_reads
 from tests.support.nemesis import MixedNemesis
 from tests.support.staff import PriceTraffic
 
@@ -53,6 +53,11 @@ class Report:
     stale_reads: int = 0
     longest_pause: float = 0.0
     violations: list[str] = field(default_factory=list)
+    # for timelines (loadtests/timeline.py), monotonic times: the load's span,
+    # the nemesis's faults (began, ended, what) and the staff's price history
+    span: tuple[float, float] = (0.0, 0.0)
+    faults: list[tuple[float, float, str]] = field(default_factory=list)
+    price_history: History | None = None
 
     @property
     def unknown_ratio(self) -> float:
@@ -79,10 +84,21 @@ class Report:
 
 
 class Clients:
-    """Threads that buy (and read) through the front-end until stopped."""
+    """Threads that buy (and read) through the front-end until stopped.
 
-    def __init__(self, cluster: LocalCluster, threads: int, book_ids: list[int], seed: int = 0):
+    A `recorder` (loadtests/timeline.py's Recorder, or anything with its
+    `record`) gets every request attempt: route, start, end, success, status."""
+
+    def __init__(
+        self,
+        cluster: LocalCluster,
+        threads: int,
+        book_ids: list[int],
+        seed: int = 0,
+        recorder=None,
+    ):
         self.cluster = cluster
+        self.recorder = recorder
         self.threads = threads
         self.book_ids = book_ids
         self.buys: list[Buy] = []
@@ -118,22 +134,30 @@ class Clients:
             with self._lock:
                 self.buys.append(buy)
 
+    def _note(self, route: str, started: float, status: int, ok: bool) -> None:
+        if self.recorder is not None:
+            write = route.startswith("POST")
+            self.recorder.record(route, started, time.monotonic(), status, ok, write)
+
     def _read(self, session: requests.Session, url: str, book_id: int) -> None:
+        started = time.monotonic()
         try:
-            ok = session.get(f"{url}/lookup/{book_id}", timeout=10).status_code == 200
+            status = session.get(f"{url}/lookup/{book_id}", timeout=10).status_code
         except requests.RequestException:
-            ok = False
+            status = 0
+        ok = status == 200
+        self._note("GET /lookup/[id]", started, status, ok)
         with self._lock:
             self.reads += 1
             self.read_failures += not ok
 
-    @staticmethod
-    def _buy(session: requests.Session, url: str, buy: Buy, patience: float = 30.0) -> None:
+    def _buy(self, session: requests.Session, url: str, buy: Buy, patience: float = 30.0) -> None:
         """Retry with the same key until an answer, for up to `patience` seconds."""
         deadline = time.monotonic() + patience
         for attempt in itertools.count():
             if time.monotonic() > deadline:
                 return
+            started = time.monotonic()
             try:
                 response = session.post(
                     f"{url}/buy/{buy.book_id}",
@@ -143,6 +167,8 @@ class Clients:
                 )
             except requests.RequestException:
                 response = None
+            status = 0 if response is None else response.status_code
+            self._note("POST /buy/[id]", started, status, status in (201, 410))
             if response is not None and response.status_code == 201:
                 buy.status, buy.order_id = "ok", response.json()["order_id"]
                 buy.ended = time.monotonic()
@@ -226,13 +252,15 @@ def run(
     rounds: int = 1,
     kinds: tuple[str, ...] = ("kill",),
     price_books: tuple[int, ...] = (),
+    recorder=None,
 ) -> Report:
     """Load and nemesis for `duration` seconds and at least `rounds` faults of every
-    kind, whichever is later (capped at 3x duration); then heal and check."""
+    kind, whichever is later (capped at 3x duration); then heal and check. The
+    `recorder` (see Clients) gets every buy and lookup attempt."""
     for book_id, quantity in (stock or {}).items():
         assert cluster.api.set_quantity(book_id, quantity).status_code == 200
     initial = {r[0]: r[1] for r in cluster.rows("catalog-1", "SELECT id, quantity FROM books")}
-    load = Clients(cluster, clients, sorted(initial), seed)
+    load = Clients(cluster, clients, sorted(initial), seed, recorder)
     prices = PriceTraffic(cluster, list(price_books))
     nemesis = MixedNemesis(cluster, kinds, interval, downtime, seed)
     load.start()
@@ -258,6 +286,9 @@ def _report(cluster, initial, load, prices, nemesis, span) -> Report:
         partitions=nemesis.partitions,
         reads=load.reads,
         read_failures=load.read_failures,
+        span=span,
+        faults=list(nemesis.events),
+        price_history=prices.history,
     )
     report.acked = sum(b.status == "ok" for b in load.buys)
     report.rejected = sum(b.status == "rejected" for b in load.buys)
