@@ -8,7 +8,7 @@ import signal
 import sys
 
 from common.config import VOTERS, Cluster, ConfigError, load_cluster
-from common.ops import monitor, netns, partition, procs, trace
+from common.ops import monitor, netns, partition, procs
 from common.ops.check import compare
 from common.ops.hostnet import HostNetError, NetnsError
 from common.ops.watch import Display
@@ -261,6 +261,8 @@ def cmd_heal(cluster: Cluster, args) -> int:
 
 
 def cmd_trace(cluster: Cluster, args) -> int:
+    from common.ops import trace  # loads Flask (the log's path): only for this command
+
     lines = trace.find(cluster, args.request_id)
     if not lines:
         print(
