@@ -156,24 +156,32 @@ def start(
     write_config(cluster)
     pid = procs.spawn(command(cluster, binary, port), log_file(cluster), pid_file(cluster))
     url = f"http://127.0.0.1:{port}"
-    if _wait_ready(url, pid, timeout):
+    if _wait_ready(url, pid, str(config_file(cluster)), timeout):
         return Outcome(url, f"prometheus: {url} (scrapes every {SCRAPE_INTERVAL})")
     stop(cluster)
     return Outcome(None, f"prometheus did not start (port {port} taken?); log: {log_file(cluster)}")
 
 
-def _wait_ready(url: str, pid: int, timeout: float) -> bool:
+def _wait_ready(url: str, pid: int, config: str, timeout: float) -> bool:
+    """Until the Prometheus at `url` is ready and is ours: another one on the port
+    (Debian's service on 9090, say) answers too, with another config file."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if procs.wait_gone(pid, 0):  # it exited: its log says why
             return False
-        try:
-            if _http.get(f"{url}/-/ready", timeout=1.0).status_code == 200:
-                return True
-        except requests.RequestException:
-            pass
+        if _flag(url, "config.file") == config:
+            return True
         time.sleep(0.2)
     return False
+
+
+def _flag(url: str, name: str) -> str | None:
+    """A command-line flag of the Prometheus at `url`, once it is ready."""
+    try:
+        response = _http.get(f"{url}/api/v1/status/flags", timeout=1.0)
+        return response.json()["data"][name] if response.status_code == 200 else None
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return None
 
 
 def stop(cluster: Cluster) -> bool:
