@@ -382,16 +382,13 @@ def _band(axes, r: Recovery, origin: float) -> None:
     for ax in axes:
         ax.axvspan(start, end, color=color, alpha=0.15, lw=0)
     top = axes[0]
-    top.text(start, 1.0, f" {r.fault.label}", transform=top.get_xaxis_transform(), va="top")
+    label = dict(transform=top.get_xaxis_transform(), fontsize="small", va="top")
+    box = dict(facecolor="white", alpha=0.8, lw=0, pad=1)
+    top.text(start, 0.98, f" {r.fault.label}", bbox=box, **label)
     if r.first_write is not None:
         for ax in axes:
             ax.axvline(r.first_write, color=color, ls=":", lw=1)
-        top.annotate(
-            f"+{r.after_start:.2f} s",
-            (r.first_write, 0.85),
-            xycoords=top.get_xaxis_transform(),
-            fontsize="small",
-        )
+        top.text(r.first_write, 0.88, f" first write +{r.after_start:.2f} s", bbox=box, **label)
 
 
 def summary_lines(pause: Pause, found: list[Recovery], faults: list[Fault], origin: float):
