@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install netns-tools run test test-fast lint bench down clean
+.PHONY: install netns-tools run monitor test test-fast lint bench down clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ netns-tools:
 
 run: install  ## start the whole cluster on loopback (Ctrl-C stops it)
 	$(BIN)/bazar up
+
+# Detached, with Prometheus on 127.0.0.1:9090; on a running cluster, (re)starts only Prometheus.
+monitor: install  ## the cluster with Prometheus scraping every node (`make down` stops both)
+	$(BIN)/bazar up --detach --monitor
 
 test: install netns-tools lint  ## the whole suite: lint, unit, integration, end-to-end, faults
 	$(BIN)/python -m pytest -q
