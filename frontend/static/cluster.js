@@ -100,6 +100,7 @@
   }
 
   async function poll() {
+    const started = Date.now();
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
     try {
@@ -115,7 +116,8 @@
       connection(false, error.name === "AbortError" ? "timed out" : error.message);
     } finally {
       clearTimeout(timer);
-      setTimeout(poll, PERIOD_MS);
+      // Once a second from start to start, however long the fetch took.
+      setTimeout(poll, Math.max(0, PERIOD_MS - (Date.now() - started)));
     }
   }
 
