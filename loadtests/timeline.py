@@ -363,7 +363,7 @@ def plot(
     for ax in axes:
         ax.grid(True, alpha=0.3)
         ax.set_xlim(0, max((b.second + 1 for b in buckets), default=1))
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=80, pil_kwargs={"optimize": True})
     plt.close(fig)
 
 
