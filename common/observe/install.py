@@ -20,6 +20,7 @@ from common.observe.metrics import (
 from common.observe.requestlog import (
     REQUEST_ID_HEADER,
     RequestLog,
+    Trace,
     accept_request_id,
     log_path,
 )
@@ -56,34 +57,35 @@ def _node_figures(ctx):
 
 
 def _begin() -> None:
-    g.started = time.time()
-    g.clock = time.perf_counter()
-    g.request_id = accept_request_id(request.headers.get(REQUEST_ID_HEADER))
-    g.backends = []
+    g.trace = Trace(accept_request_id(request.headers.get(REQUEST_ID_HEADER)))
 
 
 def _finish(log: RequestLog, response: Response) -> Response:
-    if "clock" not in g:  # failed before our first hook ran
+    trace: Trace | None = g.get("trace")
+    if trace is None:  # failed before our first hook ran
         return response
-    elapsed = time.perf_counter() - g.clock
-    route = _route_label(request.url_rule.rule) if request.url_rule else UNMATCHED
-    status = str(response.status_code)
-    HTTP_REQUESTS.labels(route, request.method, status).inc()
-    HTTP_LATENCY.labels(route, request.method, status).observe(elapsed)
-    response.headers[REQUEST_ID_HEADER] = g.request_id
-    log.write(
-        g.started,
-        {
-            "request_id": g.request_id,
-            "method": request.method,
-            "route": route,
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": round(elapsed * 1000, 3),
-            "backends": g.backends,
-        },
-    )
+    elapsed = time.perf_counter() - trace.clock
+    req = request._get_current_object()  # one proxy lookup, not one per attribute
+    rule = req.url_rule
+    key = (rule.rule if rule else UNMATCHED, req.method, response.status_code)
+    count, timing = _children.get(key) or _new_children(key)
+    count.inc()
+    timing.observe(elapsed)
+    response.headers[REQUEST_ID_HEADER] = trace.request_id
+    log.write(trace, req.method, _route_label(key[0]), req.path, response.status_code, elapsed)
     return response
+
+
+# (rule, method, status) -> that label set's counter and histogram: labels() takes a
+# lock and builds a tuple on every call, which is most of what counting costs.
+_children: dict[tuple, tuple] = {}
+
+
+def _new_children(key: tuple) -> tuple:
+    labels = (_route_label(key[0]), key[1], str(key[2]))
+    pair = (HTTP_REQUESTS.labels(*labels), HTTP_LATENCY.labels(*labels))
+    _children[key] = pair
+    return pair
 
 
 def _route_label(rule: str) -> str:

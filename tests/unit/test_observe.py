@@ -8,7 +8,7 @@ import pytest
 
 import frontend
 from common.observe.requestlog import accept_request_id, iso_time, log_path
-from tests.support.cluster import LocalCluster
+from tests.support.cluster import LocalCluster, wait_until
 
 
 @pytest.fixture
@@ -65,8 +65,12 @@ def test_each_request_writes_one_json_line_with_its_id(app):
     response = client.get("/health", headers={"X-Request-Id": "unit-42"})
     assert response.headers["X-Request-Id"] == "unit-42"
     path = log_path(app.config["test.cluster"].data_dir, "frontend-1")
-    lines = [json.loads(x) for x in path.read_text().splitlines()]
-    line = next(x for x in lines if x["request_id"] == "unit-42")
+
+    def logged():
+        lines = [json.loads(x) for x in path.read_text().splitlines()]
+        return next((x for x in lines if x["request_id"] == "unit-42"), None)
+
+    line = wait_until(logged, timeout=3, what="the line (written within 0.2 s)")
     assert line["node"] == "frontend-1" and line["route"] == "/health"
     assert line["status"] == 200 and line["duration_ms"] >= 0 and line["backends"] == []
 
