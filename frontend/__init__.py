@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask
 
 from common.cluster import Membership, Router
@@ -57,6 +59,7 @@ def create_app(
     app.register_blueprint(cluster_view)
     if app.config["BACKGROUND"]:
         membership.start()
-        onlookers.start()
+        # Its first round too: the front-end's start never waits for the page's nodes.
+        threading.Thread(target=onlookers.start, name="cluster-view", daemon=True).start()
     ctx.status = "up"
     return app
