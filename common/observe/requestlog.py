@@ -9,11 +9,13 @@ every internal call made while serving it carries the id in `X-Request-Id`
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
+import os
 import re
+import secrets
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from flask import g, has_request_context
@@ -31,8 +33,24 @@ def log_path(data_dir: Path, node: str) -> Path:
     return data_dir / "logs" / f"{node}.requests.jsonl"
 
 
+# A random prefix per process and a counter: unique across nodes and restarts, and
+# no system call per request (uuid4 reads os.urandom: 6% of a cached lookup's time).
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count(1)  # next() on it is atomic under the GIL
+
+
+def _new_id_prefix() -> None:
+    """A forked process (a gunicorn worker) must not repeat its parent's ids."""
+    global _ID_PREFIX, _ID_COUNTER
+    _ID_PREFIX, _ID_COUNTER = secrets.token_hex(8), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """32 hex digits: 16 random per process, then a 16-digit sequence number."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 def accept_request_id(sent: str | None) -> str:

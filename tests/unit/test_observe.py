@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 import frontend
-from common.observe.requestlog import accept_request_id, iso_time, log_path
+from common.observe.requestlog import accept_request_id, iso_time, log_path, new_request_id
 from tests.support.cluster import LocalCluster, wait_until
 
 
@@ -99,3 +100,16 @@ def test_request_ids_a_client_may_choose(sent, kept):
 def test_log_times_are_utc_with_microseconds():
     assert iso_time(0.25) == "1970-01-01T00:00:00.250000Z"
     assert iso_time(1795449600.000001) == "2026-11-23T16:00:00.000001Z"
+
+
+def test_new_request_ids_are_distinct_here_and_in_a_forked_child():
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(len(i) == 32 for i in ids)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # a gunicorn worker is such a child
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    from_child = os.read(read, 64).decode()
+    assert from_child[:16] != next(iter(ids))[:16]
