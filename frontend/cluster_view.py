@@ -34,6 +34,9 @@ bp = Blueprint("cluster_view", __name__)
 
 
 def _state() -> ClusterState:
+    # Requests are counted in batches (common.observe.recorder): count those finished
+    # so far, so the request rate includes them.
+    current_app.extensions["bazar.recorder"].fold()
     return current_app.extensions["frontend.cluster"]
 
 

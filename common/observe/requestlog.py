@@ -8,13 +8,11 @@ every internal call made while serving it carries the id in `X-Request-Id`
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import json
 import os
 import re
 import secrets
-import threading
 import time
 from pathlib import Path
 
@@ -26,7 +24,6 @@ SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
 # Rotated at this size, keeping this many old files: bounded however long a node runs.
 LOG_BYTES = 32 * 1024 * 1024
 LOG_BACKUPS = 2
-FLUSH_PERIOD = 0.2  # seconds between writes of buffered lines to the file
 
 
 def log_path(data_dir: Path, node: str) -> Path:
@@ -89,20 +86,31 @@ def note_backend(node: str, outcome: str) -> None:
         trace.backends.append(f"{node} {outcome}")
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
 def iso_time(epoch: float) -> str:
     """UTC, microseconds: lines of different nodes sort by it."""
+    global _second
     whole, micros = divmod(round(epoch * 1_000_000), 1_000_000)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{micros:06d}Z"
+    if _second[0] != whole:  # strftime once per second, not once per line
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{micros:06d}Z"
+
+
+# A path of these characters needs no JSON escaping (most do): no json.dumps call.
+_PLAIN = re.compile(r"[A-Za-z0-9/._~%!$&'()*+,;=:@-]*")
+
+
+def _json_text(text: str) -> str:
+    return f'"{text}"' if _PLAIN.fullmatch(text) else json.dumps(text)
 
 
 class RequestLog:
-    """Appends a node's request lines to its file, rotated by size.
+    """A node's request lines, appended to its file and rotated by size.
 
-    Lines go into a buffer that a background thread writes out every
-    `FLUSH_PERIOD` (and at exit), so a request pays for a `json.dumps` and a
-    list append, not a system call: logging's RotatingFileHandler cost about
-    50 microseconds a request here (two stat calls and a flush per line).
-    A line may thus reach the file up to `FLUSH_PERIOD` after its request.
+    Written in batches by `common.observe.recorder.Recorder`'s thread, never by
+    the thread serving the request.
     """
 
     def __init__(self, path: Path, node: str):
@@ -110,34 +118,29 @@ class RequestLog:
         self.path = path
         self.node = node
         self._node_json = json.dumps(node)  # config keys may hold any character
-        self._lines: list[str] = []
-        self._lock = threading.Lock()
         self._file = path.open("a", encoding="utf-8")
-        threading.Thread(target=self._flush_forever, name="request-log", daemon=True).start()
-        atexit.register(self.flush)
 
-    def write(
+    def line(
         self, trace: Trace, method: str, route: str, path: str, status: int, elapsed: float
-    ) -> None:
-        """One line: time, node, request_id, method, route, path, status, duration_ms,
-        backends. Only the path and the node name can hold characters JSON must escape
-        (the id is sane, a method is an HTTP token, routes are ours)."""
-        line = (
+    ) -> str:
+        """time, node, request_id, method, route, path, status, duration_ms, backends.
+        Only the path and the node name can hold characters JSON must escape (the id
+        is sane, a method is an HTTP token, routes are ours)."""
+        return (
             f'{{"time":"{iso_time(trace.started)}","node":{self._node_json},'
             f'"request_id":"{trace.request_id}","method":"{method}","route":"{route}",'
-            f'"path":{json.dumps(path)},"status":{status},'
-            f'"duration_ms":{elapsed * 1000:.3f},"backends":{json.dumps(trace.backends)}}}'
+            f'"path":{_json_text(path)},"status":{status},'
+            f'"duration_ms":{elapsed * 1000:.3f},'
+            f'"backends":{json.dumps(trace.backends) if trace.backends else "[]"}}}'
         )
-        self._lines.append(line)  # list.append is atomic under the GIL: no lock here
 
-    def flush(self) -> None:
-        with self._lock:
-            lines, self._lines = self._lines, []
-            if lines:
-                self._file.write("\n".join(lines) + "\n")
-                self._file.flush()
-            if self._file.tell() >= LOG_BYTES:
-                self._rotate()
+    def append(self, lines: list[str]) -> None:
+        """Call from one thread at a time."""
+        if lines:
+            self._file.write("\n".join(lines) + "\n")
+            self._file.flush()
+        if self._file.tell() >= LOG_BYTES:
+            self._rotate()
 
     def _rotate(self) -> None:
         """requests.jsonl -> .1 -> .2 ... (LOG_BACKUPS kept), and a new empty file."""
@@ -147,11 +150,3 @@ class RequestLog:
             if older.exists():
                 older.replace(self.path.with_name(f"{self.path.name}.{n}"))
         self._file = self.path.open("a", encoding="utf-8")
-
-    def _flush_forever(self) -> None:
-        while True:
-            time.sleep(FLUSH_PERIOD)
-            try:
-                self.flush()
-            except OSError:  # a full disk must not take the node down; try again later
-                pass

@@ -103,8 +103,10 @@ class LocalCluster:
         frontends: int = 1,
         tuning: dict | None = None,
         netns: bool = False,
+        code: Path = ROOT,
     ):
         self.root = root
+        self.code = code  # the checkout whose `bazar` (and so whose nodes) run
         self.netns = netns  # `up --netns`: each node in a namespace of its own (root only)
         root.mkdir(parents=True, exist_ok=True)
         self.config_path = root / "cluster.toml"
@@ -146,7 +148,7 @@ class LocalCluster:
             capture_output=True,
             text=True,
             timeout=timeout,  # noqa: S603
-            cwd=ROOT,
+            cwd=self.code,
         )
         if check and result.returncode != 0:
             raise AssertionError(

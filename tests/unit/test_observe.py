@@ -113,3 +113,13 @@ def test_new_request_ids_are_distinct_here_and_in_a_forked_child():
     os.waitpid(child, 0)
     from_child = os.read(read, 64).decode()
     assert from_child[:16] != next(iter(ids))[:16]
+
+
+@pytest.mark.parametrize("path", ["/no/1", "/no/a%20b", '/x"y', "/back\\slash", "/é"])
+def test_log_lines_are_json_whatever_the_path(app, path):
+    client = app.test_client()
+    client.get(path, headers={"X-Request-Id": "odd-path"})
+    app.extensions["bazar.recorder"].fold()
+    log = log_path(app.config["test.cluster"].data_dir, "frontend-1")
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert any(x["request_id"] == "odd-path" for x in lines)

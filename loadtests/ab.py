@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""A/B: one scenario against two checkouts of Bazar, run side by side and alternated.
+
+    .venv/bin/python loadtests/ab.py --before addf2b6                # HEAD vs addf2b6
+    .venv/bin/python loadtests/ab.py --before addf2b6 --rounds 8 --scenarios cached,buy
+
+On a shared 2-core VM two runs of the same code differ by up to 20%, which
+hides a 5% cost. Here both builds run at once (each idle while the other is
+measured) and the short wrk runs alternate A, B, B, A, ..., so drift hits
+both alike. Each round prints req/s of both and their ratio; the summary is
+the median ratio per scenario, and the CPU time the whole cluster spent per
+request (every node's processes, from /proc), which drifts less than req/s.
+The "before" checkout is a git worktree made for the run and removed after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import BUY_LUA, TUNING, _children, write_script, wrk  # noqa: E402
+
+from common.ops import procs  # noqa: E402
+from tests.support.cluster import ROOT, LocalCluster  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Side:
+    label: str
+    cluster: LocalCluster
+    rps: dict[str, list[float]] = field(default_factory=dict)
+    cpu_ms: dict[str, list[float]] = field(default_factory=dict)  # per request, whole cluster
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", required=True, help="git revision to compare with")
+    parser.add_argument("--after", help="git revision (default: this working tree)")
+    parser.add_argument("--rounds", type=int, default=6, help="pairs of runs per scenario")
+    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--scenarios", default="cached,buy", help="cached, uncached, buy")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("ab: wrk not found (apt-get install wrk)", file=sys.stderr)
+        return 2
+    scenarios = args.scenarios.split(",")
+    trees = {"before": checkout(args.before), "after": checkout(args.after) if args.after else ROOT}
+    sides: list[Side] = []
+    try:
+        sides = [
+            start(f"before ({args.before})", trees["before"]),
+            start(f"after ({args.after or 'working tree'})", trees["after"]),
+        ]
+        for scenario in scenarios:
+            run_scenario(scenario, sides, args)
+        summary(sides, scenarios, args)
+    finally:
+        for side in sides:
+            side.cluster.down()
+        for tree in trees.values():
+            if tree != ROOT:
+                git("worktree", "remove", "--force", str(tree))
+    return 0
+
+
+def checkout(revision: str) -> Path:
+    """A git worktree of `revision` in a temporary folder (removed by main)."""
+    tree = Path(tempfile.mkdtemp(prefix="bazar-ab-")) / "tree"
+    git("worktree", "add", "--detach", str(tree), revision)
+    return tree
+
+
+def git(*args: str) -> None:
+    subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True)  # noqa: S603 S607  # nosec
+
+
+def start(label: str, code: Path) -> Side:
+    root = Path(tempfile.mkdtemp(prefix="bazar-ab-cluster-"))
+    cluster = LocalCluster(root, tuning=TUNING, code=code).up()
+    for book_id in range(1, 8):  # stock high enough that no buy is refused
+        assert cluster.api.set_quantity(book_id, 1_000_000_000).status_code == 200
+    print(f"{label}: {cluster.api.url}", flush=True)
+    return Side(label, cluster)
+
+
+def run_scenario(scenario: str, sides: list[Side], args) -> None:
+    buy_script = write_script(BUY_LUA)
+    plan = {
+        "cached": ([], None, "/lookup/1"),
+        "uncached": (["-H", "Cache-Control: no-cache"], None, "/lookup/1"),
+        "buy": ([], buy_script, ""),
+    }
+    extra, script, path = plan[scenario]
+    print(f"\n{scenario}: {args.rounds} rounds of {args.seconds} s per side", flush=True)
+    for n in range(args.rounds):
+        order = sides if n % 2 == 0 else sides[::-1]  # A B, then B A: no side always goes first
+        figures = {}
+        for side in order:
+            side.cluster.api.lookup(1)  # warm the cache and the pools
+            cpu_before = cluster_cpu_seconds(side.cluster)
+            result = wrk(scenario, side.cluster.api.url + path, extra, script, args, "")
+            requests = result.rps * args.seconds
+            cpu = (cluster_cpu_seconds(side.cluster) - cpu_before) * 1000 / max(requests, 1)
+            side.rps.setdefault(scenario, []).append(result.rps)
+            side.cpu_ms.setdefault(scenario, []).append(cpu)
+            figures[side.label] = (result.rps, cpu)
+        (a_rps, a_cpu), (b_rps, b_cpu) = figures[sides[0].label], figures[sides[1].label]
+        print(
+            f"  round {n + 1}: before {a_rps:6.0f} req/s {a_cpu:5.2f} ms CPU/req   "
+            f"after {b_rps:6.0f} req/s {b_cpu:5.2f} ms CPU/req   after/before {b_rps / a_rps:.3f}",
+            flush=True,
+        )
+
+
+def cluster_cpu_seconds(cluster: LocalCluster) -> float:
+    """User + system CPU of every node's processes (gunicorn master and worker)."""
+    total = 0.0
+    for node in cluster.cluster.nodes.values():
+        master = procs.running_pid(cluster.cluster, node)
+        if master:
+            total += sum(_cpu_seconds(pid) for pid in [master, *_children(master)])
+    return total
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def summary(sides: list[Side], scenarios: list[str], args) -> None:
+    before, after = sides
+    print(f"\nsummary (median of {args.rounds} rounds; ratio = after / before, per round)")
+    print(f"{'scenario':<10}{'before req/s':>14}{'after req/s':>13}{'ratio':>8}{'CPU ms/req':>16}")
+    for s in scenarios:
+        ratios = [b / a for a, b in zip(before.rps[s], after.rps[s], strict=True)]
+        cpu_before, cpu_after = (statistics.median(side.cpu_ms[s]) for side in sides)
+        cpu = f"{cpu_before:.2f} -> {cpu_after:.2f}"
+        print(
+            f"{s:<10}{statistics.median(before.rps[s]):>14.0f}"
+            f"{statistics.median(after.rps[s]):>13.0f}"
+            f"{statistics.median(ratios):>8.3f}{cpu:>16}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
