@@ -5,22 +5,22 @@ from __future__ import annotations
 import ipaddress
 import time
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from common.auth import check_bearer
 from common.observe.metrics import LiveMetrics, gauge, node_registry
 from common.observe.recorder import Recorder
 from common.observe.requestlog import (
+    REQUEST_ID_ENVIRON,
     REQUEST_ID_HEADER,
+    TRACE_ENVIRON,
     RequestLog,
     Trace,
     accept_request_id,
     log_path,
 )
 from common.openapi import doc
-
-REQUEST_ID_ENVIRON = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")  # WSGI's name
 
 
 def install(app: Flask) -> None:
@@ -32,8 +32,7 @@ def install(app: Flask) -> None:
     recorder = Recorder(RequestLog(log_path(ctx.cluster.data_dir, ctx.node.name), ctx.node.name))
     recorder.start()
     app.extensions["bazar.recorder"] = recorder
-    app.before_request(_begin)
-    app.after_request(lambda response: _finish(recorder, response))
+    app.wsgi_app = RequestHooks(app.wsgi_app, recorder)
     app.register_blueprint(_metrics_blueprint())
 
 
@@ -51,20 +50,47 @@ def _node_figures(ctx):
     )
 
 
-def _begin() -> None:
-    g.trace = Trace(accept_request_id(request.environ.get(REQUEST_ID_ENVIRON)))
+class RequestHooks:
+    """WSGI middleware around the Flask app: a Trace for every request, the
+    `X-Request-Id` answer header, and one flat record for the Recorder at the end.
 
+    Middleware rather than Flask's before/after_request hooks: no context-local
+    proxies and no hook dispatch. The record holds only strings and numbers, so
+    nothing of the request (environ, request object) outlives it.
+    """
 
-def _finish(recorder: Recorder, response: Response) -> Response:
-    trace: Trace | None = g.get("trace")
-    if trace is None:  # failed before our first hook ran
-        return response
-    elapsed = time.perf_counter() - trace.clock
-    req = request._get_current_object()  # one proxy lookup, not one per attribute
-    rule = req.url_rule.rule if req.url_rule else None
-    response.headers[REQUEST_ID_HEADER] = trace.request_id
-    recorder.add((trace, req.method, rule, req.path, response.status_code, elapsed))
-    return response
+    def __init__(self, wsgi_app, recorder: Recorder):
+        self.wsgi_app = wsgi_app
+        self.recorder = recorder
+
+    def __call__(self, environ: dict, start_response):
+        trace = environ[TRACE_ENVIRON] = Trace(accept_request_id(environ.get(REQUEST_ID_ENVIRON)))
+        seen = []  # route and path, read while Flask's request object is there
+
+        def start(status: str, headers: list, exc_info=None):
+            headers.append((REQUEST_ID_HEADER, trace.request_id))
+            request = environ.get("werkzeug.request")  # Flask drops it at the end
+            rule = request.url_rule if request is not None else None
+            path = request.path if request is not None else environ.get("PATH_INFO", "")
+            seen[:] = (rule.rule if rule is not None else None, path, status)
+            return start_response(status, headers, exc_info)
+
+        body = self.wsgi_app(environ, start)
+        if seen:
+            rule, path, status = seen
+            self.recorder.add(
+                (
+                    trace.started,
+                    trace.request_id,
+                    trace.backends or None,
+                    environ.get("REQUEST_METHOD", "?"),
+                    rule,
+                    path,
+                    status,
+                    time.perf_counter() - trace.clock,
+                )
+            )
+        return body
 
 
 def _metrics_blueprint() -> Blueprint:

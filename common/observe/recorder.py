@@ -20,15 +20,16 @@ import threading
 import time
 
 from common.observe.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from common.observe.requestlog import RequestLog, Trace
+from common.observe.requestlog import RequestLog
 
 log = logging.getLogger(__name__)
 
 FLUSH_PERIOD = 0.2  # seconds between batches
 UNMATCHED = "unmatched"  # a path no route serves: one label, not one per path tried
 
-# (trace, method, Flask rule or None, path, status, seconds taken)
-Finished = tuple[Trace, str, str | None, str, int, float]
+# (wall time started, request id, calls made or None, method, Flask rule or None, path,
+#  status line, seconds taken): strings and numbers only, so it keeps nothing else alive
+Finished = tuple[float, str, list | None, str, str | None, str, str, float]
 
 
 class Recorder:
@@ -52,12 +53,14 @@ class Recorder:
         with self._lock:
             batch, self._pending = self._pending, []
             lines, counts = [], {}
-            for trace, method, rule, path, status, elapsed in batch:
-                route = self._route(rule)
-                count, timing = self._child(route, method, status)
+            for started, request_id, backends, method, rule, path, status, elapsed in batch:
+                route, code = self._route(rule), int(status[:3])
+                count, timing = self._child(route, method, code)
                 counts[count] = counts.get(count, 0) + 1
                 timing.observe(elapsed)
-                lines.append(self.log.line(trace, method, route, path, status, elapsed))
+                lines.append(
+                    self.log.line(started, request_id, backends, method, route, path, code, elapsed)
+                )
             for count, n in counts.items():
                 count.inc(n)  # one write per label set and batch
             self.log.append(lines)

@@ -16,7 +16,7 @@ import secrets
 import time
 from pathlib import Path
 
-from flask import g, has_request_context
+from flask import has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-Id"
 # What a client may choose: short, printable, no spaces or quotes (it goes into logs).
@@ -57,8 +57,12 @@ def accept_request_id(sent: str | None) -> str:
     return new_request_id()
 
 
+TRACE_ENVIRON = "bazar.trace"  # where a request's Trace lives in its WSGI environ
+REQUEST_ID_ENVIRON = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")  # WSGI's name
+
+
 class Trace:
-    """What a request's log line needs, gathered while it is served (kept in flask.g)."""
+    """What a request's log line needs, gathered while it is served."""
 
     __slots__ = ("request_id", "started", "clock", "backends")
 
@@ -71,7 +75,7 @@ class Trace:
 
 def current_trace() -> Trace | None:
     """The trace of the request this thread serves, if any (background work has none)."""
-    return g.get("trace") if has_request_context() else None
+    return request.environ.get(TRACE_ENVIRON) if has_request_context() else None
 
 
 def current_request_id() -> str | None:
@@ -121,17 +125,25 @@ class RequestLog:
         self._file = path.open("a", encoding="utf-8")
 
     def line(
-        self, trace: Trace, method: str, route: str, path: str, status: int, elapsed: float
+        self,
+        started: float,
+        request_id: str,
+        backends: list[str] | None,
+        method: str,
+        route: str,
+        path: str,
+        status: int,
+        elapsed: float,
     ) -> str:
         """time, node, request_id, method, route, path, status, duration_ms, backends.
         Only the path and the node name can hold characters JSON must escape (the id
         is sane, a method is an HTTP token, routes are ours)."""
         return (
-            f'{{"time":"{iso_time(trace.started)}","node":{self._node_json},'
-            f'"request_id":"{trace.request_id}","method":"{method}","route":"{route}",'
+            f'{{"time":"{iso_time(started)}","node":{self._node_json},'
+            f'"request_id":"{request_id}","method":"{method}","route":"{route}",'
             f'"path":{_json_text(path)},"status":{status},'
             f'"duration_ms":{elapsed * 1000:.3f},'
-            f'"backends":{json.dumps(trace.backends) if trace.backends else "[]"}}}'
+            f'"backends":{json.dumps(backends) if backends else "[]"}}}'
         )
 
     def append(self, lines: list[str]) -> None:
