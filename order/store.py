@@ -196,9 +196,10 @@ class OrderStore:
                 orders.c.status == PENDING
             )
             count, oldest = conn.execute(query).one()
-        if oldest is None:
+        try:
+            return count, (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds()
+        except (TypeError, ValueError):  # none pending (None), or a row from before validation
             return count, None
-        return count, (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds()
 
     def reconcile(self) -> int:
         """Ask the catalog about pending orders nobody is working on; return how many settled."""
