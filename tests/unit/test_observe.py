@@ -8,6 +8,7 @@ import os
 import pytest
 
 import frontend
+from common.observe.install import live_metrics
 from common.observe.requestlog import accept_request_id, iso_time, log_path, new_request_id
 from tests.support.cluster import LocalCluster, wait_until
 
@@ -123,3 +124,16 @@ def test_log_lines_are_json_whatever_the_path(app, path):
     log = log_path(app.config["test.cluster"].data_dir, "frontend-1")
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert any(x["request_id"] == "odd-path" for x in lines)
+
+
+def test_a_failing_figure_is_left_out_and_counted_not_a_500(app):
+    def broken():
+        raise ValueError("odd data")
+        yield  # a generator, as sources are
+
+    live_metrics(app).add(broken)
+    response = metrics(app, "127.0.0.1")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert "bazar_cache_hits_total" in text
+    assert "bazar_metrics_source_errors_total 1.0" in text
