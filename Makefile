@@ -48,6 +48,11 @@ bench: install  ## benchmark every route against a bare Flask endpoint (needs wr
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python loadtests/bench.py
 
+# A/B of two checkouts side by side: make ab BEFORE=<git revision> (see loadtests/ab.py)
+ab: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python loadtests/ab.py --before $(BEFORE)
+
 down: install
 	$(BIN)/bazar down
 
