@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install netns-tools run monitor test test-fast lint bench down clean
+.PHONY: install netns-tools run monitor test test-fast lint bench ab down clean
 
 install: $(STAMP)
 
