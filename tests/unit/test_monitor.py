@@ -8,46 +8,12 @@ import subprocess
 import pytest
 import yaml
 
-from common.config import load_cluster
 from common.ops import monitor
-
-NODES = """
-[nodes.frontend-1]
-service = "frontend"
-url = "http://{host}:8000"
-
-[nodes.catalog-1]
-service = "catalog"
-url = "http://{host}:8101"
-
-[nodes.catalog-2]
-service = "catalog"
-url = "http://{host}:8102"
-
-[nodes.order-1]
-service = "order"
-url = "http://{host}:8201"
-
-[nodes.recovery-1]
-service = "recovery"
-url = "http://{host}:8301"
-"""
-
-HEAD = """
-data_dir = "var"
-
-[auth]
-staff_token = "staff-token-0123456789"
-cluster_secret = "cluster-secret-0123456789"
-"""
+from tests.support.configs import config_text, load_config
 
 
 def make(tmp_path, monkeypatch, host):
-    for name in ("BAZAR_CONFIG", "BAZAR_STAFF_TOKEN", "BAZAR_CLUSTER_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    path = tmp_path / "cluster.toml"
-    path.write_text(HEAD + NODES.format(host=host))
-    return load_cluster(path)
+    return load_config(tmp_path, monkeypatch, config_text(host, catalogs=2))
 
 
 def jobs(cluster):

@@ -9,47 +9,18 @@ import pytest
 from common.config import load_cluster
 from common.ops import cli, hostnet, netns, partition
 from common.ops.hostnet import NetnsError
+from tests.support.configs import config_text, load_config
 
-CONFIG = """
-data_dir = "var"
-
-[auth]
-staff_token = "staff-token-0123456789"
-cluster_secret = "cluster-secret-0123456789"
-
-[tuning]
-health_period = 0.2
-
-[nodes.frontend-1]
-service = "frontend"
-url = "http://127.0.0.1:8000"
-
-[nodes.catalog-1]
-service = "catalog"
-url = "http://127.0.0.1:8101"
-
-[nodes.catalog-2]
-service = "catalog"
-url = "http://127.0.0.1:8102"
-raft = "127.0.0.1:9999"
-
-[nodes.order-1]
-service = "order"
-url = "http://127.0.0.1:8201"
-
-[nodes.recovery-1]
-service = "recovery"
-url = "http://127.0.0.1:8301"
-"""
+CONFIG = config_text(
+    catalogs=2,
+    extra={"catalog-2": 'raft = "127.0.0.1:9999"'},
+    tuning="\n[tuning]\nhealth_period = 0.2\n",
+)
 
 
 @pytest.fixture
 def cluster(tmp_path, monkeypatch):
-    for name in ("BAZAR_CONFIG", "BAZAR_STAFF_TOKEN", "BAZAR_CLUSTER_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    path = tmp_path / "cluster.toml"
-    path.write_text(CONFIG)
-    return load_cluster(path)
+    return load_config(tmp_path, monkeypatch, CONFIG)
 
 
 def test_layout_names_fit_linux_limits_and_carry_the_prefix(cluster):

@@ -5,42 +5,14 @@ import json
 
 import pytest
 
-from common.config import load_cluster
 from common.observe.requestlog import log_path
 from common.ops import trace
-
-CONFIG = """
-data_dir = "var"
-
-[auth]
-staff_token = "staff-token-0123456789"
-cluster_secret = "cluster-secret-0123456789"
-
-[nodes.frontend-1]
-service = "frontend"
-url = "http://127.0.0.1:8000"
-
-[nodes.catalog-1]
-service = "catalog"
-url = "http://127.0.0.1:8101"
-
-[nodes.order-1]
-service = "order"
-url = "http://127.0.0.1:8201"
-
-[nodes.recovery-1]
-service = "recovery"
-url = "http://127.0.0.1:8301"
-"""
+from tests.support.configs import config_text, load_config
 
 
 @pytest.fixture
 def cluster(tmp_path, monkeypatch):
-    for name in ("BAZAR_CONFIG", "BAZAR_STAFF_TOKEN", "BAZAR_CLUSTER_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    path = tmp_path / "cluster.toml"
-    path.write_text(CONFIG)
-    return load_cluster(path)
+    return load_config(tmp_path, monkeypatch, config_text())
 
 
 def line(node, second, request_id="req-1", **extra):
