@@ -34,14 +34,15 @@ class CatalogCopies(RoundHooks):
         self.queued_seq: dict[str, int] = {}  # last recovery-queue seq per behind backup
         self._target_locks: dict[str, threading.Lock] = {}
         self._catching_up: set[str] = set()
-        self._changed: list[tuple[int, int, str | None]] = []  # (book id, version, origin)
+        # (book id, version, origin, whether which books a search lists changed)
+        self._changed: list[tuple[int, int, str | None, bool]] = []
         self._changed_lock = threading.Lock()
         self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catch-up")
 
-    def note_change(self, book: dict, origin: str | None) -> None:
+    def note_change(self, book: dict, origin: str | None, listing: bool = False) -> None:
         """Called under the write lock: the next round tells the front-ends."""
         with self._changed_lock:
-            self._changed.append((book["id"], book["version"], origin))
+            self._changed.append((book["id"], book["version"], origin, listing))
 
     def _lock(self, target: str) -> threading.Lock:
         return self._target_locks.setdefault(target, threading.Lock())
@@ -101,9 +102,13 @@ class CatalogCopies(RoundHooks):
             return []
         jobs = []
         for node in self.frontends:
-            books = {str(b): v for b, v, origin in changed if origin != node.name}
+            theirs = [change for change in changed if change[2] != node.name]
+            books = {str(b): v for b, v, _, _ in theirs}
+            listing = any(change[3] for change in theirs)
             if books:  # a write waits for these: the round carries them
-                jobs.append(lambda n=node, b=books: self._tell_frontend(n, epoch, b, pulse))
+                jobs.append(
+                    lambda n=node, b=books, s=listing: self._tell_frontend(n, epoch, b, pulse, s)
+                )
             elif pulse:
                 # A heartbeat only renews the lease: nothing waits for it, so the round
                 # does not either. (A front-end whose threads all wait on this primary's
@@ -111,7 +116,9 @@ class CatalogCopies(RoundHooks):
                 self._background.submit(self._tell_frontend, node, epoch, {}, True)
         return jobs
 
-    def _tell_frontend(self, node, epoch: int, books: dict, pulse: bool) -> bool:
+    def _tell_frontend(
+        self, node, epoch: int, books: dict, pulse: bool, listing: bool = False
+    ) -> bool:
         grants = self.role.grants
         if node.name in grants.behind:
             # It missed something: no lease until the old one ran out (then it drops its
@@ -121,7 +128,10 @@ class CatalogCopies(RoundHooks):
                 self._start_probe(node, epoch)
             return True
         until = grants.offer(node.name) if pulse else None
-        if not self._post_lease(node, {"epoch": epoch, "until": until, "invalidate": books}):
+        body = {"epoch": epoch, "until": until, "invalidate": books}
+        if listing:
+            body["searches"] = True
+        if not self._post_lease(node, body):
             grants.miss(node.name)
         return True  # a front-end holds nothing durable: the round did not fail for it
 

@@ -1,9 +1,9 @@
-"""Catalog storage: books (design §5), the decision on every order id, the outbox."""
+"""Catalog storage: books (design §5), the decision on every order id, book keys, the outbox."""
 
 from __future__ import annotations
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Float, Integer, String
+from sqlalchemy import Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.replication.outbox import define_outbox
@@ -20,6 +20,9 @@ class Book(db.Model):
     cost: Mapped[float] = mapped_column(Float, nullable=False)
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    # Soft delete (withdrawn by staff): NULL while listed; the row and its stock stay.
+    deleted_at: Mapped[str | None] = mapped_column(String, nullable=True)
+    delete_comment: Mapped[str | None] = mapped_column(String, nullable=True)
 
 
 class OrderDecision(db.Model):
@@ -35,10 +38,22 @@ class OrderDecision(db.Model):
     __tablename__ = "order_decisions"
 
     order_id: Mapped[str] = mapped_column(String, primary_key=True)
-    book_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    book_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # NULL: several books
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)  # copies, all books
     status: Mapped[str] = mapped_column(String, nullable=False)
     total: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    # JSON [{"book_id", "quantity", "unit_price": "19.99"}]: the exact lines decided.
+    items: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class BookKey(db.Model):
+    """An Idempotency-Key of POST /books and the book it created (replicated with it)."""
+
+    __tablename__ = "book_keys"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    book_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    digest: Mapped[str] = mapped_column(String, nullable=False)  # of the request: reuse check
 
 
 class Meta(db.Model):

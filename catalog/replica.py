@@ -16,14 +16,16 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from catalog.models import Book, Meta, OrderDecision, outbox_table
+from catalog.models import Book, BookKey, Meta, OrderDecision, outbox_table
 from catalog.schemas import CatalogEntrySchema
 from common.replication.routes import valid_entries
 from common.web import ApiError
 
 books = Book.__table__
 decisions = OrderDecision.__table__
+book_keys = BookKey.__table__
 meta = Meta.__table__
+BOOK_COLUMNS = ("title", "topic", "cost", "quantity", "version", "deleted_at", "delete_comment")
 
 
 class Behind(Exception):
@@ -128,6 +130,7 @@ class CatalogReplica:
             epoch = data_epoch_of(conn)
         entries = [{"book": b} for b in state["books"]]
         entries += [{"order": d} for d in state["decisions"]]
+        entries += [{"key": k} for k in state["keys"]]
         return {"data_epoch": epoch, "entries": entries}
 
 
@@ -147,6 +150,7 @@ def _state(conn: Connection) -> dict:
     return {
         "books": [dict(r) for r in conn.execute(select(books).order_by(books.c.id)).mappings()],
         "decisions": [dict(r) for r in conn.execute(select(decisions)).mappings()],
+        "keys": [dict(r) for r in conn.execute(select(book_keys)).mappings()],
     }
 
 
@@ -154,25 +158,27 @@ def _split(entries: list[dict]) -> dict:
     return {
         "books": [e["book"] for e in entries if e.get("book")],
         "decisions": [e["order"] for e in entries if e.get("order")],
+        "keys": [e["key"] for e in entries if e.get("key")],
     }
 
 
 def _install(conn: Connection, base: dict, epoch: int) -> None:
     """Replace this replica's data by a holder's base: what it had beyond was never acked."""
-    for table in (books, decisions, outbox_table):
+    for table in (books, decisions, book_keys, outbox_table):
         conn.execute(delete(table))
-    if base["books"]:
-        conn.execute(insert(books), base["books"])
-    if base["decisions"]:
-        conn.execute(insert(decisions), base["decisions"])
+    for table, part in ((books, "books"), (decisions, "decisions"), (book_keys, "keys")):
+        if base.get(part):
+            conn.execute(insert(table), base[part])
     _set_data_epoch(conn, epoch)
 
 
 def _apply_one(conn: Connection, entry: dict) -> None:
-    if entry.get("book"):
-        _apply_book(conn, entry["book"])
+    for row in ([entry["book"]] if entry.get("book") else []) + entry.get("books", []):
+        _apply_book(conn, row)
     if entry.get("order"):
         conn.execute(sqlite_insert(decisions).values(**entry["order"]).on_conflict_do_nothing())
+    if entry.get("key"):
+        conn.execute(sqlite_insert(book_keys).values(**entry["key"]).on_conflict_do_nothing())
 
 
 def _apply_book(conn: Connection, row: dict) -> None:
@@ -180,7 +186,7 @@ def _apply_book(conn: Connection, row: dict) -> None:
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[books.c.id],
-            set_={c: stmt.excluded[c] for c in ("title", "topic", "cost", "quantity", "version")},
+            set_={c: stmt.excluded[c] for c in BOOK_COLUMNS},
             where=books.c.version < stmt.excluded.version,
         )
     )

@@ -10,8 +10,10 @@ from catalog.schemas import (
     CatalogPushSchema,
     CatalogStateSchema,
     InStockSchema,
+    KeyedNewBookSchema,
     OutcomeSchema,
     SearchHitSchema,
+    TakeSchema,
     UpdateSchema,
 )
 from catalog.store import CatalogStore
@@ -19,6 +21,7 @@ from common.fields import MAX_QUANTITY
 from common.http import ORIGIN_HEADER
 from common.openapi import doc
 from common.replication.routes import add_sync_routes
+from common.shapes import EditSchema, StaffBookSchema, WithdrawSchema
 from common.web import ApiError, QueryInt, load_body, protect_internal
 
 bp = Blueprint("catalog", __name__)
@@ -86,13 +89,86 @@ def buy(book_id: int):
     return jsonify(store().buy(body["order_id"], book_id, body["quantity"], _origin()))
 
 
+@doc(body=TakeSchema, responses={200: OutcomeSchema}, errors=(404, 421, 503))
+@bp.post("/orders")
+def take():
+    """Take every line of `order_id` or none (primary only); 404 names unknown books."""
+    body = load_body(TakeSchema())
+    _require_primary()
+    return jsonify(store().take(body["order_id"], body["items"], _origin()))
+
+
 @doc(body=BuySchema, responses={200: OutcomeSchema}, errors=(421, 503))
 @bp.post(f"/resolve/{BOOK_ID}")
 def resolve(book_id: int):
     """Outcome of `order_id`; an undecided order is fenced as aborted (primary only)."""
     body = load_body(BuySchema())
     _require_primary()
-    return jsonify(store().resolve(body["order_id"], book_id, body["quantity"]))
+    lines = [{"book_id": book_id, "quantity": body["quantity"]}]
+    return jsonify(store().resolve(body["order_id"], lines))
+
+
+@doc(body=TakeSchema, responses={200: OutcomeSchema}, errors=(421, 503))
+@bp.post("/resolve")
+def resolve_order():
+    """Outcome of an order of several lines; undecided, it is fenced as aborted (primary only)."""
+    body = load_body(TakeSchema())
+    _require_primary()
+    return jsonify(store().resolve(body["order_id"], body["items"]))
+
+
+# -- staff's catalog (the front-end checks the staff token) ---------------------
+DELETED = {"true": True, "false": False, "any": None}
+
+
+@doc(
+    responses={200: StaffBookSchema(many=True)},
+    errors=(400, 503),
+    query={"deleted": {"type": "string", "enum": list(DELETED)}},
+)
+@bp.get("/books")
+def list_books():
+    """Withdrawn books (`deleted=true`), listed ones (`false`, the default) or all (`any`)."""
+    choice = request.args.get("deleted", "false")
+    if choice not in DELETED:
+        raise ApiError(400, "deleted: must be true, false or any")
+    return jsonify(StaffBookSchema(many=True).dump(store().books(DELETED[choice])))
+
+
+@doc(body=KeyedNewBookSchema, responses={201: StaffBookSchema}, errors=(421, 422, 503))
+@bp.post("/books")
+def create_book():
+    """A new book with the next id (primary only); the same idempotency key, the same book."""
+    body = load_body(KeyedNewBookSchema())
+    _require_primary()
+    key = body.pop("idempotency_key")
+    return jsonify(StaffBookSchema().dump(store().create(body, key, _origin()))), 201
+
+
+@doc(body=EditSchema, responses={200: StaffBookSchema}, errors=(404, 421, 503))
+@bp.patch(f"/books/{BOOK_ID}")
+def edit_book(book_id: int):
+    """Change any of title, topic, cost, quantity of a listed book (primary only)."""
+    body = load_body(EditSchema())
+    _require_primary()
+    return jsonify(StaffBookSchema().dump(store().edit(book_id, body, _origin())))
+
+
+@doc(body=WithdrawSchema, responses={200: StaffBookSchema}, errors=(404, 421, 503))
+@bp.delete(f"/books/{BOOK_ID}")
+def withdraw_book(book_id: int):
+    """Soft delete with a comment (primary only); already withdrawn: unchanged."""
+    body = load_body(WithdrawSchema())
+    _require_primary()
+    return jsonify(StaffBookSchema().dump(store().withdraw(book_id, body["comment"], _origin())))
+
+
+@doc(responses={200: StaffBookSchema}, errors=(404, 421, 503))
+@bp.post(f"/books/{BOOK_ID}/restore")
+def restore_book(book_id: int):
+    """Back on sale with its stock (primary only); already listed: unchanged."""
+    _require_primary()
+    return jsonify(StaffBookSchema().dump(store().restore(book_id, _origin())))
 
 
 add_sync_routes(

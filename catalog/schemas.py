@@ -6,8 +6,18 @@ from flask_marshmallow import Marshmallow
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from catalog.models import Book
-from common.fields import MAX_PRICE, MAX_QUANTITY, StrictInteger, StrictNumber
+from common.fields import (
+    KEY_RULE,
+    MAX_LINES,
+    MAX_PRICE,
+    MAX_QUANTITY,
+    Price,
+    StrictInteger,
+    StrictNumber,
+    order_lines,
+)
 from common.replication.routes import entries_schemas
+from common.shapes import NewBookSchema
 
 ma = Marshmallow()
 
@@ -26,10 +36,7 @@ class UpdateSchema(Schema):
     """A staff change: new price, new quantity, or both."""
 
     openapi_extra = {"minProperties": 1}
-    price = StrictNumber(
-        validate=validate.Range(min=0, max=MAX_PRICE, min_inclusive=False),
-        metadata={"exclusiveMinimum": True},  # apispec leaves min_inclusive out
-    )
+    price = Price()
     quantity = StrictInteger(validate=validate.Range(min=0, max=MAX_QUANTITY))
 
     @validates_schema
@@ -38,9 +45,22 @@ class UpdateSchema(Schema):
             raise ValidationError("give price or quantity")
 
 
+class KeyedNewBookSchema(NewBookSchema):
+    """A new book as the front-end relays it: with the client's Idempotency-Key."""
+
+    idempotency_key = fields.String(load_default=None, allow_none=True, validate=KEY_RULE)
+
+
 class BuySchema(Schema):
     order_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
     quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
+
+
+class TakeSchema(Schema):
+    """An order id and its lines: decide all of them at once (or fence them, on resolve)."""
+
+    order_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    items = order_lines(required=True)
 
 
 class InStockSchema(Schema):
@@ -49,20 +69,29 @@ class InStockSchema(Schema):
     quantity = fields.Integer(required=True)
 
 
+class PricedLineSchema(Schema):
+    book_id = fields.Integer(required=True)
+    quantity = fields.Integer(required=True)
+    unit_price = fields.String(required=True, metadata={"description": "exact, e.g. '19.99'"})
+
+
 class OutcomeSchema(Schema):
     """The catalog's decision on one order id."""
 
     outcome = fields.String(
         required=True, validate=validate.OneOf(["applied", "rejected", "aborted"])
     )
-    total = fields.Float()
-    book_id = fields.Integer()
+    total = fields.String(metadata={"description": "exact: Σ quantity × unit_price if applied"})
+    book_id = fields.Integer(allow_none=True, metadata={"description": "null: several books"})
     quantity = fields.Integer()
+    items = fields.List(fields.Nested(PricedLineSchema))
+    short = fields.List(fields.Integer(), metadata={"description": "books short of stock"})
     epoch = fields.Integer(metadata={"description": "the lease epoch that decided it"})
 
 
 # -- what catalogs replicate (POST/GET /sync) --------------------------------
 ROW_ID = validate.Range(min=0, max=2**63 - 1)
+SHORT = validate.Length(max=10_000)
 EPOCH = validate.Range(min=0, max=2**62)
 
 
@@ -75,18 +104,34 @@ class BookRowSchema(Schema):
     cost = StrictNumber(required=True, validate=validate.Range(min=0, max=MAX_PRICE))
     quantity = StrictInteger(required=True, validate=validate.Range(min=0, max=MAX_QUANTITY))
     version = StrictInteger(required=True, validate=EPOCH)
+    deleted_at = fields.String(load_default=None, allow_none=True, validate=SHORT)
+    delete_comment = fields.String(load_default=None, allow_none=True, validate=SHORT)
 
 
 class DecisionRowSchema(Schema):
     """The catalog's decision on one order id (every column of `order_decisions`)."""
 
     order_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    book_id = StrictInteger(required=True, validate=ROW_ID)
-    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
+    book_id = StrictInteger(required=True, allow_none=True, validate=ROW_ID)
+    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY * 50))
     status = fields.String(
         required=True, validate=validate.OneOf(["applied", "rejected", "aborted"])
     )
     total = StrictNumber(required=True, validate=validate.Range(min=0))
+    items = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=20_000),
+        metadata={"description": "JSON of the decided lines"},
+    )
+
+
+class BookKeyRowSchema(Schema):
+    """An Idempotency-Key of POST /books and the book it made (every column of `book_keys`)."""
+
+    key = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    book_id = StrictInteger(required=True, validate=ROW_ID)
+    digest = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
 class BaseSchema(Schema):
@@ -94,14 +139,17 @@ class BaseSchema(Schema):
 
     books = fields.List(fields.Nested(BookRowSchema), required=True)
     decisions = fields.List(fields.Nested(DecisionRowSchema), required=True)
+    keys = fields.List(fields.Nested(BookKeyRowSchema), load_default=list)
 
 
 class CatalogEntrySchema(Schema):
-    """One replicated change (a book and/or a decision), or a base; stamped with its epoch."""
+    """One replicated change (books, a decision, a book key), or a base; stamped with its epoch."""
 
     epoch = StrictInteger(load_default=0, validate=EPOCH)
     book = fields.Nested(BookRowSchema)
+    books = fields.List(fields.Nested(BookRowSchema), validate=validate.Length(max=MAX_LINES))
     order = fields.Nested(DecisionRowSchema)
+    key = fields.Nested(BookKeyRowSchema)
     base = fields.Nested(BaseSchema)
 
 

@@ -10,23 +10,28 @@ Taking pushes and taking over live in `catalog.replica`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from catalog.models import Book, OrderDecision
+from catalog import decisions
+from catalog.models import BookKey
 from catalog.replica import data_epoch_of
 from catalog.role import CatalogRole
+from catalog.rows import any_book, books, listed_book
 from common.node import NodeContext
 from common.observe.metrics import CATALOG_WRITES
 from common.replication.replicator import Replicator
 from common.web import ApiError
 
-books = Book.__table__
-decisions = OrderDecision.__table__
+book_keys = BookKey.__table__
+EDITABLE = ("title", "topic", "cost", "quantity")
 
 
 class CatalogStore:
@@ -55,7 +60,9 @@ class CatalogStore:
     def search(self, topic: str) -> list[dict]:
         self._readable()
         self.reads += 1
-        query = select(books.c.id, books.c.title).where(func.lower(books.c.topic) == topic.lower())
+        query = select(books.c.id, books.c.title).where(
+            func.lower(books.c.topic) == topic.lower(), books.c.deleted_at.is_(None)
+        )
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query.order_by(books.c.id)).mappings()]
 
@@ -63,60 +70,94 @@ class CatalogStore:
         self._readable()
         self.reads += 1
         with self.engine.connect() as conn:
-            return _book(conn, book_id)
+            return listed_book(conn, book_id)
 
-    # -- the writer's writes ------------------------------------------------
+    def books(self, deleted: bool | None) -> list[dict]:
+        """Staff: withdrawn books (True), listed ones (False) or all (None), by id."""
+        self._readable()
+        query = select(books).order_by(books.c.id)
+        if deleted is not None:
+            gone = books.c.deleted_at.is_not(None)
+            query = query.where(gone if deleted else ~gone)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    # -- the writer's writes: customers --------------------------------------
+    def take(self, order_id: str, lines: list[dict], origin: str | None = None) -> dict:
+        """Decide an order id, all lines or none (`catalog.decisions`)."""
+        return self._write(lambda conn: decisions.take(conn, order_id, lines), origin, "buy")
+
+    def buy(self, order_id: str, book_id: int, quantity: int, origin: str | None = None) -> dict:
+        return self.take(order_id, [{"book_id": book_id, "quantity": quantity}], origin)
+
+    def resolve(self, order_id: str, lines: list[dict]) -> dict:
+        """Was this order decided? If not, fence it as aborted so it never applies (rule 4)."""
+        return self._write(lambda conn: decisions.fence(conn, order_id, lines), kind="resolve")
+
+    # -- the writer's writes: staff ----------------------------------------------
+    def create(self, fields: dict, key: str | None, origin: str | None = None) -> dict:
+        """A new book with the next id; the same Idempotency-Key never makes a second one."""
+        digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+        def change(conn: Connection):
+            made = _made_with(conn, key)
+            if made and made["digest"] != digest:
+                raise ApiError(422, "this Idempotency-Key was used for a different book")
+            if made:
+                row = any_book(conn, made["book_id"])
+                return row, {"books": [row], "key": made}
+            next_id = conn.execute(select(func.coalesce(func.max(books.c.id), 0) + 1)).scalar_one()
+            conn.execute(insert(books).values(id=next_id, version=1, **fields))
+            row = any_book(conn, next_id)
+            entry = {"books": [row]}
+            if key is not None:
+                entry["key"] = {"key": key, "book_id": next_id, "digest": digest}
+                conn.execute(insert(book_keys).values(**entry["key"]))
+            return row, entry
+
+        return self._write(change, origin, kind="create", listing=True)
+
+    def edit(self, book_id: int, changes: dict, origin: str | None = None) -> dict:
+        """Staff change of any of title, topic, cost, quantity of a listed book."""
+        values = {k: v for k, v in changes.items() if k in EDITABLE and v is not None}
+        return self._change(book_id, values, origin, kind="edit")
+
     def update(
         self, book_id: int, price: float | None, quantity: int | None, origin: str | None = None
     ) -> dict:
-        def change(conn: Connection):
-            _book(conn, book_id)
-            values = {"version": books.c.version + 1}
-            if price is not None:
-                values["cost"] = price
-            if quantity is not None:
-                values["quantity"] = quantity
-            conn.execute(update(books).where(books.c.id == book_id).values(**values))
-            row = _book(conn, book_id)
-            return row, {"book": row}
+        return self.edit(book_id, {"cost": price, "quantity": quantity}, origin)
 
-        return self._write(change, origin, kind="update")
+    def withdraw(self, book_id: int, comment: str, origin: str | None = None) -> dict:
+        """Soft delete: the row and its stock stay; customers no longer see it.
+        Withdrawing a withdrawn book changes nothing (the first comment stays)."""
+        values = {"deleted_at": _now(), "delete_comment": comment}
+        return self._change(book_id, values, origin, kind="withdraw", unless_deleted=True)
 
-    def buy(self, order_id: str, book_id: int, quantity: int, origin: str | None = None) -> dict:
-        """Conditional decrement keyed by order id: decided once, the same answer after."""
+    def restore(self, book_id: int, origin: str | None = None) -> dict:
+        """Back on sale with the stock it had; restoring a listed book changes nothing."""
+        values = {"deleted_at": None, "delete_comment": None}
+        return self._change(book_id, values, origin, kind="restore", unless_deleted=False)
 
-        def change(conn: Connection):
-            decided = _decision(conn, order_id)
-            if decided:
-                return _outcome(decided), _again(conn, decided)
-            book = _book(conn, book_id)
-            taken = conn.execute(
-                update(books)
-                .where(books.c.id == book_id, books.c.quantity >= quantity)
-                .values(quantity=books.c.quantity - quantity, version=books.c.version + 1)
-            ).rowcount
-            status = "applied" if taken else "rejected"
-            record = _record(order_id, book_id, quantity, status, book["cost"] * quantity)
-            conn.execute(insert(decisions).values(**record))
-            entry = {"order": record, **({"book": _book(conn, book_id)} if taken else {})}
-            return _outcome(record), entry
-
-        return self._write(change, origin, kind="buy")
-
-    def resolve(self, order_id: str, book_id: int, quantity: int) -> dict:
-        """Was this order decided? If not, fence it as aborted so it never applies (rule 4)."""
+    def _change(self, book_id, values, origin, kind, unless_deleted: bool | None = None):
+        """Set `values` on one book and bump its version. unless_deleted=None: listed
+        books only (404 otherwise); True/False: a book already withdrawn/listed is
+        left as it is (and pushed again, so an earlier unacknowledged try lands)."""
 
         def change(conn: Connection):
-            decided = _decision(conn, order_id)
-            if decided:
-                return _outcome(decided), _again(conn, decided)
-            record = _record(order_id, book_id, quantity, "aborted", 0.0)
-            conn.execute(insert(decisions).values(**record))
-            return _outcome(record), {"order": record}
+            row = listed_book(conn, book_id) if unless_deleted is None else any_book(conn, book_id)
+            if unless_deleted is not None and (row["deleted_at"] is not None) == unless_deleted:
+                return row, {"books": [row]}
+            stmt = update(books).where(books.c.id == book_id)
+            conn.execute(stmt.values(version=books.c.version + 1, **values))
+            row = any_book(conn, book_id)
+            return row, {"books": [row]}
 
-        return self._write(change, kind="resolve")
+        listing = kind != "edit" or bool({"title", "topic"} & set(values))
+        return self._write(change, origin, kind=kind, listing=listing)
 
-    def _write(self, change, origin: str | None = None, kind: str = "update"):
+    def _write(self, change, origin: str | None = None, kind: str = "update", listing=False):
+        """`listing`: the write may change which books a search lists (front-ends then
+        drop their cached searches)."""
         with self.ctx.write_lock:
             if not self.role.is_writer():  # checked under the lock a takeover takes
                 raise ApiError(421, "not the primary")
@@ -124,8 +165,8 @@ class CatalogStore:
             with self.engine.begin() as conn:
                 result, entry = change(conn)
                 staged = self.replicator.stage(conn, {**entry, "epoch": epoch})
-            if entry.get("book"):
-                self.copies.note_change(entry["book"], origin)
+            for book in entry.get("books", ()):
+                self.copies.note_change(book, origin, listing)
             ticket = self.replicator.enqueue(staged)  # rounds see rows in commit order
         # Delivered outside the lock, so concurrent writes share one round (group push).
         missing = self.replicator.wait(ticket, staged)
@@ -150,38 +191,12 @@ class CatalogStore:
         return len(seed_books)
 
 
-def _again(conn: Connection, decided: dict) -> dict:
-    """A decision asked for again: pushed again with its book, so it is surely delivered."""
-    return {"order": decided, "book": _book(conn, decided["book_id"])}
-
-
-def _book(conn: Connection, book_id: int) -> dict:
-    row = conn.execute(select(books).where(books.c.id == book_id)).mappings().first()
-    if row is None:
-        raise ApiError(404, f"no book with id {book_id}")
-    return dict(row)
-
-
-def _decision(conn: Connection, order_id: str) -> dict | None:
-    query = select(decisions).where(decisions.c.order_id == order_id)
-    row = conn.execute(query).mappings().first()
+def _made_with(conn: Connection, key: str | None) -> dict | None:
+    if key is None:
+        return None
+    row = conn.execute(select(book_keys).where(book_keys.c.key == key)).mappings().first()
     return dict(row) if row else None
 
 
-def _record(order_id: str, book_id: int, quantity: int, status: str, total: float) -> dict:
-    return {
-        "order_id": order_id,
-        "book_id": book_id,
-        "quantity": quantity,
-        "status": status,
-        "total": total if status == "applied" else 0.0,
-    }
-
-
-def _outcome(record: dict) -> dict:
-    return {
-        "outcome": record["status"],
-        "total": record["total"],
-        "book_id": record["book_id"],
-        "quantity": record["quantity"],
-    }
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
+
+from common.money import in_cents
 
 SQLITE_MAX_INT = 2**63 - 1
 MAX_QUANTITY = 1_000_000_000  # copies in one buy or one stock level
@@ -39,3 +41,63 @@ class StrictNumber(fields.Float):
         if not math.isfinite(number):
             raise ValidationError("must be a finite number")
         return number
+
+
+class Price(StrictNumber):
+    """A price: a JSON number above 0, at most MAX_PRICE, in whole cents (19.99, not 19.999)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            validate=validate.Range(min=0, max=MAX_PRICE, min_inclusive=False),
+            metadata={"exclusiveMinimum": True, "multipleOf": 0.01},  # apispec drops min_inclusive
+            **kwargs,
+        )
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        cents = in_cents(super()._deserialize(value, attr, data, **kwargs))
+        if cents is None:
+            raise ValidationError("must be in whole cents (at most two decimals)")
+        return cents
+
+
+class Label(fields.String):
+    """One line of text a person typed: not blank, no control characters, bounded."""
+
+    def __init__(self, max_length: int, **kwargs):
+        super().__init__(
+            validate=[
+                validate.Length(min=1, max=max_length),
+                validate.Regexp(
+                    r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$",
+                    error="must have visible characters and no control characters",
+                ),
+            ],
+            **kwargs,
+        )
+
+
+TITLE_MAX, TOPIC_MAX, COMMENT_MAX = 300, 100, 500
+
+
+# -- order lines: [{"book_id", "quantity"}], 1 to 50, one per book -----------
+MAX_LINES = 50
+
+
+class LineSchema(Schema):
+    book_id = StrictInteger(required=True, validate=validate.Range(min=1, max=2**63 - 1))
+    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
+
+
+def distinct_books(lines: list[dict]) -> None:
+    ids = [line["book_id"] for line in lines]
+    if len(set(ids)) != len(ids):
+        raise ValidationError("each book at most once (add up its quantity instead)")
+
+
+def order_lines(**kwargs) -> fields.List:
+    """1 to 50 lines, one per book."""
+    return fields.List(
+        fields.Nested(LineSchema),
+        validate=[validate.Length(min=1, max=MAX_LINES), distinct_books],
+        **kwargs,
+    )

@@ -22,6 +22,7 @@ from common.config import Cluster, ConfigError, Node, load_cluster
 from common.http import InternalClient
 from common.observe.install import install as install_observability
 from common.openapi import doc, openapi_blueprint
+from common.storage.upgrade import upgrade as upgrade_tables
 from common.web import install_error_handlers
 
 
@@ -99,6 +100,8 @@ def init_db(app: Flask, db: SQLAlchemy) -> None:
         "connect_args": {"check_same_thread": False, "timeout": 30},
     }
     db.init_app(app)
+    if path.exists():
+        upgrade_tables(path, db.metadata)  # a file made by an older version
     with app.app_context():
         event.listen(db.engine, "connect", _sqlite_pragmas)
         db.create_all()

@@ -40,6 +40,9 @@ class ErrorSchema(Schema):
     message = fields.String(required=True, metadata={"description": "what went wrong"})
     primary = fields.String(metadata={"description": "421: the catalog that takes writes"})
     status = fields.String(metadata={"description": "503: this replica's state"})
+    books = fields.List(
+        fields.Integer(), metadata={"description": "404/410 of an order: the books meant"}
+    )
     order_id = fields.String(metadata={"description": "the order this answer is about"})
     epoch = fields.Integer(metadata={"description": "409/503: the newest lease epoch in play"})
     data_epoch = fields.Integer(metadata={"description": "503: epoch of this replica's base"})
@@ -190,7 +193,9 @@ def _operation(view, facts: dict, params: list[dict], default_auth: str) -> dict
     operation = {"summary": summary, "parameters": params + query, "responses": {}}
     for status, schema in facts["responses"].items():
         response = {"description": "success" if status < 400 else ERROR_TEXT[status]}
-        if schema is not None:
+        if isinstance(schema, dict):  # content types of their own: {"text/csv": {...}}
+            response["content"] = schema
+        elif schema is not None:
             response["content"] = {"application/json": {"schema": schema}}
         operation["responses"][str(status)] = response
     errors = set(facts["errors"])

@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
@@ -146,6 +147,40 @@ class QueryInt:
         if re.fullmatch(r"[0-9]{1,19}", text) and self.low <= int(text) <= self.high:
             return int(text)
         raise ApiError(400, f"{self.name}: must be an integer from {self.low} to {self.high}")
+
+
+@dataclass(frozen=True)
+class QueryChoice:
+    """An optional query parameter that takes one of a few words."""
+
+    name: str
+    choices: tuple[str, ...]
+
+    @property
+    def schema(self) -> dict:
+        return {"type": "string", "enum": list(self.choices), "default": self.choices[0]}
+
+    def read(self) -> str:
+        text = request.args.get(self.name, self.choices[0])
+        if text not in self.choices:
+            raise ApiError(400, f"{self.name}: must be one of {', '.join(self.choices)}")
+        return text
+
+
+DATE_SCHEMA = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+
+
+def query_date(name: str) -> date | None:
+    """An optional ISO date (YYYY-MM-DD) query parameter."""
+    text = request.args.get(name)
+    if text is None:
+        return None
+    try:
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise ApiError(400, f"{name}: must be a date like 2026-11-23 (YYYY-MM-DD, UTC)")
 
 
 # Signed internal bodies may be large: a new primary's base holds every book and

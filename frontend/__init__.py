@@ -18,6 +18,7 @@ from frontend.cluster_state import ClusterState
 from frontend.cluster_view import bp as cluster_view
 from frontend.metrics import backend_figures, cache_figures
 from frontend.routes import internal, public
+from frontend.staff import staff
 
 
 def create_app(
@@ -56,6 +57,7 @@ def create_app(
     app.extensions["frontend.cluster"] = ClusterState(ctx, [membership, onlookers], cache)
     app.register_blueprint(public)
     app.register_blueprint(internal)
+    app.register_blueprint(staff)
     app.register_blueprint(cluster_view)
     if app.config["BACKGROUND"]:
         membership.start()

@@ -94,6 +94,7 @@ class BookCache:
         # cannot be evicted while a refill that predates it is still in flight.
         self._invalidated: LRUCache = LRUCache(maxsize=100_000)
         self._floors: LRUCache = LRUCache(maxsize=100_000)  # book id -> (epoch, version)
+        self._listing_changed = 0  # ticket of the last change to which books a search lists
         self._tickets = itertools.count(1)
         self._epoch = 0  # newest epoch seen
         self._lock = threading.Lock()
@@ -206,6 +207,8 @@ class BookCache:
         with self._lock:
             if not self._storable(ticket):
                 return False
+            if self._listing_changed >= ticket.seq:
+                return False
             if any(self._invalidated.get(hit["id"], 0) >= ticket.seq for hit in hits):
                 return False
             self._searches[topic.lower()] = Entry(hits, ticket.generation, self.clock.wall())
@@ -278,6 +281,17 @@ class BookCache:
                 if entry is not None and entry.stale_since is None:
                     entry.stale_since = now
         self.flights.forget(lambda key: key[:2] == ("book", book_id) or key[0] == "search")
+
+    def invalidate_searches(self) -> None:
+        """A book was added, withdrawn, restored, retitled or moved to another topic:
+        any search answer may now miss it or list it wrongly, so all go stale."""
+        with self._lock:
+            self._listing_changed = next(self._tickets)
+            now = self.clock.wall()
+            for entry in self._searches.values():
+                if entry.stale_since is None:
+                    entry.stale_since = now
+        self.flights.forget(lambda key: key[0] == "search")
 
     def _raise_floor(self, book_id: int, version: int, epoch: int) -> None:
         old_epoch, old_version = self._floors.get(book_id, (0, 0))

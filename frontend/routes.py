@@ -7,6 +7,7 @@ from marshmallow import ValidationError
 
 from common.fields import KEY_RULE, SQLITE_MAX_INT
 from common.openapi import doc
+from common.shapes import OrderSchema
 from common.web import ApiError, QueryInt, load_body, protect_internal, staff_only
 from frontend import freshness, services
 from frontend.cache import Answer
@@ -17,7 +18,7 @@ from frontend.schemas import (
     InvalidatedSchema,
     LeaseAnswerSchema,
     LeaseSchema,
-    OrderSchema,
+    OrderBodySchema,
     PriceSchema,
     QuantitySchema,
     SearchHitSchema,
@@ -79,6 +80,26 @@ def lookup(book_id: int):
 def buy(book_id: int):
     """Buy a book (optional body {"quantity": n}); Idempotency-Key makes retries safe."""
     quantity = load_body(BuyBodySchema(), optional=True)["quantity"]
+    order = services.buy(*_deps(), book_id, quantity, idempotency_key())
+    body = {k: order[k] for k in ("order_id", "book_id", "quantity", "total")}
+    return jsonify(body), 201
+
+
+@doc(
+    body=OrderBodySchema,
+    responses={201: OrderSchema},
+    errors=(404, 410, 422, 503),
+    headers={"Idempotency-Key": KEY_SCHEMA},
+)
+@public.post("/orders")
+def place_order():
+    """Order 1-50 books at once, all or nothing; 404/410 name the books (`books`)."""
+    lines = load_body(OrderBodySchema())["items"]
+    return jsonify(services.place(*_deps(), lines, idempotency_key())), 201
+
+
+def idempotency_key() -> str | None:
+    """The client's Idempotency-Key header, if any (400 if malformed)."""
     key = request.headers.get("Idempotency-Key")
     if key is not None:
         try:
@@ -87,9 +108,7 @@ def buy(book_id: int):
             raise ApiError(
                 400, "Idempotency-Key: must be 1-200 printable ASCII characters"
             ) from None
-    order = services.buy(*_deps(), book_id, quantity, key)
-    body = {k: order[k] for k in ("order_id", "book_id", "quantity", "total")}
-    return jsonify(body), 201
+    return key
 
 
 @doc(body=PriceSchema, responses={200: BookSchema}, errors=(404, 503), auth="staff")
@@ -113,7 +132,7 @@ def update_item(book_id: int):
 @doc(responses={200: OrderSchema}, errors=(404, 503))
 @public.get("/orders/<order_id>")
 def get_order(order_id: str):
-    """One order by id."""
+    """One order by id: its lines (`unit_price`), exact `total` and status."""
     if len(order_id) > 200:
         raise ApiError(404, "no such order")
     router, _ = _deps()

@@ -6,7 +6,14 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-from common.fields import MAX_PRICE, MAX_QUANTITY, SQLITE_MAX_INT, StrictInteger, StrictNumber
+from common.fields import (
+    MAX_QUANTITY,
+    SQLITE_MAX_INT,
+    Price,
+    StrictInteger,
+    StrictNumber,
+    order_lines,
+)
 
 
 class BookSchema(Schema):
@@ -30,28 +37,19 @@ class BuyResultSchema(Schema):
     order_id = fields.String(required=True)
     book_id = fields.Integer(required=True)
     quantity = fields.Integer()
-    total = fields.Float()
+    total = fields.String(metadata={"description": "exact, e.g. '100.00'"})
+
+
+class OrderBodySchema(Schema):
+    items = order_lines(required=True, metadata={"description": "1-50 lines, one per book"})
 
 
 class PriceSchema(Schema):
-    price = StrictNumber(
-        required=True,
-        validate=validate.Range(min=0, max=MAX_PRICE, min_inclusive=False),
-        metadata={"exclusiveMinimum": True},  # apispec leaves min_inclusive out
-    )
+    price = Price(required=True)
 
 
 class QuantitySchema(Schema):
     quantity = StrictInteger(required=True, validate=validate.Range(min=0, max=MAX_QUANTITY))
-
-
-class OrderSchema(Schema):
-    order_id = fields.String(required=True)
-    book_id = fields.Integer(required=True)
-    quantity = fields.Integer(required=True)
-    total = fields.Float(required=True)
-    status = fields.String(required=True)
-    created_at = fields.String(required=True)
 
 
 def book_id_key(text: str) -> None:
@@ -81,6 +79,11 @@ class LeaseSchema(Schema):
             "description": "book id (decimal digits) -> its new version: drop the book, "
             "refill it no older than that"
         },
+    )
+
+    searches = fields.Boolean(
+        load_default=False,
+        metadata={"description": "books were added, withdrawn or retitled: drop searches"},
     )
 
     @post_load

@@ -29,19 +29,24 @@ def public(book: dict) -> dict:
     return {k: book[k] for k in PUBLIC_FIELDS}
 
 
-def _relay(response: requests.Response, ok: tuple[int, ...] = (200,)) -> dict | list:
+RELAYED = ("order_id", "books")  # fields of a backend's 4xx the client needs too
+
+
+def relay(response: requests.Response, ok: tuple[int, ...] = (200,)) -> dict | list:
     if response.status_code in ok:
         return response.json()
     try:
-        message = response.json().get("message", "")
+        body = response.json()
+        message = body.get("message", "")
     except (ValueError, AttributeError):
-        message = ""
+        body, message = {}, ""
     if 400 <= response.status_code < 500:
-        raise ApiError(response.status_code, message or "rejected")
+        extra = {k: body[k] for k in RELAYED if k in body}
+        raise ApiError(response.status_code, message or "rejected", **extra)
     raise ApiError(503, f"backend error: {message or response.status_code}")
 
 
-def _call(router: Router, kind: str, service: str, method: str, path: str, **kw):
+def call(router: Router, kind: str, service: str, method: str, path: str, **kw):
     try:
         return getattr(router, kind)(service, method, path, **kw)
     except NoReplica as e:
@@ -65,7 +70,7 @@ def search(router: Router, cache: BookCache, topic: str, want: Freshness = FRESH
 
 def _fetch_search(router: Router, cache: BookCache, topic: str) -> list[dict]:
     ticket = cache.ticket()
-    hits = _relay(_call(router, "read", "catalog", "GET", f"/search/{quote(topic, safe='')}"))
+    hits = relay(call(router, "read", "catalog", "GET", f"/search/{quote(topic, safe='')}"))
     cache.put_search(topic, hits, ticket)
     return hits
 
@@ -118,7 +123,7 @@ def _fetch_book(router: Router, cache: BookCache, book_id: int) -> dict:
     """
     for _ in range(FETCH_TRIES):
         ticket = cache.ticket()
-        book = _relay(_call(router, "read", "catalog", "GET", f"/lookup/{book_id}"))
+        book = relay(call(router, "read", "catalog", "GET", f"/lookup/{book_id}"))
         cache.put(book, ticket)
         if not cache.behind(book, ticket):
             return book
@@ -129,7 +134,7 @@ def buy(router: Router, cache: BookCache, book_id: int, quantity: int, key: str 
     """Buy through any order server; a retry elsewhere reuses the key, so it is safe."""
     key = key or f"fe-{uuid.uuid4().hex}"
     try:
-        response = _call(
+        response = call(
             router,
             "read",
             "order",
@@ -139,26 +144,43 @@ def buy(router: Router, cache: BookCache, book_id: int, quantity: int, key: str 
         )
     finally:
         cache.invalidate(book_id)
-    return _relay(response, ok=(201,))
+    return relay(response, ok=(201,))
+
+
+def place(router: Router, cache: BookCache, lines: list[dict], key: str | None) -> dict:
+    """Order several books through any order server; a retry elsewhere reuses the key."""
+    key = key or f"fe-{uuid.uuid4().hex}"
+    body = {"items": lines, "idempotency_key": key}
+    try:
+        response = call(router, "read", "order", "POST", "/orders", json=body)
+    finally:
+        for line in lines:
+            cache.invalidate(line["book_id"])
+    return relay(response, ok=(201,))
 
 
 def update(router: Router, cache: BookCache, book_id: int, change: dict) -> dict:
     """A staff change at the catalog primary; our own cache drops the book at once."""
     try:
-        response = _call(router, "write", "catalog", "PUT", f"/update/{book_id}", json=change)
+        response = call(router, "write", "catalog", "PUT", f"/update/{book_id}", json=change)
     finally:
         cache.invalidate(book_id)
-    return public(_relay(response))
+    return public(relay(response))
 
 
 def order(router: Router, order_id: str) -> dict:
     """An order; a replica that has not got it yet does not make it a 404 (every one is asked)."""
     path = f"/orders/{quote(order_id, safe='')}"
-    return _relay(_call(router, "read_any", "order", "GET", path))
+    return relay(call(router, "read_any", "order", "GET", path))
 
 
 def accept_lease(
-    cache: BookCache, fence: EpochFence, epoch: int, until: float | None, invalidate: dict
+    cache: BookCache,
+    fence: EpochFence,
+    epoch: int,
+    until: float | None,
+    invalidate: dict,
+    searches: bool = False,
 ) -> int:
     """The catalog primary's round: fence, then its invalidations, then its read lease.
 
@@ -172,6 +194,8 @@ def accept_lease(
         cache.observe_epoch(epoch)
         for book_id, version in invalidate.items():
             cache.invalidate(book_id, version, epoch)
+        if searches:
+            cache.invalidate_searches()
         if until is not None:
             cache.grant(epoch, until)
         return fence.newest

@@ -1,4 +1,4 @@
-"""Order storage: orders (design §5) and the outbox."""
+"""Order storage: orders and their lines (design §5), and the outbox."""
 
 from __future__ import annotations
 
@@ -17,11 +17,27 @@ class Order(db.Model):
     __tablename__ = "orders"
 
     order_id: Mapped[str] = mapped_column(String, primary_key=True)
-    book_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    book_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # NULL: several books
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)  # copies, all books
+    # A float copy of the exact total (Σ order_items), for tools that read this table.
     total: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     status: Mapped[str] = mapped_column(String, nullable=False, index=True)
     created_at: Mapped[str] = mapped_column(String, nullable=False)
 
 
 outbox_table = define_outbox(db.metadata)
+
+
+class OrderItem(db.Model):
+    """One book of an order (single buys too): the exact price it was decided at.
+
+    `unit_price` is decimal text with two places ('19.99'); NULL while the
+    order is pending (the price is the catalog's at decision time).
+    """
+
+    __tablename__ = "order_items"
+
+    order_id: Mapped[str] = mapped_column(String, primary_key=True)
+    book_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    unit_price: Mapped[str | None] = mapped_column(String, nullable=True)

@@ -7,10 +7,20 @@ from flask import Blueprint, current_app, jsonify, request
 from common.http import ORIGIN_HEADER
 from common.node import context
 from common.openapi import doc
+from common.period import QUERY as PERIOD
+from common.period import read_period
 from common.replication.routes import add_sync_routes
+from common.shapes import OrderSchema, RevenueSchema
 from common.web import ApiError, load_body, protect_internal
+from order import reports
 from order.models import CONFIRMED
-from order.schemas import BuySchema, OrderPushSchema, OrderSchema, OrderStateSchema
+from order.rows import present
+from order.schemas import (
+    BuySchema,
+    OrderPushSchema,
+    OrderStateSchema,
+    PlaceSchema,
+)
 from order.store import OrderStore
 
 bp = Blueprint("order", __name__)
@@ -35,16 +45,49 @@ def buy(book_id: int):
     body = load_body(BuySchema(), optional=True)
     origin = request.headers.get(ORIGIN_HEADER)
     order = store().buy(book_id, body["quantity"], body["idempotency_key"], origin)
+    return _placed(order)
+
+
+@doc(body=PlaceSchema, responses={201: OrderSchema}, errors=(404, 410, 422, 503))
+@bp.post("/orders")
+def place():
+    """Order 1-50 books at once, all or nothing: 201 confirmed, 410 naming the books short."""
+    body = load_body(PlaceSchema())
+    origin = request.headers.get(ORIGIN_HEADER)
+    return _placed(store().place(body["items"], body["idempotency_key"], origin))
+
+
+def _placed(order: dict):
     if order["status"] == CONFIRMED:
-        return jsonify(OrderSchema().dump(order)), 201
-    raise ApiError(410, f"book {book_id} is out of stock", order_id=order["order_id"])
+        return jsonify(OrderSchema().dump(present(order))), 201
+    short = order.get("short") or [line["book_id"] for line in order["items"]]
+    names = ", ".join(str(book_id) for book_id in short)
+    raise ApiError(
+        410,
+        f"not enough stock of book {names}"
+        if len(short) == 1
+        else f"not enough stock of books {names}",
+        order_id=order["order_id"],
+        books=short,
+        status=order["status"],
+    )
 
 
 @doc(responses={200: OrderSchema}, errors=(404, 503))
 @bp.get("/orders/<order_id>")
 def get_order(order_id: str):
-    """One order by id."""
-    return jsonify(OrderSchema().dump(store().get(order_id)))
+    """One order by id, with its lines and exact total."""
+    return jsonify(OrderSchema().dump(present(store().get(order_id))))
+
+
+@doc(responses={200: RevenueSchema}, errors=(400, 503), query=PERIOD)
+@bp.get("/reports/revenue")
+def revenue():
+    """Revenue of confirmed orders by UTC day or book; `complete`: this replica vouches."""
+    start, end, by = read_period()
+    notes = reports.completeness(context(), store().replicator)
+    report = reports.revenue(store().engine, start, end, by)
+    return jsonify({**report, "complete": not notes, "notes": notes, "node": context().node.name})
 
 
 add_sync_routes(bp, store, OrderPushSchema, OrderStateSchema)

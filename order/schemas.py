@@ -5,20 +5,30 @@ from __future__ import annotations
 from flask_marshmallow import Marshmallow
 from marshmallow import Schema, fields, validate
 
-from common.fields import KEY_RULE, MAX_QUANTITY, StrictInteger, StrictNumber
+from common.fields import (
+    KEY_RULE,
+    MAX_LINES,
+    MAX_QUANTITY,
+    StrictInteger,
+    StrictNumber,
+    order_lines,
+)
 from common.replication.routes import entries_schemas
-from order.models import Order
 
 ma = Marshmallow()
 
-
-class OrderSchema(ma.SQLAlchemyAutoSchema):
-    class Meta:
-        model = Order
+MONEY = r"^\d{1,13}\.\d{2}$"  # exact decimal text, two places: '19.99'
 
 
 class BuySchema(Schema):
     quantity = StrictInteger(load_default=1, validate=validate.Range(min=1, max=MAX_QUANTITY))
+    idempotency_key = fields.String(load_default=None, allow_none=True, validate=KEY_RULE)
+
+
+class PlaceSchema(Schema):
+    """An order of 1-50 books, all or nothing."""
+
+    items = order_lines(required=True)
     idempotency_key = fields.String(load_default=None, allow_none=True, validate=KEY_RULE)
 
 
@@ -35,8 +45,12 @@ class OrderRowSchema(Schema):
     """An order as replicas exchange it (every column of `orders`)."""
 
     order_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    book_id = StrictInteger(required=True, validate=validate.Range(min=0, max=2**63 - 1))
-    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
+    book_id = StrictInteger(
+        required=True, allow_none=True, validate=validate.Range(min=0, max=2**63 - 1)
+    )
+    quantity = StrictInteger(
+        required=True, validate=validate.Range(min=1, max=MAX_QUANTITY * MAX_LINES)
+    )
     total = StrictNumber(required=True, validate=validate.Range(min=0))
     status = fields.String(
         required=True, validate=validate.OneOf(["pending", "confirmed", "rejected"])
@@ -49,8 +63,23 @@ class OrderRowSchema(Schema):
     )
 
 
+class OrderLineRowSchema(Schema):
+    """One line of an order as replicas exchange it (`order_items` without order_id)."""
+
+    book_id = StrictInteger(required=True, validate=validate.Range(min=0, max=2**63 - 1))
+    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
+    unit_price = fields.String(
+        required=True, allow_none=True, validate=validate.Regexp(MONEY, error="must be like 19.99")
+    )
+
+
 class OrderEntrySchema(Schema):
     order = fields.Nested(OrderRowSchema, required=True)
+    items = fields.List(
+        fields.Nested(OrderLineRowSchema),
+        load_default=list,
+        validate=validate.Length(max=MAX_LINES),
+    )
 
 
 OrderPushSchema, OrderStateSchema = entries_schemas(OrderEntrySchema, {})

@@ -1,4 +1,4 @@
-"""Order domain: buying through the catalog primary, exactly once per order id.
+"""Order domain: ordering through the catalog primary, exactly once per order id.
 
 The order id comes from the client's Idempotency-Key (or is fresh), so a
 retry on any order server names the same order. The order is recorded
@@ -6,7 +6,8 @@ retry on any order server names the same order. The order is recorded
 the final status is written with its outbox entry in one transaction and
 pushed to the peer order servers before the client hears back. A buy whose
 catalog call got no answer stays pending until the reconciler asks the
-catalog what happened (design §7 rule 4).
+catalog what happened (design §7 rule 4). An order has 1-50 lines
+(`order_items`); a single buy is an order of one line.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import time
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
@@ -31,11 +33,12 @@ from common.observe.metrics import ORDER_DECISIONS
 from common.replication.replicator import Replicator
 from common.replication.routes import valid_entries
 from common.web import ApiError
-from order.models import CONFIRMED, PENDING, REJECTED, Order
+from order import rows
+from order.models import CONFIRMED, PENDING, REJECTED
+from order.rows import order_items, orders
 from order.schemas import OrderEntrySchema
 
 log = logging.getLogger(__name__)
-orders = Order.__table__
 
 
 def order_id_for(key: str | None) -> str:
@@ -43,23 +46,6 @@ def order_id_for(key: str | None) -> str:
     if key is None:
         return uuid.uuid4().hex
     return "k" + hashlib.sha256(key.encode()).hexdigest()[:31]
-
-
-def _merge(row: dict):
-    stmt = sqlite_insert(orders).values(**row)
-    new, old = stmt.excluded, orders.c
-    decide = (old.status == PENDING) & (new.status != PENDING)
-    return stmt.on_conflict_do_update(
-        index_elements=[old.order_id],
-        set_={
-            "status": case((decide, new.status), else_=old.status),
-            "total": case((decide, new.total), else_=old.total),
-            "created_at": case(
-                (decide, new.created_at), else_=func.min(old.created_at, new.created_at)
-            ),
-        },
-        where=decide | (new.created_at < old.created_at),
-    )
 
 
 def now_iso() -> str:
@@ -78,47 +64,55 @@ class OrderStore:
 
     # -- reads -------------------------------------------------------------
     def get(self, order_id: str) -> dict:
-        row = self._find(order_id)
-        if row is None:
-            raise ApiError(404, f"no order {order_id!r}")
-        return row
-
-    def _find(self, order_id: str) -> dict | None:
+        """An order with its lines (`rows.present` shapes it for clients)."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(orders).where(orders.c.order_id == order_id)).mappings()
-            found = row.first()
-        return dict(found) if found else None
+            order = rows.find(conn, order_id)
+        if order is None:
+            raise ApiError(404, f"no order {order_id!r}")
+        return order
 
-    # -- buying --------------------------------------------------------------
+    # -- ordering --------------------------------------------------------------
     def buy(self, book_id: int, quantity: int, key: str | None, origin: str | None = None) -> dict:
+        return self.place([{"book_id": book_id, "quantity": quantity}], key, origin)
+
+    def place(self, lines: list[dict], key: str | None, origin: str | None = None) -> dict:
+        """Order every line or none, once per key; returns the order, decided or pending."""
         order_id = order_id_for(key)
-        order = self._open(order_id, book_id, quantity)
+        order = self._open(order_id, lines)
         if order["status"] != PENDING:
             return order
         with self._flying(order_id):
-            try:
-                response = self.router.write(
-                    "catalog",
-                    "POST",
-                    f"/buy/{book_id}",
-                    json={"order_id": order_id, "quantity": quantity},
-                    headers={ORIGIN_HEADER: origin} if origin else None,
-                )
-            except NoReplica:
-                raise ApiError(
-                    503,
-                    "no catalog server reachable; retry with the same Idempotency-Key",
-                    order_id=order_id,
-                ) from None
+            response = self._ask_catalog(order_id, lines, origin)
             if response.status_code == 404:
                 self._drop_pending(order_id)
-                raise ApiError(404, f"no book with id {book_id}")
+                answer = _json(response)
+                raise ApiError(404, answer.get("message", "no such book"), **_books(answer))
             if response.status_code != 200:
                 raise ApiError(503, f"catalog answered {response.status_code}", order_id=order_id)
             answer = response.json()
             if not self._current(answer):
                 raise ApiError(503, "decision from a deposed catalog primary", order_id=order_id)
             return self._decide(order_id, answer)
+
+    def _ask_catalog(self, order_id: str, lines: list[dict], origin: str | None):
+        if len(lines) == 1:  # the single-buy route: one book, one quantity
+            path, body = f"/buy/{lines[0]['book_id']}", {"quantity": lines[0]["quantity"]}
+        else:
+            path, body = "/orders", {"items": lines}
+        try:
+            return self.router.write(
+                "catalog",
+                "POST",
+                path,
+                json={"order_id": order_id, **body},
+                headers={ORIGIN_HEADER: origin} if origin else None,
+            )
+        except NoReplica:
+            raise ApiError(
+                503,
+                "no catalog server reachable; retry with the same Idempotency-Key",
+                order_id=order_id,
+            ) from None
 
     def _current(self, answer: dict) -> bool:
         """A decision of an epoch older than the newest seen is not trusted (fencing)."""
@@ -128,35 +122,37 @@ class OrderStore:
             return False
         return True
 
-    def _open(self, order_id: str, book_id: int, quantity: int) -> dict:
+    def _open(self, order_id: str, lines: list[dict]) -> dict:
         """The existing order for this id, or a new pending one (kept local until decided)."""
         row = {
             "order_id": order_id,
-            "book_id": book_id,
-            "quantity": quantity,
+            "book_id": lines[0]["book_id"] if len(lines) == 1 else None,
+            "quantity": sum(line["quantity"] for line in lines),
             "total": 0.0,
             "status": PENDING,
             "created_at": now_iso(),
         }
         with self.ctx.write_lock, self.engine.begin() as conn:
-            conn.execute(sqlite_insert(orders).values(**row).on_conflict_do_nothing())
-            query = select(orders).where(orders.c.order_id == order_id)
-            order = dict(conn.execute(query).mappings().one())  # ours, or the one already there
-        if (order["book_id"], order["quantity"]) != (book_id, quantity):
+            if conn.execute(sqlite_insert(orders).values(**row).on_conflict_do_nothing()).rowcount:
+                unpriced = [{**line, "unit_price": None} for line in lines]
+                conn.execute(rows.merge_lines(order_id, unpriced))
+            order = rows.find(conn, order_id)  # ours, or the one already there
+        if not rows.same_lines(order, lines):
             raise ApiError(
                 422, "this Idempotency-Key was used for a different purchase", order_id=order_id
             )
         return order
 
     def _decide(self, order_id: str, answer: dict) -> dict:
-        """Record the catalog's verdict and replicate it before answering.
+        """Record the catalog's verdict (and its prices) and replicate it before answering.
 
         The push happens after the write lock is released: two order servers
         pushing to each other while each held its own lock would deadlock.
         """
         status = CONFIRMED if answer["outcome"] == "applied" else REJECTED
         ORDER_DECISIONS.labels(status).inc()
-        total = answer.get("total", 0.0) if status == CONFIRMED else 0.0
+        total = float(Decimal(answer.get("total") or "0")) if status == CONFIRMED else 0.0
+        priced = [_priced(line) for line in answer.get("items", ())]
         with self.ctx.write_lock:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -164,18 +160,24 @@ class OrderStore:
                     .where(orders.c.order_id == order_id, orders.c.status == PENDING)
                     .values(status=status, total=total)
                 )
-                query = select(orders).where(orders.c.order_id == order_id)
-                row = dict(conn.execute(query).mappings().one())
-                staged = self.replicator.stage(conn, {"order": row})
+                if priced:
+                    conn.execute(rows.merge_lines(order_id, priced))
+                order = rows.find(conn, order_id)
+                staged = self.replicator.stage(conn, _entry(order))
             ticket = self.replicator.enqueue(staged)  # in commit order
         self.replicator.wait(ticket, staged)
-        return row
+        if status == REJECTED:
+            order["short"] = answer.get("short") or [line["book_id"] for line in order["items"]]
+        return order
 
     def _drop_pending(self, order_id: str) -> None:
+        """An order the catalog refused outright (unknown books): as if never placed."""
         with self.ctx.write_lock, self.engine.begin() as conn:
-            conn.execute(
-                orders.delete().where(orders.c.order_id == order_id, orders.c.status == PENDING)
-            )
+            gone = conn.execute(
+                delete(orders).where(orders.c.order_id == order_id, orders.c.status == PENDING)
+            ).rowcount
+            if gone:
+                conn.execute(delete(order_items).where(order_items.c.order_id == order_id))
 
     @contextmanager
     def _flying(self, order_id: str):
@@ -205,24 +207,22 @@ class OrderStore:
         """Ask the catalog about pending orders nobody is working on; return how many settled."""
         resolve_after = timedelta(seconds=self.ctx.cluster.tuning.resolve_after)
         cutoff = (datetime.now(UTC) - resolve_after).isoformat(timespec="milliseconds")
+        query = select(orders.c.order_id).where(
+            orders.c.status == PENDING, orders.c.created_at < cutoff
+        )
         with self.engine.connect() as conn:
-            stale = (
-                conn.execute(
-                    select(orders).where(orders.c.status == PENDING, orders.c.created_at < cutoff)
-                )
-                .mappings()
-                .all()
-            )
+            stale = [rows.find(conn, order_id) for (order_id,) in conn.execute(query)]
         settled = 0
         for order in stale:
-            if order["order_id"] in self._in_flight:
+            if order is None or order["order_id"] in self._in_flight:
                 continue
+            lines = [{"book_id": x["book_id"], "quantity": x["quantity"]} for x in order["items"]]
             try:
                 response = self.router.write(
                     "catalog",
                     "POST",
-                    f"/resolve/{order['book_id']}",
-                    json={"order_id": order["order_id"], "quantity": order["quantity"]},
+                    "/resolve",
+                    json={"order_id": order["order_id"], "items": lines},
                 )
             except NoReplica:
                 return settled
@@ -254,7 +254,9 @@ class OrderStore:
         with self.ctx.write_lock, self.engine.begin() as conn:
             for entry in entries:
                 if entry.get("order"):
-                    conn.execute(_merge(entry["order"]))
+                    conn.execute(rows.merge_order(entry["order"]))
+                if entry.get("items"):
+                    conn.execute(rows.merge_lines(entry["order"]["order_id"], entry["items"]))
 
     def apply_queued(self, entries: list) -> None:
         """Entries replayed from the recovery queue: checked first (the queue takes any)."""
@@ -265,7 +267,32 @@ class OrderStore:
         return {"applied": True}
 
     def snapshot(self) -> dict:
-        """Every decided order, as entries a peer can apply (pending ones stay local)."""
+        """Every decided order with its lines, as entries a peer can apply (pending ones
+        stay local)."""
         with self.engine.connect() as conn:
-            query = select(orders).where(orders.c.status != PENDING)
-            return {"entries": [{"order": dict(r)} for r in conn.execute(query).mappings()]}
+            query = select(orders.c.order_id).where(orders.c.status != PENDING)
+            decided = [rows.find(conn, order_id) for (order_id,) in conn.execute(query)]
+        return {"entries": [_entry(order) for order in decided if order]}
+
+
+def _entry(order: dict) -> dict:
+    """An order as replicas exchange it: its row and its priced lines."""
+    row = {k: v for k, v in order.items() if k not in ("items", "short")}
+    return {"order": row, "items": order["items"]}
+
+
+def _priced(line: dict) -> dict:
+    return {k: line[k] for k in ("book_id", "quantity", "unit_price")}
+
+
+def _json(response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _books(answer: dict) -> dict:
+    books = answer.get("books")
+    return {"books": books} if isinstance(books, list) else {}

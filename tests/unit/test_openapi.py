@@ -56,7 +56,7 @@ def test_error_schema_names_the_extra_fields_errors_carry():
     spec = spec_of(("/named/<target>", named, ["GET"]))
     error = spec["components"]["schemas"]["Error"]
     assert error["required"] == ["message"]
-    assert {"message", "primary", "status", "order_id", "epoch", "data_epoch"} == set(
+    assert {"message", "primary", "status", "order_id", "epoch", "data_epoch", "books"} == set(
         error["properties"]
     )
 

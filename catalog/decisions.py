@@ -1,0 +1,135 @@
+"""The catalog's decision on an order id: all of its lines taken, or none (design §7 rule 4).
+
+Runs inside the writer's transaction, under its write lock: every line is
+checked, then every line decremented, and the decision is recorded with its
+exact lines (`unit_price` = the cost at decision time), so the same order id
+never decrements twice and a retry gets the first answer. A single buy is
+an order of one line.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from catalog.models import OrderDecision
+from catalog.rows import any_book, books, listed_books
+from common import money
+from common.web import ApiError
+
+decisions = OrderDecision.__table__
+
+
+def take(conn: Connection, order_id: str, lines: list[dict]) -> tuple[dict, dict]:
+    """Decide `order_id`: (outcome, replicated entry). 404 names unknown or withdrawn books."""
+    decided = _find(conn, order_id)
+    if decided:
+        return outcome(decided), again(conn, decided)
+    wanted = [line["book_id"] for line in lines]
+    found = listed_books(conn, wanted)
+    unknown = [book_id for book_id in wanted if book_id not in found]
+    if unknown:
+        raise ApiError(404, f"no book with id {_names(unknown)}", books=unknown)
+    short = [
+        line["book_id"] for line in lines if found[line["book_id"]]["quantity"] < line["quantity"]
+    ]
+    priced = [
+        {**_line(line), "unit_price": money.text(found[line["book_id"]]["cost"])} for line in lines
+    ]
+    if short:
+        record = _record(order_id, priced, "rejected", short)
+        conn.execute(insert(decisions).values(**record))
+        return outcome(record), {"order": record}
+    changed = [_decrement(conn, line) for line in lines]
+    record = _record(order_id, priced, "applied")
+    conn.execute(insert(decisions).values(**record))
+    return outcome(record), {"order": record, "books": changed}
+
+
+def fence(conn: Connection, order_id: str, lines: list[dict]) -> tuple[dict, dict]:
+    """The outcome of `order_id`; undecided, it is recorded 'aborted' so it never applies."""
+    decided = _find(conn, order_id)
+    if decided:
+        return outcome(decided), again(conn, decided)
+    record = _record(order_id, [{**_line(line), "unit_price": "0.00"} for line in lines], "aborted")
+    conn.execute(insert(decisions).values(**record))
+    return outcome(record), {"order": record}
+
+
+def again(conn: Connection, decided: dict) -> dict:
+    """A decision asked for again: pushed again with its books, so it is surely delivered."""
+    ids = [line["book_id"] for line in lines_of(decided)]
+    rows = [row for row in (_maybe(conn, book_id) for book_id in ids) if row]
+    return {"order": decided, "books": rows}
+
+
+def outcome(record: dict) -> dict:
+    lines = lines_of(record)
+    applied = record["status"] == "applied"
+    return {
+        "outcome": record["status"],
+        "total": money.text(money.total(lines) if applied else 0),
+        "book_id": record["book_id"],
+        "quantity": record["quantity"],
+        "items": [_priced(line) for line in lines],
+        "short": [line["book_id"] for line in lines if line.get("short")],
+    }
+
+
+def lines_of(record: dict) -> list[dict]:
+    """A decision's lines; a row from before multi-book orders had one, priced by its total."""
+    if record.get("items"):
+        return json.loads(record["items"])
+    unit = money.exact(record["total"]) / record["quantity"] if record["total"] else 0
+    line = {"book_id": record["book_id"], "quantity": record["quantity"]}
+    return [{**line, "unit_price": money.text(unit)}]
+
+
+def _record(order_id: str, priced: list[dict], status: str, short=()) -> dict:
+    lines = [{**line, "short": True} if line["book_id"] in short else line for line in priced]
+    return {
+        "order_id": order_id,
+        "book_id": priced[0]["book_id"] if len(priced) == 1 else None,
+        "quantity": sum(line["quantity"] for line in priced),
+        "status": status,
+        "total": float(money.total(priced)) if status == "applied" else 0.0,
+        "items": json.dumps(lines, separators=(",", ":")),
+    }
+
+
+def _decrement(conn: Connection, line: dict) -> dict:
+    taken = conn.execute(
+        update(books)
+        .where(books.c.id == line["book_id"], books.c.quantity >= line["quantity"])
+        .values(quantity=books.c.quantity - line["quantity"], version=books.c.version + 1)
+    ).rowcount
+    if not taken:  # checked above under the same lock: cannot happen; never half-apply
+        raise RuntimeError(f"stock of book {line['book_id']} changed under the write lock")
+    return any_book(conn, line["book_id"])
+
+
+def _find(conn: Connection, order_id: str) -> dict | None:
+    row = conn.execute(select(decisions).where(decisions.c.order_id == order_id)).mappings()
+    found = row.first()
+    return dict(found) if found else None
+
+
+def _maybe(conn: Connection, book_id: int) -> dict | None:
+    try:
+        return any_book(conn, book_id)
+    except ApiError:
+        return None
+
+
+def _line(line: dict) -> dict:
+    return {"book_id": line["book_id"], "quantity": line["quantity"]}
+
+
+def _priced(line: dict) -> dict:
+    return {**_line(line), "unit_price": line["unit_price"]}
+
+
+def _names(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids)

@@ -1,0 +1,116 @@
+"""JSON shapes the front-end and a backend both speak: staff's books, orders, reports.
+
+The front-end validates a client's body with the same schema the backend
+does, and documents the backend's answer with the same schema it relays.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from common.fields import (
+    COMMENT_MAX,
+    MAX_QUANTITY,
+    TITLE_MAX,
+    TOPIC_MAX,
+    Label,
+    Price,
+    StrictInteger,
+)
+
+
+# -- staff's catalog -----------------------------------------------------------
+class NewBookSchema(Schema):
+    """A title staff add; the catalog picks its id."""
+
+    title = Label(TITLE_MAX, required=True)
+    topic = Label(TOPIC_MAX, required=True)
+    cost = Price(required=True)
+    quantity = StrictInteger(required=True, validate=validate.Range(min=0, max=MAX_QUANTITY))
+
+
+class EditSchema(Schema):
+    """A staff edit: any of title, topic, cost, quantity."""
+
+    openapi_extra = {"minProperties": 1}
+    title = Label(TITLE_MAX)
+    topic = Label(TOPIC_MAX)
+    cost = Price()
+    quantity = StrictInteger(validate=validate.Range(min=0, max=MAX_QUANTITY))
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if not data:
+            raise ValidationError("give at least one of title, topic, cost, quantity")
+
+
+class WithdrawSchema(Schema):
+    comment = Label(COMMENT_MAX, required=True, metadata={"description": "why it is withdrawn"})
+
+
+class StaffBookSchema(Schema):
+    """A book as staff see it: with its withdrawal, if any."""
+
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    topic = fields.String(required=True)
+    cost = fields.Float(required=True)
+    quantity = fields.Integer(required=True)
+    version = fields.Integer(required=True)
+    deleted_at = fields.String(allow_none=True, required=True)
+    comment = fields.String(allow_none=True, required=True, attribute="delete_comment")
+
+
+# -- orders --------------------------------------------------------------------
+class LineOutSchema(Schema):
+    book_id = fields.Integer(required=True)
+    quantity = fields.Integer(required=True)
+    unit_price = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "exact, e.g. '19.99'; null while pending"},
+    )
+
+
+class OrderSchema(Schema):
+    """An order as clients see it (`order.rows.present`)."""
+
+    order_id = fields.String(required=True)
+    book_id = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "null: several books"}
+    )
+    quantity = fields.Integer(required=True, metadata={"description": "copies, all books"})
+    status = fields.String(
+        required=True, validate=validate.OneOf(["pending", "confirmed", "rejected"])
+    )
+    created_at = fields.String(required=True)
+    items = fields.List(fields.Nested(LineOutSchema), required=True)
+    total = fields.String(
+        required=True,
+        metadata={"description": "exact: Σ quantity × unit_price; '0.00' unless confirmed"},
+    )
+
+
+# -- revenue reports -----------------------------------------------------------
+class RevenueFiguresSchema(Schema):
+    orders = fields.Integer(required=True, metadata={"description": "confirmed orders"})
+    copies = fields.Integer(required=True)
+    revenue = fields.String(required=True, metadata={"description": "exact, e.g. '1234.50'"})
+
+
+class RevenueRowSchema(RevenueFiguresSchema):
+    day = fields.String(metadata={"description": "UTC date (by=day)"})
+    book_id = fields.Integer(metadata={"description": "by=book"})
+
+
+class RevenueSchema(Schema):
+    from_ = fields.String(required=True, data_key="from")
+    to = fields.String(required=True)
+    by = fields.String(required=True, validate=validate.OneOf(["day", "book"]))
+    rows = fields.List(fields.Nested(RevenueRowSchema), required=True)
+    total = fields.Nested(RevenueFiguresSchema, required=True)
+    complete = fields.Boolean(
+        required=True, metadata={"description": "this replica holds every acknowledged order"}
+    )
+    notes = fields.List(fields.String(), required=True, metadata={"description": "why not"})
+    node = fields.String(required=True, metadata={"description": "the replica that answered"})

@@ -1,0 +1,146 @@
+"""Staff's routes on the front-end: manage the catalog, read revenue (staff token).
+
+Every write is a catalog write at the primary, replicated and fenced like
+the others (`frontend.staff_services`); reports come from order replicas.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from common.openapi import doc
+from common.period import QUERY as PERIOD
+from common.period import read_period
+from common.shapes import (
+    EditSchema,
+    NewBookSchema,
+    RevenueSchema,
+    StaffBookSchema,
+    WithdrawSchema,
+)
+from common.web import QueryChoice, load_body, staff_only
+from frontend import staff_services
+from frontend.routes import BOOK_ID, KEY_SCHEMA, idempotency_key
+
+staff = Blueprint("staff", __name__)
+DELETED = QueryChoice("deleted", ("false", "true"))
+CSV = {"text/csv": {"schema": {"type": "string"}}}
+
+
+def _deps():
+    ext = current_app.extensions
+    return ext["frontend.router"], ext["frontend.cache"]
+
+
+# -- the catalog -----------------------------------------------------------------
+@doc(
+    responses={200: StaffBookSchema(many=True)},
+    errors=(400, 503),
+    auth="staff",
+    query={"deleted": DELETED.schema},
+)
+@staff.get("/books")
+@staff_only
+def list_books():
+    """Staff: books on sale (`deleted=false`, the default) or withdrawn, with comments."""
+    return jsonify(staff_services.books(_deps()[0], DELETED.read()))
+
+
+@doc(responses={200: CSV}, errors=(503,), auth="staff")
+@staff.get("/books.csv")
+@staff_only
+def export_books():
+    """Staff: every book with all its columns, as CSV (cells safe from formula injection)."""
+    body = staff_services.books_csv(_deps()[0])
+    return _csv(body, "books.csv")
+
+
+@doc(
+    body=NewBookSchema,
+    responses={201: StaffBookSchema},
+    errors=(422, 503),
+    auth="staff",
+    headers={"Idempotency-Key": KEY_SCHEMA},
+)
+@staff.post("/books")
+@staff_only
+def add_book():
+    """Staff: add a book (its id is the catalog's choice); Idempotency-Key: never twice."""
+    body = {**load_body(NewBookSchema()), "idempotency_key": idempotency_key()}
+    book = staff_services.write_book(*_deps(), "POST", "/books", body)
+    return jsonify(book), 201
+
+
+@doc(body=EditSchema, responses={200: StaffBookSchema}, errors=(404, 503), auth="staff")
+@staff.patch(f"/books/{BOOK_ID}")
+@staff_only
+def edit_book(book_id: int):
+    """Staff: change any of title, topic, cost, quantity of a book on sale."""
+    body = load_body(EditSchema())
+    listing = bool({"title", "topic"} & set(body))
+    path = f"/books/{book_id}"
+    return jsonify(staff_services.write_book(*_deps(), "PATCH", path, body, book_id, listing))
+
+
+@doc(body=WithdrawSchema, responses={200: StaffBookSchema}, errors=(404, 503), auth="staff")
+@staff.delete(f"/books/{BOOK_ID}")
+@staff_only
+def withdraw_book(book_id: int):
+    """Staff: withdraw a book (soft delete, `comment` required); its row and stock stay."""
+    body = load_body(WithdrawSchema())
+    return jsonify(
+        staff_services.write_book(*_deps(), "DELETE", f"/books/{book_id}", body, book_id)
+    )
+
+
+@doc(responses={200: StaffBookSchema}, errors=(404, 503), auth="staff")
+@staff.post(f"/books/{BOOK_ID}/restore")
+@staff_only
+def restore_book(book_id: int):
+    """Staff: put a withdrawn book back on sale, with the stock it had."""
+    path = f"/books/{book_id}/restore"
+    return jsonify(staff_services.write_book(*_deps(), "POST", path, None, book_id))
+
+
+# -- headquarters ----------------------------------------------------------------
+@doc(
+    responses={200: {"application/json": {"schema": RevenueSchema}, **CSV}},
+    errors=(400, 503),
+    auth="staff",
+    query=PERIOD,
+)
+@staff.get("/reports/revenue")
+@staff_only
+def revenue():
+    """Staff: revenue of confirmed orders by UTC day or book; CSV with Accept: text/csv."""
+    report = _report()
+    if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
+        return _report_csv(report)
+    return jsonify(report)
+
+
+@doc(responses={200: CSV}, errors=(400, 503), auth="staff", query=PERIOD)
+@staff.get("/reports/revenue.csv")
+@staff_only
+def revenue_csv():
+    """Staff: the revenue report as CSV."""
+    return _report_csv(_report())
+
+
+def _report() -> dict:
+    start, end, by = read_period()
+    params = {"from": start.isoformat(), "to": end.isoformat(), "by": by}
+    return staff_services.revenue(_deps()[0], params)
+
+
+def _report_csv(report: dict) -> Response:
+    name = f"revenue-{report['from']}-{report['to']}-by-{report['by']}.csv"
+    response = _csv(staff_services.revenue_csv(report), name)
+    response.headers["Bazar-Report-Complete"] = "true" if report["complete"] else "false"
+    return response
+
+
+def _csv(body: str, filename: str) -> Response:
+    response = Response(body, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -1,0 +1,88 @@
+"""Order rows with their lines: reading, presenting, and merging replicated ones."""
+
+from __future__ import annotations
+
+from sqlalchemy import case, func, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from common import money
+from order.models import CONFIRMED, PENDING, Order, OrderItem
+
+orders = Order.__table__
+order_items = OrderItem.__table__
+
+
+def find(conn: Connection, order_id: str) -> dict | None:
+    """An order with its `items` (lines in book order), or None."""
+    row = conn.execute(select(orders).where(orders.c.order_id == order_id)).mappings().first()
+    if row is None:
+        return None
+    return {**row, "items": lines(conn, order_id, row)}
+
+
+def lines(conn: Connection, order_id: str, order) -> list[dict]:
+    query = (
+        select(order_items.c.book_id, order_items.c.quantity, order_items.c.unit_price)
+        .where(order_items.c.order_id == order_id)
+        .order_by(order_items.c.book_id)
+    )
+    found = [dict(r) for r in conn.execute(query).mappings()]
+    if found or order["book_id"] is None:
+        return found
+    # an order from before order_items: its one line, priced by its total
+    unit = money.exact(order["total"]) / order["quantity"] if order["total"] else None
+    price = money.text(unit) if unit is not None else None
+    return [{"book_id": order["book_id"], "quantity": order["quantity"], "unit_price": price}]
+
+
+def same_lines(order: dict, wanted: list[dict]) -> bool:
+    """Whether an existing order is for exactly these books and quantities."""
+
+    def key(items):
+        return sorted((line["book_id"], line["quantity"]) for line in items)
+
+    return key(order["items"]) == key(wanted)
+
+
+def present(order: dict) -> dict:
+    """An order as clients see it: lines, exact total (confirmed ones only), status."""
+    confirmed = order["status"] == CONFIRMED
+    return {
+        "order_id": order["order_id"],
+        "book_id": order["book_id"],
+        "quantity": order["quantity"],
+        "status": order["status"],
+        "created_at": order["created_at"],
+        "items": order["items"],
+        "total": money.text(money.total(order["items"]) if confirmed else 0),
+    }
+
+
+def merge_order(row: dict):
+    """Insert by order id; a decided row replaces only a pending one (see OrderStore.apply)."""
+    stmt = sqlite_insert(orders).values(**row)
+    new, old = stmt.excluded, orders.c
+    decide = (old.status == PENDING) & (new.status != PENDING)
+    return stmt.on_conflict_do_update(
+        index_elements=[old.order_id],
+        set_={
+            "status": case((decide, new.status), else_=old.status),
+            "total": case((decide, new.total), else_=old.total),
+            "created_at": case(
+                (decide, new.created_at), else_=func.min(old.created_at, new.created_at)
+            ),
+        },
+        where=decide | (new.created_at < old.created_at),
+    )
+
+
+def merge_lines(order_id: str, items: list[dict]):
+    """Insert an order's lines; a priced line fills in one still unpriced (pending)."""
+    rows = [{"order_id": order_id, **line} for line in items]
+    stmt = sqlite_insert(order_items).values(rows)
+    return stmt.on_conflict_do_update(
+        index_elements=[order_items.c.order_id, order_items.c.book_id],
+        set_={"unit_price": stmt.excluded.unit_price},
+        where=order_items.c.unit_price.is_(None),
+    )
