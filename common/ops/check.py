@@ -13,13 +13,17 @@ from common.config import Cluster
 
 QUERIES = {
     "catalog": {
-        "books": "SELECT id, title, topic, cost, quantity, version FROM books ORDER BY id",
-        "order_decisions": "SELECT order_id, book_id, quantity, status, total FROM order_decisions "
-        "ORDER BY order_id",
+        "books": "SELECT id, title, topic, cost, quantity, version, deleted_at, delete_comment "
+        "FROM books ORDER BY id",
+        "order_decisions": "SELECT order_id, book_id, quantity, status, total, items "
+        "FROM order_decisions ORDER BY order_id",
+        "book_keys": "SELECT key, book_id, digest FROM book_keys ORDER BY key",
     },
     "order": {
         "orders": "SELECT order_id, book_id, quantity, total, status, created_at FROM orders "
         "ORDER BY order_id",
+        "order_items": "SELECT order_id, book_id, quantity, unit_price FROM order_items "
+        "ORDER BY order_id, book_id",
     },
 }
 
