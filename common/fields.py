@@ -67,8 +67,11 @@ class Label(fields.String):
         super().__init__(
             validate=[
                 validate.Length(min=1, max=max_length),
+                # The visible character is no control character either (\S alone let
+                # one NUL or ESC through). (?![\s\S]) ends the text in Python and in
+                # JSON Schema alike; Python's $ would let a trailing newline through.
                 validate.Regexp(
-                    r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$",
+                    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*(?![\s\S])",
                     error="must have visible characters and no control characters",
                 ),
             ],
