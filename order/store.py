@@ -79,6 +79,8 @@ class OrderStore:
         """Order every line or none, once per key; returns the order, decided or pending."""
         order_id = order_id_for(key)
         order = self._open(order_id, lines)
+        if order["status"] == REJECTED and len(lines) > 1:  # asked again: name the same books
+            order["short"] = self._short_of(order_id, lines)
         if order["status"] != PENDING:
             return order
         with self._flying(order_id):
@@ -113,6 +115,19 @@ class OrderStore:
                 "no catalog server reachable; retry with the same Idempotency-Key",
                 order_id=order_id,
             ) from None
+
+    def _short_of(self, order_id: str, lines: list[dict]) -> list[int] | None:
+        """The books a rejected order was short of, as the catalog decided (the order rows
+        do not keep it). /resolve never applies an order; None if no catalog can say."""
+        try:
+            response = self.router.write(
+                "catalog", "POST", "/resolve", json={"order_id": order_id, "items": lines}
+            )
+        except NoReplica:
+            return None
+        if response.status_code != 200:
+            return None
+        return response.json().get("short") or None
 
     def _current(self, answer: dict) -> bool:
         """A decision of an epoch older than the newest seen is not trusted (fencing)."""
