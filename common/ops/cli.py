@@ -8,7 +8,7 @@ import signal
 import sys
 
 from common.config import VOTERS, Cluster, ConfigError, load_cluster
-from common.ops import monitor, netns, partition, procs
+from common.ops import monitor, netns, partition, procs, report
 from common.ops.check import compare
 from common.ops.hostnet import HostNetError, NetnsError
 from common.ops.watch import Display
@@ -82,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     follow = add("trace", cmd_trace, "one request's log lines from every node, in time order")
     follow.add_argument("request_id", metavar="ID", help="the request's X-Request-Id")
     follow.add_argument("--json", action="store_true", help="the raw JSON lines")
+    money = add("report", cmd_report, "one UTC day's revenue, from the front-end")
+    money.add_argument(
+        "--day", type=report.day_arg, help="the UTC day, YYYY-MM-DD (default: today)"
+    )
+    money.add_argument(
+        "--by", choices=("book", "day"), default="book", help="one row per book (default) or day"
+    )
+    money.add_argument("--json", action="store_true", help="the report as the front-end sent it")
     return parser
 
 
@@ -274,6 +282,10 @@ def cmd_trace(cluster: Cluster, args) -> int:
     for line in lines:
         print(line.raw if args.json else trace.describe(line))
     return 0
+
+
+def cmd_report(cluster: Cluster, args) -> int:
+    return report.run(cluster, args.day, args.by, args.json)
 
 
 def cmd_node(cluster: Cluster, args) -> int:
