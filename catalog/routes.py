@@ -26,7 +26,7 @@ from common.web import ApiError, QueryInt, load_body, protect_internal
 
 bp = Blueprint("catalog", __name__)
 protect_internal(bp)
-BOOK_ID = "<int(max=9223372036854775807):book_id>"
+BOOK_ID = "<id:book_id>"
 WANTED = QueryInt("quantity", default=1, low=1, high=MAX_QUANTITY)
 
 

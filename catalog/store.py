@@ -117,15 +117,15 @@ class CatalogStore:
 
         return self._write(change, origin, kind="create", listing=True)
 
-    def edit(self, book_id: int, changes: dict, origin: str | None = None) -> dict:
+    def edit(self, book_id: int, changes: dict, origin: str | None = None, kind="edit") -> dict:
         """Staff change of any of title, topic, cost, quantity of a listed book."""
         values = {k: v for k, v in changes.items() if k in EDITABLE and v is not None}
-        return self._change(book_id, values, origin, kind="edit")
+        return self._change(book_id, values, origin, kind=kind)
 
     def update(
         self, book_id: int, price: float | None, quantity: int | None, origin: str | None = None
     ) -> dict:
-        return self.edit(book_id, {"cost": price, "quantity": quantity}, origin)
+        return self.edit(book_id, {"cost": price, "quantity": quantity}, origin, kind="update")
 
     def withdraw(self, book_id: int, comment: str, origin: str | None = None) -> dict:
         """Soft delete: the row and its stock stay; customers no longer see it.
@@ -152,7 +152,7 @@ class CatalogStore:
             row = any_book(conn, book_id)
             return row, {"books": [row]}
 
-        listing = kind != "edit" or bool({"title", "topic"} & set(values))
+        listing = kind in ("withdraw", "restore") or bool({"title", "topic"} & set(values))
         return self._write(change, origin, kind=kind, listing=listing)
 
     def _write(self, change, origin: str | None = None, kind: str = "update", listing=False):

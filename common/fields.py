@@ -28,6 +28,15 @@ class StrictInteger(fields.Integer):
         return value
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON true or false: not "true", 1 or null."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError(f"must be true or false, got {type(value).__name__}")
+        return value
+
+
 class StrictNumber(fields.Float):
     """A finite JSON number: 3 or 3.5; not "3", true, NaN or Infinity."""
 

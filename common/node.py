@@ -23,7 +23,7 @@ from common.http import InternalClient
 from common.observe.install import install as install_observability
 from common.openapi import doc, openapi_blueprint
 from common.storage.upgrade import upgrade as upgrade_tables
-from common.web import install_error_handlers
+from common.web import RowIdConverter, install_error_handlers
 
 
 @dataclass
@@ -71,6 +71,7 @@ def create_base_app(
         level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s"
     )
     app = Flask(import_name)
+    app.url_map.converters["id"] = RowIdConverter  # before any blueprint's rules
     app.config.update(
         STAFF_TOKEN=cluster.staff_token,
         MAX_CONTENT_LENGTH=cluster.tuning.max_body,

@@ -30,7 +30,7 @@ ERROR_TEXT = {
     422: "idempotency key reused for a different request",
     503: "no replica could answer, or this replica is recovering",
 }
-CONVERTER_TYPES = {"int": "integer", "path": "string", "default": "string"}
+CONVERTER_TYPES = {"int": "integer", "id": "integer", "path": "string", "default": "string"}
 # Examples of path parameters, by name: they show up on the docs page and give
 # a fuzzer one request that reaches a real resource.
 PATH_EXAMPLES = {"book_id": 1, "topic": "distributed systems", "target": "catalog-2"}

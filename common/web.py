@@ -18,9 +18,11 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from marshmallow import Schema, ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import IntegerConverter
 
 from common.auth import AuthError, SignatureVerifier, check_bearer, signed_target
+from common.fields import SQLITE_MAX_INT
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +183,20 @@ def query_date(name: str) -> date | None:
     except ValueError:
         pass
     raise ApiError(400, f"{name}: must be a date like 2026-11-23 (YYYY-MM-DD, UTC)")
+
+
+class RowIdConverter(IntegerConverter):
+    """`<id:book_id>`: a row id, 0 to 2^63 - 1; a larger one is a 404 outright.
+
+    (werkzeug's `int(max=...)` makes such a path match no rule, and when two
+    rules share the path, one per method, it then answers 405 for one of them.)
+    """
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > SQLITE_MAX_INT:
+            raise NotFound(f"no such id: {value} is beyond 2^63 - 1")
+        return number
 
 
 # Signed internal bodies may be large: a new primary's base holds every book and

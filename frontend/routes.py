@@ -27,7 +27,7 @@ from frontend.schemas import (
 public = Blueprint("public", __name__)
 internal = Blueprint("internal", __name__)
 protect_internal(internal)
-BOOK_ID = "<int(max=9223372036854775807):book_id>"
+BOOK_ID = "<id:book_id>"
 KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": KEY_RULE.regex.pattern}
 CACHE_CONTROL = {"Cache-Control": freshness.HEADER_SCHEMA}
 EPOCH = QueryInt("epoch", 0, 1, SQLITE_MAX_INT)  # 0: not given

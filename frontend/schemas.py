@@ -10,6 +10,7 @@ from common.fields import (
     MAX_QUANTITY,
     SQLITE_MAX_INT,
     Price,
+    StrictBoolean,
     StrictInteger,
     StrictNumber,
     order_lines,
@@ -81,7 +82,7 @@ class LeaseSchema(Schema):
         },
     )
 
-    searches = fields.Boolean(
+    searches = StrictBoolean(
         load_default=False,
         metadata={"description": "books were added, withdrawn or retitled: drop searches"},
     )

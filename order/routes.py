@@ -39,7 +39,7 @@ def _only_when_up():
 
 
 @doc(body=BuySchema, body_required=False, responses={201: OrderSchema}, errors=(404, 410, 422, 503))
-@bp.post("/buy/<int(max=9223372036854775807):book_id>")
+@bp.post("/buy/<id:book_id>")
 def buy(book_id: int):
     """Buy `quantity` copies once per idempotency key: 201 confirmed, 410 rejected."""
     body = load_body(BuySchema(), optional=True)
@@ -62,14 +62,12 @@ def _placed(order: dict):
         return jsonify(OrderSchema().dump(present(order))), 201
     short = order.get("short") or [line["book_id"] for line in order["items"]]
     names = ", ".join(str(book_id) for book_id in short)
+    books = f"book {names} is" if len(short) == 1 else f"books {names} are"
     raise ApiError(
         410,
-        f"not enough stock of book {names}"
-        if len(short) == 1
-        else f"not enough stock of books {names}",
+        f"{books} out of stock (not enough copies for this order)",
         order_id=order["order_id"],
         books=short,
-        status=order["status"],
     )
 
 
