@@ -24,7 +24,7 @@ decisions = OrderDecision.__table__
 
 def take(conn: Connection, order_id: str, lines: list[dict]) -> tuple[dict, dict]:
     """Decide `order_id`: (outcome, replicated entry). 404 names unknown or withdrawn books."""
-    decided = _find(conn, order_id)
+    decided = find(conn, order_id)
     if decided:
         return outcome(decided), again(conn, decided)
     wanted = [line["book_id"] for line in lines]
@@ -50,7 +50,7 @@ def take(conn: Connection, order_id: str, lines: list[dict]) -> tuple[dict, dict
 
 def fence(conn: Connection, order_id: str, lines: list[dict]) -> tuple[dict, dict]:
     """The outcome of `order_id`; undecided, it is recorded 'aborted' so it never applies."""
-    decided = _find(conn, order_id)
+    decided = find(conn, order_id)
     if decided:
         return outcome(decided), again(conn, decided)
     record = _record(order_id, [{**_line(line), "unit_price": "0.00"} for line in lines], "aborted")
@@ -110,7 +110,7 @@ def _decrement(conn: Connection, line: dict) -> dict:
     return any_book(conn, line["book_id"])
 
 
-def _find(conn: Connection, order_id: str) -> dict | None:
+def find(conn: Connection, order_id: str) -> dict | None:
     row = conn.execute(select(decisions).where(decisions.c.order_id == order_id)).mappings()
     found = row.first()
     return dict(found) if found else None

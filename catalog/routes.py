@@ -98,6 +98,13 @@ def take():
     return jsonify(store().take(body["order_id"], body["items"], _origin()))
 
 
+@doc(responses={200: OutcomeSchema}, errors=(404, 503))
+@bp.get("/decisions/<order_id>")
+def decision(order_id: str):
+    """What was decided for an order id (any replica with a read lease; 404: nothing yet)."""
+    return jsonify(store().decision(order_id))
+
+
 @doc(body=BuySchema, responses={200: OutcomeSchema}, errors=(421, 503))
 @bp.post(f"/resolve/{BOOK_ID}")
 def resolve(book_id: int):

@@ -72,6 +72,15 @@ class CatalogStore:
         with self.engine.connect() as conn:
             return listed_book(conn, book_id)
 
+    def decision(self, order_id: str) -> dict:
+        """What was decided for an order id (any replica: decisions are replicated)."""
+        self._readable()
+        with self.engine.connect() as conn:
+            decided = decisions.find(conn, order_id)
+        if decided is None:
+            raise ApiError(404, f"no decision on order {order_id!r}")
+        return decisions.outcome(decided)
+
     def books(self, deleted: bool | None) -> list[dict]:
         """Staff: withdrawn books (True), listed ones (False) or all (None), by id."""
         self._readable()

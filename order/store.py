@@ -80,7 +80,7 @@ class OrderStore:
         order_id = order_id_for(key)
         order = self._open(order_id, lines)
         if order["status"] == REJECTED and len(lines) > 1:  # asked again: name the same books
-            order["short"] = self._short_of(order_id, lines)
+            order["short"] = self._short_of(order_id)
         if order["status"] != PENDING:
             return order
         with self._flying(order_id):
@@ -116,13 +116,11 @@ class OrderStore:
                 order_id=order_id,
             ) from None
 
-    def _short_of(self, order_id: str, lines: list[dict]) -> list[int] | None:
+    def _short_of(self, order_id: str) -> list[int] | None:
         """The books a rejected order was short of, as the catalog decided (the order rows
-        do not keep it). /resolve never applies an order; None if no catalog can say."""
+        do not keep it): read from any catalog replica; None if none can say."""
         try:
-            response = self.router.write(
-                "catalog", "POST", "/resolve", json={"order_id": order_id, "items": lines}
-            )
+            response = self.router.read("catalog", "GET", f"/decisions/{order_id}")
         except NoReplica:
             return None
         if response.status_code != 200:
