@@ -283,9 +283,8 @@ class OrderStore:
         """Every decided order with its lines, as entries a peer can apply (pending ones
         stay local)."""
         with self.engine.connect() as conn:
-            query = select(orders.c.order_id).where(orders.c.status != PENDING)
-            decided = [rows.find(conn, order_id) for (order_id,) in conn.execute(query)]
-        return {"entries": [_entry(order) for order in decided if order]}
+            decided = rows.find_all(conn, orders.c.status != PENDING)
+        return {"entries": [_entry(order) for order in decided]}
 
 
 def _entry(order: dict) -> dict:
