@@ -8,6 +8,7 @@ that vouches it holds every acknowledged order (see `order.reports`).
 
 from __future__ import annotations
 
+from common import money
 from common.cluster import Router
 from common.http import Unreachable
 from common.web import ApiError
@@ -47,8 +48,9 @@ def books(router: Router, deleted: str) -> list[dict]:
 
 
 def books_csv(router: Router) -> str:
-    """Every book, listed or withdrawn, with all its columns."""
-    return to_csv(BOOK_COLUMNS, books(router, "any"))
+    """Every book, listed or withdrawn, with all its columns; cost as money text (50.00)."""
+    rows = [{**book, "cost": money.text(book["cost"])} for book in books(router, "any")]
+    return to_csv(BOOK_COLUMNS, rows)
 
 
 def revenue(router: Router, params: dict) -> dict:
