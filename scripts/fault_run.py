@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The long fault run: buys under a nemesis for minutes, then the invariants.
+"""The long fault run: buys and multi-book orders under a nemesis for minutes, then the invariants.
 
     .venv/bin/python scripts/fault_run.py --minutes 10 --catalogs 3
     sudo .venv/bin/python scripts/fault_run.py --minutes 10 --netns --partitions
@@ -7,9 +7,12 @@
 With --partitions (needs --netns, so root, `ip` and `nft`) the nemesis mixes
 network cuts (one node isolated, random halves, the bridge split) with
 kills, two front-ends serve, and staff raise prices that readers check for
-staleness. Prints a summary table (partitions, kills, acknowledged buys,
-410s, unknowns, stale reads, longest write pause, invariant violations) and
-exits 1 if any invariant is violated.
+staleness. About 40% of the purchases are orders of 2-4 books (POST
+/orders), the rest single buys. Prints a summary table (partitions, kills,
+acknowledged purchases, 410s and unknowns, each split single / multi, the
+confirmed orders, their order_items lines and exact revenue, stale reads,
+longest write pause, invariant violations) and exits 1 if any invariant is
+violated (tests/support/faults.py and ledger.py list them).
 
 It also writes a timeline of the run (loadtests/timeline.py) under the
 `--out` prefix: `<out>_timeline.csv` (per second and route: requests,

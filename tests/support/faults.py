@@ -1,12 +1,15 @@
 """A Jepsen-style bank/counter test for Bazar, in Python: clients, a nemesis, a checker.
 
 Clients buy random books with unique idempotency keys through every
-front-end and retry like real clients (same key). Staff raise the prices of
-a few books while readers read them (tests/support/staff.py). A nemesis
-SIGKILLs nodes and, on a `--netns` cluster, cuts the network
-(tests/support/nemesis.py). Afterwards the cluster heals, and the checker
-reads every replica's SQLite file and checks the invariants of design §7,
-and the client history for stale reads.
+front-end and retry like real clients (same key); about 40% of their
+purchases are orders of 2-4 distinct books (POST /orders), the rest single
+buys. Staff raise the prices of a few books while readers read them
+(tests/support/staff.py). A nemesis SIGKILLs nodes and, on a `--netns`
+cluster, cuts the network (tests/support/nemesis.py). Afterwards the
+cluster heals, and the checker reads every replica's SQLite file and checks
+the invariants of design §7 and of the order ledger (ledger.py: stock,
+exact revenue, order_items, catalog decisions), what the clients were told
+against what the replicas hold, and the client history for stale reads.
 """
 
 from __future__ import annotations
@@ -18,32 +21,51 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 import requests
 
+from order.store import order_id_for
+from tests.support import ledger
 from tests.support.cluster import LocalCluster, wait_until
 from tests.support.history import History, longest_gap, stale_reads
 from tests.support.nemesis import MixedNemesis
 from tests.support.staff import PriceTraffic
 
 RETRYABLE = {502, 503, 504}
+MULTI_SHARE = 0.4  # of purchases that are orders of several books
 
 
 @dataclass
 class Buy:
+    """One purchase: a single buy (POST /buy/<id>) or an order of several books (POST /orders)."""
+
     key: str
-    book_id: int
-    quantity: int
+    lines: tuple[tuple[int, int], ...]  # (book_id, quantity), by book
+    multi: bool = False
     status: str = "unknown"  # ok (201) | rejected (410) | unknown (no answer after retries)
     order_id: str | None = None
     ended: float = 0.0  # monotonic time of the answer
+    total: str | None = None  # the total the 201 named
+    items: tuple[tuple[int, int, str], ...] = ()  # the 201's priced lines (orders only)
+    short: tuple[int, ...] = ()  # the books a 410 named (orders only)
+
+    @property
+    def kind(self) -> str:
+        return "multi" if self.multi else "single"
 
 
 @dataclass
 class Report:
-    acked: int = 0
+    acked: int = 0  # purchases of both kinds
     rejected: int = 0
     unknown: int = 0
+    # per kind ("single", "multi"): Counter of outcomes ("ok", "rejected", "unknown")
+    by_kind: dict[str, Counter] = field(default_factory=dict)
+    unknown_ended: Counter = field(default_factory=Counter)  # unanswered: status after heal
+    orders_confirmed: int = 0  # on the order replicas after heal, both kinds
+    order_lines: int = 0  # order_items lines of the confirmed orders
+    revenue: Decimal = Decimal("0.00")  # Σ quantity × unit_price of the confirmed orders
     read_failures: int = 0
     reads: int = 0
     kills: Counter = field(default_factory=Counter)
@@ -63,15 +85,25 @@ class Report:
     def unknown_ratio(self) -> float:
         return self.unknown / max(self.acked, 1)
 
+    def kind(self, kind: str, outcome: str) -> int:
+        return self.by_kind.get(kind, Counter())[outcome]
+
+    def _split(self, outcome: str) -> str:
+        return f"single {self.kind('single', outcome)}, multi {self.kind('multi', outcome)}"
+
     def table(self) -> str:
+        ended = ", ".join(f"{k} {v}" for k, v in sorted(self.unknown_ended.items())) or "-"
         rows = [
             ("kills", sum(self.kills.values())),
             ("  by node", ", ".join(f"{k}={v}" for k, v in sorted(self.kills.items())) or "-"),
             ("partitions", sum(self.partitions.values())),
             ("  by kind", ", ".join(f"{k}={v}" for k, v in sorted(self.partitions.items())) or "-"),
-            ("acknowledged buys (201)", self.acked),
-            ("out of stock (410)", self.rejected),
+            ("acknowledged purchases (201)", f"{self.acked} ({self._split('ok')})"),
+            ("out of stock (410)", f"{self.rejected} ({self._split('rejected')})"),
             ("unknown after retries", f"{self.unknown} ({self.unknown_ratio:.2%} of acked)"),
+            ("  by kind / after heal", f"{self._split('unknown')} / {ended}"),
+            ("confirmed orders / lines", f"{self.orders_confirmed} / {self.order_lines}"),
+            ("revenue (exact)", str(self.revenue)),
             ("reads / failed reads", f"{self.reads} / {self.read_failures}"),
             ("price writes acked / price reads", f"{self.price_writes} / {self.price_reads}"),
             ("stale reads", self.stale_reads),
@@ -129,10 +161,19 @@ class Clients:
             url = frontends[index % len(frontends)]
             book_id = rng.choice(self.book_ids)
             self._read(session, url, book_id)
-            buy = Buy(f"fault-{uuid.uuid4()}", book_id, rng.choice((1, 1, 1, 2, 3)))
+            buy = self._purchase(rng, book_id)
             self._buy(session, url, buy)
             with self._lock:
                 self.buys.append(buy)
+
+    def _purchase(self, rng: random.Random, book_id: int) -> Buy:
+        """A single buy of `book_id`, or (MULTI_SHARE of the time) an order of 2-4 books."""
+        key = f"fault-{uuid.uuid4()}"
+        if rng.random() >= MULTI_SHARE or len(self.book_ids) < 2:
+            return Buy(key, ((book_id, rng.choice((1, 1, 1, 2, 3))),))
+        books = rng.sample(self.book_ids, rng.randint(2, min(4, len(self.book_ids))))
+        lines = tuple(sorted((b, rng.choice((1, 1, 2, 3))) for b in books))
+        return Buy(key, lines, multi=True)
 
     def _note(self, route: str, started: float, status: int, ok: bool) -> None:
         if self.recorder is not None:
@@ -153,6 +194,12 @@ class Clients:
 
     def _buy(self, session: requests.Session, url: str, buy: Buy, patience: float = 30.0) -> None:
         """Retry with the same key until an answer, for up to `patience` seconds."""
+        if buy.multi:
+            route, path = "POST /orders", f"{url}/orders"
+            body = {"items": [{"book_id": b, "quantity": q} for b, q in buy.lines]}
+        else:
+            ((book_id, quantity),) = buy.lines
+            route, path, body = "POST /buy/[id]", f"{url}/buy/{book_id}", {"quantity": quantity}
         deadline = time.monotonic() + patience
         for attempt in itertools.count():
             if time.monotonic() > deadline:
@@ -160,26 +207,44 @@ class Clients:
             started = time.monotonic()
             try:
                 response = session.post(
-                    f"{url}/buy/{buy.book_id}",
-                    json={"quantity": buy.quantity},
-                    headers={"Idempotency-Key": buy.key},
-                    timeout=15,
+                    path, json=body, headers={"Idempotency-Key": buy.key}, timeout=15
                 )
             except requests.RequestException:
                 response = None
             status = 0 if response is None else response.status_code
-            self._note("POST /buy/[id]", started, status, status in (201, 410))
-            if response is not None and response.status_code == 201:
-                buy.status, buy.order_id = "ok", response.json()["order_id"]
-                buy.ended = time.monotonic()
+            self._note(route, started, status, status in (201, 410))
+            if status in (201, 410):
+                _answered(buy, status, _body(response))
                 return
-            if response is not None and response.status_code == 410:
-                buy.status = "rejected"
-                return
-            if response is not None and response.status_code not in RETRYABLE:
-                buy.status = f"error {response.status_code}"
+            if response is not None and status not in RETRYABLE:
+                buy.status = f"error {status}"
                 return
             time.sleep(min(0.2 * (attempt + 1), 2.0))
+
+
+def _body(response: requests.Response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _answered(buy: Buy, status: int, body: dict) -> None:
+    """Note what a 201 or 410 told the client: the order, its prices and total, short books."""
+    buy.ended = time.monotonic()
+    buy.order_id = body.get("order_id")
+    if status == 410:
+        buy.status = "rejected"
+        buy.short = tuple(body.get("books") or ())
+        return
+    buy.status = "ok"
+    buy.total = body.get("total")
+    try:
+        lines = [(x["book_id"], x["quantity"], x["unit_price"]) for x in body.get("items") or ()]
+        buy.items = tuple(sorted(lines))
+    except (KeyError, TypeError):  # a malformed 201: the checker names the mismatch
+        buy.items = (("malformed", body.get("items")),)
 
 
 def heal(cluster: LocalCluster, timeout: float = 60.0) -> None:
@@ -208,37 +273,73 @@ def heal(cluster: LocalCluster, timeout: float = 60.0) -> None:
     cluster.wait_converged(timeout)
 
 
-def check(cluster: LocalCluster, initial: dict[int, int], buys: list[Buy]) -> list[str]:
-    """Every invariant of design §7 that can be read off the replicas' files."""
+def check(
+    cluster: LocalCluster,
+    initial: dict[int, int],
+    buys: list[Buy],
+    known_prices: dict[int, set[Decimal]] | None = None,
+) -> list[str]:
+    """Every invariant of design §7 and of the order ledger that can be read off the
+    replicas' files, and what the clients were told against what the replicas hold."""
     violations = []
-    catalogs, orders = cluster.names("catalog"), cluster.names("order")
     result = cluster.check()
     if result.returncode != 0:
         violations.append(f"replicas differ:\n{result.stdout}")
-    stock = {r[0]: r[1] for r in cluster.rows(catalogs[0], "SELECT id, quantity FROM books")}
-    rows = cluster.rows(orders[0], "SELECT order_id, book_id, quantity, status FROM orders")
-    confirmed = {r[0]: r for r in rows if r[3] == "confirmed"}
-    violations += [f"book {b}: stock {q} < 0" for b, q in stock.items() if q < 0]
-    violations += [
-        f"order {r[0]} still {r[3]}" for r in rows if r[3] not in ("confirmed", "rejected")
-    ]
-    for book_id, before in initial.items():
-        sold = sum(r[2] for r in confirmed.values() if r[1] == book_id)
-        if before - stock[book_id] != sold:
-            violations.append(
-                f"book {book_id}: stock fell {before - stock[book_id]}, "
-                f"confirmed orders sum to {sold}"
-            )
-    for buy in buys:
-        if buy.status == "ok" and buy.order_id not in confirmed:
-            violations.append(f"acknowledged buy {buy.key} has no confirmed order")
-        elif buy.status == "ok" and confirmed[buy.order_id][1:3] != (buy.book_id, buy.quantity):
-            violations.append(f"acknowledged buy {buy.key} confirmed with other book/quantity")
-        if buy.status == "rejected" and buy.order_id in confirmed:
-            violations.append(f"buy {buy.key} answered 410 but is confirmed")
-        if buy.status.startswith("error"):
-            violations.append(f"buy {buy.key} got {buy.status}")
+    problems, replicas = ledger.check(cluster, initial, known_prices)
+    violations += problems
+    for replica in replicas.values():
+        violations += ledger.capped(told_vs_held(buys, replica))
     return violations
+
+
+def told_vs_held(buys: list[Buy], replica: ledger.OrderReplica) -> list[str]:
+    """Every 201 is exactly one confirmed order with the lines asked for, at the prices and
+    total the client was shown; every 410 a rejected one; no confirmed order nobody placed."""
+    problems, acked_ids = [], Counter()
+    for buy in buys:
+        order_id = buy.order_id or order_id_for(buy.key)
+        row = replica.orders.get(order_id)
+        status = row[3] if row else "missing"
+        what = f"{replica.name}: {buy.kind} {buy.key} (order {order_id})"
+        if buy.status == "ok":
+            acked_ids[order_id] += 1
+            if status != "confirmed":
+                problems.append(f"{what} was acknowledged (201) but is {status}")
+            else:
+                problems += _as_told(what, buy, replica.lines.get(order_id, []))
+        elif buy.status == "rejected":
+            if status != "rejected":
+                problems.append(f"{what} answered 410 but is {status}")
+            if buy.multi and not (buy.short and set(buy.short) <= {b for b, _ in buy.lines}):
+                problems.append(f"{what} answered 410 naming books {list(buy.short)}")
+        elif buy.status != "unknown":
+            problems.append(f"{what} got {buy.status}")
+    problems += [
+        f"{replica.name}: order {o} acknowledged {n} times" for o, n in acked_ids.items() if n > 1
+    ]
+    placed = {b.order_id or order_id_for(b.key) for b in buys if b.status in ("ok", "unknown")}
+    problems += [
+        f"{replica.name}: confirmed order {o} that no client was acknowledged or left waiting for"
+        for o in sorted(set(replica.confirmed()) - placed)
+    ]
+    return problems
+
+
+def _as_told(what: str, buy: Buy, stored: list[ledger.Line]) -> list[str]:
+    problems = []
+    if tuple((b, q) for b, q, _ in stored) != buy.lines:
+        problems.append(f"{what}: asked for {list(buy.lines)}, confirmed with {stored}")
+    if buy.multi and buy.items != tuple(stored):
+        problems.append(f"{what}: the 201 showed lines {list(buy.items)}, replicas hold {stored}")
+    try:
+        told = Decimal(str(buy.total))
+    except InvalidOperation:
+        told = None
+    if told is None or not ledger.PRICE.match(str(buy.total)) or told != ledger.amount(stored):
+        problems.append(
+            f"{what}: the 201 showed total {buy.total!r}, its lines make {ledger.amount(stored)}"
+        )
+    return problems
 
 
 def run(
@@ -259,7 +360,9 @@ def run(
     `recorder` (see Clients) gets every buy and lookup attempt."""
     for book_id, quantity in (stock or {}).items():
         assert cluster.api.set_quantity(book_id, quantity).status_code == 200
-    initial = {r[0]: r[1] for r in cluster.rows("catalog-1", "SELECT id, quantity FROM books")}
+    books = cluster.rows("catalog-1", "SELECT id, quantity, cost FROM books")
+    initial = {book_id: quantity for book_id, quantity, _ in books}
+    costs = {book_id: ledger.cents(cost) for book_id, _, cost in books}
     load = Clients(cluster, clients, sorted(initial), seed, recorder)
     prices = PriceTraffic(cluster, list(price_books))
     nemesis = MixedNemesis(cluster, kinds, interval, downtime, seed)
@@ -269,7 +372,7 @@ def run(
     started = time.monotonic()
     enough = rounds * len(kinds)
     while time.monotonic() - started < duration or nemesis.count < enough:
-        if time.monotonic() - started > 3 * duration:
+        if time.monotonic() - started > 3 * duration or nemesis.errors:
             break
         time.sleep(0.2)
     nemesis.stop()
@@ -277,10 +380,13 @@ def run(
     load.stop()
     prices.stop()
     heal(cluster)
-    return _report(cluster, initial, load, prices, nemesis, (started, ended))
+    known = {book_id: {cost} for book_id, cost in costs.items()}
+    for write in prices.history.writes:  # acknowledged or not: either may have happened
+        known[write.book_id].add(ledger.cents(write.price))
+    return _report(cluster, initial, known, load, prices, nemesis, (started, ended))
 
 
-def _report(cluster, initial, load, prices, nemesis, span) -> Report:
+def _report(cluster, initial, known, load, prices, nemesis, span) -> Report:
     report = Report(
         kills=nemesis.kills,
         partitions=nemesis.partitions,
@@ -293,11 +399,22 @@ def _report(cluster, initial, load, prices, nemesis, span) -> Report:
     report.acked = sum(b.status == "ok" for b in load.buys)
     report.rejected = sum(b.status == "rejected" for b in load.buys)
     report.unknown = sum(b.status == "unknown" for b in load.buys)
+    for buy in load.buys:
+        report.by_kind.setdefault(buy.kind, Counter())[buy.status] += 1
+    held = ledger.read_orders(cluster, cluster.names("order")[0])
+    for buy in load.buys:
+        if buy.status == "unknown":
+            row = held.orders.get(buy.order_id or order_id_for(buy.key))
+            report.unknown_ended[row[3] if row else "never placed"] += 1
+    confirmed = held.confirmed()
+    report.orders_confirmed = len(confirmed)
+    report.order_lines = sum(len(held.lines.get(o, [])) for o in confirmed)
+    report.revenue = ledger.revenue(held)
     report.price_writes = prices.history.acked_writes()
     report.price_reads = len(prices.history.reads)
     acks = sorted([b.ended for b in load.buys if b.status == "ok"] + prices.history.ack_times())
     report.longest_pause = longest_gap(acks, *span)
     stale = stale_reads(prices.history)
     report.stale_reads = len(stale)
-    report.violations = check(cluster, initial, load.buys) + stale[:20]
+    report.violations = nemesis.errors + check(cluster, initial, load.buys, known) + stale[:20]
     return report

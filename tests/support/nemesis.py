@@ -42,6 +42,7 @@ class MixedNemesis:
         self.kills: Counter = Counter()
         self.partitions: Counter = Counter()
         self.events: list[tuple[float, float, str]] = []  # (began, ended, what)
+        self.errors: list[str] = []  # a fault it could not undo (a victim that never came back)
         self._random = random.Random(seed)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -73,7 +74,11 @@ class MixedNemesis:
             next_fault = time.monotonic() + self.interval
             kind = next(kinds)
             began = time.monotonic()
-            what = self._kill() if kind == "kill" else self._cut(kind)
+            try:
+                what = self._kill() if kind == "kill" else self._cut(kind)
+            except AssertionError as e:  # stop faulting; the checker reports it
+                self.errors.append(f"nemesis stopped: {kind}: {str(e).splitlines()[0]}")
+                return
             self.events.append((began, time.monotonic(), what))
 
     def _kill(self) -> str:
