@@ -43,7 +43,10 @@ from loadtests import timeline  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 STOCK = "SELECT id, quantity FROM books ORDER BY id"
-SOLD = "SELECT book_id, SUM(quantity) FROM orders WHERE status = 'confirmed' GROUP BY book_id"
+SOLD = (
+    "SELECT i.book_id, SUM(i.quantity) FROM order_items i JOIN orders o USING (order_id) "
+    "WHERE o.status = 'confirmed' GROUP BY i.book_id"
+)
 PENDING = "SELECT COUNT(*) FROM orders WHERE status = 'pending'"
 
 

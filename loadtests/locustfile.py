@@ -1,4 +1,5 @@
-"""The Bazar traffic mix: customers browse (most traffic) and buy; a few staff edit.
+"""The Bazar traffic mix: customers browse (most traffic), buy and order several books;
+a few staff edit prices, manage a title of their own and read the day's revenue.
 
     .venv/bin/locust -f loadtests/locustfile.py --headless -u 20 -r 10 -t 60s \
         --host http://127.0.0.1:8000 --csv loadtests/results/mix
@@ -76,6 +77,23 @@ class Customer(HttpUser):
             elif response.status_code != 201 or "order_id" not in response.json():
                 response.failure(f"status {response.status_code}: {response.text[:80]}")
 
+    @task(1)
+    def order_several(self):
+        books = random.sample(BOOK_IDS, random.randint(2, 4))
+        items = [{"book_id": b, "quantity": random.randint(1, 2)} for b in books]
+        headers = {"Idempotency-Key": f"locust-{uuid.uuid4()}"}
+        with self.client.post(
+            "/orders",
+            json={"items": items},
+            headers=headers,
+            name="/orders",
+            catch_response=True,
+        ) as response:
+            if response.status_code == 410:
+                response.success()  # a book sold out: a correct answer
+            elif response.status_code != 201 or response.json().get("status") != "confirmed":
+                response.failure(f"status {response.status_code}: {response.text[:80]}")
+
 
 class Staff(HttpUser):
     """A few staff members changing prices and restocking."""
@@ -85,6 +103,20 @@ class Staff(HttpUser):
 
     def on_start(self):
         self.headers = {"Authorization": f"Bearer {staff_token()}"}
+        # A title of this staff member's own, to withdraw and restore (never a seed book,
+        # which customers look up). The key makes a restarted user find the same one.
+        response = self.client.post(
+            "/books",
+            json={
+                "title": f"Staff pick {id(self)}",
+                "topic": "staff picks",
+                "cost": 9.99,
+                "quantity": 100,
+            },
+            headers={**self.headers, "Idempotency-Key": f"locust-staff-{uuid.uuid4()}"},
+            name="/books",
+        )
+        self.own_book = response.json()["id"] if response.status_code == 201 else None
 
     @task(3)
     def update_price(self):
@@ -111,3 +143,16 @@ class Staff(HttpUser):
             catch_response=True,
         ) as response:
             check_book(response, book_id)
+
+    @task(1)
+    def withdraw_and_restore(self):
+        if self.own_book is None:
+            return
+        path = f"/books/{self.own_book}"
+        body = {"comment": "seasonal: back next week"}
+        self.client.delete(path, json=body, headers=self.headers, name="/books/[id]")
+        self.client.post(f"{path}/restore", headers=self.headers, name="/books/[id]/restore")
+
+    @task(1)
+    def revenue_today(self):
+        self.client.get("/reports/revenue?by=book", headers=self.headers, name="/reports/revenue")
