@@ -16,7 +16,8 @@ import uuid
 
 import pytest
 
-from common.ops import hostnet, netns
+from common.ops import hostnet
+from tests.partitions import leftovers
 from tests.support import faults
 from tests.support.cluster import LocalCluster, wait_until
 
@@ -31,8 +32,7 @@ KINDS = ("isolate", "halves", "bridge", "kill")
 
 @pytest.fixture
 def split_cluster(tmp_path):
-    for cid in netns.leftover_cluster_ids():  # what an earlier crashed run left behind
-        netns.remove_network(cid)
+    leftovers.clear()  # what an earlier crashed run left behind, not another run's cluster
     cluster = LocalCluster(
         tmp_path / "c", frontends=2, netns=True, tuning={"resolve_after": 2.0}
     ).up()

@@ -19,6 +19,7 @@ import pytest
 
 from common.config import load_cluster
 from common.ops import hostnet, netns, procs
+from tests.partitions import leftovers
 from tests.support.cluster import ROOT, LocalCluster, wait_until
 
 WHY_NOT = hostnet.missing_requirement()
@@ -33,9 +34,8 @@ CONNECT = (
 
 @pytest.fixture(scope="module", autouse=True)
 def no_leftovers():
-    """Remove what earlier crashed runs left on this host (only names with bazar's prefix)."""
-    for cid in netns.leftover_cluster_ids():
-        netns.remove_network(cid)
+    """Remove what earlier crashed runs left on this host (never another run's live cluster)."""
+    leftovers.clear()
 
 
 @pytest.fixture(scope="module")
