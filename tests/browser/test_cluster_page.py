@@ -25,7 +25,7 @@ def cluster(tmp_path_factory):
     cluster = LocalCluster(tmp_path_factory.mktemp("page"), tuning={"health_period": 0.5})
     cluster.up()
     yield cluster
-    cluster.down()
+    cluster.discard()
 
 
 @pytest.fixture(scope="module")

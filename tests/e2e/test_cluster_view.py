@@ -125,7 +125,7 @@ def cluster(tmp_path_factory):
     cluster = LocalCluster(tmp_path_factory.mktemp("view"), tuning={"health_period": 0.5})
     cluster.up()
     yield cluster
-    cluster.down()
+    cluster.discard()
 
 
 def view(cluster) -> dict:

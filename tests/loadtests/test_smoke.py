@@ -68,7 +68,7 @@ def test_failover_runner_kills_heals_and_checks(tmp_path):
         ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=ROOT)
     finally:
-        cluster.down()
+        cluster.discard()
     out = result.stdout
     assert result.returncode == 0, out + result.stderr[-2000:]
     assert "invariants: hold" in out

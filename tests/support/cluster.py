@@ -9,7 +9,9 @@ poll.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -22,7 +24,7 @@ import requests
 
 from common.config import VOTERS, Cluster, load_cluster
 from common.http import InternalClient
-from common.ops import netns, procs
+from common.ops import monitor, netns, procs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -171,6 +173,28 @@ class LocalCluster:
         self.bazar("down", check=False)
         if self.netns:
             self._use(load_cluster(self.config_path))
+
+    def discard(self) -> None:
+        """Tear down a cluster no test looks at any more: SIGKILL every node at once.
+
+        A graceful `down` waits for requests in flight, up to gunicorn's graceful
+        timeout (3 s, often all of it on an order server); nothing reads a cluster
+        after its fixture ends, so fixtures end clusters this way. Tests of stopping
+        itself (`down`, `stop`, Ctrl-C) still call those. A network-namespace cluster
+        is taken down by `bazar down`, which also removes its namespaces.
+        """
+        if self.netns:
+            self.down()
+            return
+        nodes = self.cluster.nodes.values()
+        running = {n: pid for n in nodes if (pid := procs.running_pid(self.cluster, n))}
+        for pid in running.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)  # the master and its worker: one group
+        for node, pid in running.items():
+            procs.wait_gone(pid, 5.0)
+            procs.pid_file(self.cluster, node).unlink(missing_ok=True)
+        monitor.stop(self.cluster)  # a Prometheus a test started with `up --monitor`
 
     def kill(self, name: str) -> None:
         self.bazar("kill", name)
