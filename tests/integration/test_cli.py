@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import ROOT, LocalCluster
+from common.config import load_cluster
+from tests.support.cluster import ROOT, LocalCluster, wait_until
 
 
 def bazar(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -86,14 +89,40 @@ def test_stop_and_start_one_node(shared_cluster):
     assert c.state("order-2") == "up"
 
 
-def test_check_fails_when_a_replica_differs(tmp_path):
-    c = LocalCluster(tmp_path / "c").up()
-    c.down()
-    conn = sqlite3.connect(c.cluster.db_path("catalog-2"))
-    conn.execute("UPDATE books SET quantity = 1 WHERE id = 1")
+def copy_files(c: LocalCluster, root: Path) -> Path:
+    """The config and a consistent copy of every replica's SQLite file, in `root`: a
+    cluster that is not running (`bazar check` reads the files only)."""
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "cluster.toml"
+    config.write_text(c.config_path.read_text())
+    copy = load_cluster(config)
+    copy.data_dir.mkdir(parents=True, exist_ok=True)
+    for name in [*c.names("catalog"), *c.names("order")]:
+        source = sqlite3.connect(f"file:{c.cluster.db_path(name)}?mode=ro", uri=True, timeout=30)
+        target = sqlite3.connect(copy.db_path(name))
+        try:
+            source.backup(target)
+        finally:
+            source.close()
+            target.close()
+    return config
+
+
+def test_check_fails_when_a_replica_differs(shared_cluster, tmp_path):
+    # The shared cluster's files, copied while they are identical, stand for a
+    # stopped cluster; starting and stopping one of its own took seconds.
+    def identical_copy():
+        config = copy_files(shared_cluster, tmp_path / "c")
+        result = bazar("check", "--config", str(config))
+        books = re.search(r"^same   catalog books: (\d+) rows", result.stdout, re.MULTILINE)
+        return config if result.returncode == 0 and books and int(books[1]) >= 7 else None
+
+    config = wait_until(identical_copy, 30, "a copy of identical replicas")
+    conn = sqlite3.connect(load_cluster(config).db_path("catalog-2"))
+    conn.execute("UPDATE books SET quantity = quantity + 1 WHERE id = 1")
     conn.commit()
     conn.close()
-    result = c.check()
+    result = bazar("check", "--config", str(config))
     assert result.returncode == 1
     assert "DIFFER catalog books" in result.stdout
 
