@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.ops import procs
 from tests.support.cluster import LocalCluster
 
 
@@ -12,10 +13,11 @@ class _HandOver:
 
     Starting a cluster costs seconds of both cores, so modules that run one after
     the other and both use `shared_cluster` share one: the next module gets it
-    only if every node is still up, and it is killed as soon as the next module
-    does not use it (an idle cluster takes a quarter of a core from the tests
-    around it). Tests on it leave it as they found it, as they always had to
-    within a module: they restore the prices and stock they change.
+    only if every node is still up and the lease has not moved (else it gets a
+    new one), and it is killed as soon as the next module does not use it (an
+    idle cluster takes a quarter of a core from the tests around it). Tests on
+    it leave it as they found it, as they always had to within a module: they
+    restore the prices and stock they change.
     """
 
     cluster: LocalCluster | None = None
@@ -37,12 +39,20 @@ class _HandOver:
     @classmethod
     def take(cls) -> LocalCluster | None:
         cluster, cls.cluster = cls.cluster, None
-        if cluster is not None and not all(
-            cluster.state(name) == "up" for name in cluster.cluster.nodes
-        ):
+        if cluster is not None and not _as_started(cluster):
             cluster.discard()
             return None
         return cluster
+
+
+def _as_started(cluster: LocalCluster) -> bool:
+    """Every node up, and the lease where a fresh start puts it: the first catalog
+    holds epoch 1 (tests may count on that, as `bazar status` tests do)."""
+    if not all(cluster.state(name) == "up" for name in cluster.cluster.nodes):
+        return False
+    first = cluster.names("catalog")[0]
+    _, body = procs.health(cluster.node(first))
+    return body.get("role") == "primary" and (body.get("lease") or {}).get("epoch") == 1
 
 
 def _module_of(item: pytest.Item) -> str | None:
