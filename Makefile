@@ -43,10 +43,10 @@ lint: install  ## ruff (lint + format) and bandit, clean
 	$(BIN)/bandit -q -c pyproject.toml -r common catalog order recovery frontend scripts
 	$(BIN)/bandit -q -c pyproject.toml -s B101,B404,B311 -r loadtests  # random: a traffic mix
 
-bench: install  ## benchmark every route against a bare Flask endpoint (needs wrk)
+bench: install  ## every route against the fastest bare Flask endpoint, CPU and RSS per node (needs wrk); BENCH_ARGS="--soak 10"
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python loadtests/bench.py
+	$(BIN)/python loadtests/bench.py $(BENCH_ARGS)
 
 # A/B of two checkouts side by side: make ab BEFORE=<git revision> (see loadtests/ab.py)
 ab: install

@@ -1,7 +1,8 @@
 """The ceiling: a bare Flask endpoint returning a lookup's JSON, nothing else.
 
-Served by gunicorn with the same settings as a Bazar node (one worker, gthread,
-same threads), so `loadtests/bench.py` can say how close each route gets.
+`loadtests/bench.py` serves it under gunicorn with one worker, once per worker
+class (sync, gthread with a node's threads, gevent), and takes the fastest as
+the ceiling that every route is measured against.
 """
 
 from flask import Flask, jsonify

@@ -1,0 +1,113 @@
+"""bench.py in seconds: every ceiling measured, one scenario, the table against the targets;
+and the wrk scripts send what the scenarios claim (a fresh key per request)."""
+
+from __future__ import annotations
+
+import csv
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections import Counter
+
+import pytest
+
+from loadtests.benchkit import BUY_LUA, ORDER_LUA, parse_wrk, write_script
+from tests.support.cluster import ROOT
+
+needs_wrk = pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is not installed")
+
+
+@needs_wrk
+def test_bench_measures_every_ceiling_and_prints_the_targets(tmp_path):
+    command = [sys.executable, "loadtests/bench.py", "--seconds", "1"]
+    command += ["--only", "lookup-cached", "--out", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr[-2000:]
+    number = r"(\d+(?:\.\d+)?)"
+    for kind in ("sync", "gthread", "gevent"):
+        row = re.search(rf"^ceiling-{kind}\s+{number}\s+{number}", out, re.M)
+        assert row and float(row.group(1)) > 0 and 0 < float(row.group(2)) <= 1, out
+    assert out.count("(the ceiling)") == 1
+    lookup = re.search(rf"^lookup-cached(\s+{number}){{6}}\s+>= 0\.90x\s+(met|NOT MET)$", out, re.M)
+    assert lookup and float(lookup.group(1)) > 0, out  # CPU ms per request: measured
+    nodes = re.findall(rf"^(\w+-\d)\s+{number}\s+{number}\s+{number}\s+{number}\s+", out, re.M)
+    assert {n[0] for n in nodes} >= {"frontend-1", "catalog-1", "order-1", "recovery-1"}, out
+    assert out.rstrip().splitlines()[-1] in {f"targets met: {n} of 2" for n in range(3)}
+    with (tmp_path / "bench.csv").open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert [r[0] for r in rows[1:5]] == [f"ceiling-{k}" for k in ("sync", "gthread", "gevent")] + [
+        "lookup-cached"
+    ]
+    assert (tmp_path / "bench.png").read_bytes().startswith(b"\x89PNG")
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[str, str, bytes]] = []
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.seen.append((self.path, self.headers.get("Idempotency-Key", ""), body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@needs_wrk
+@pytest.mark.parametrize("lua", [BUY_LUA, ORDER_LUA], ids=["buy", "order-3"])
+def test_every_wrk_thread_sends_keys_of_its_own(tmp_path, lua):
+    """Each of wrk's threads runs its own copy of the script: a key made only of a
+    counter would repeat across threads, and the repeats would be replays, not buys."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        command = ["wrk", "-t2", "-c4", "-d1s", "-s", write_script(lua, tmp_path)]
+        command.append(f"http://127.0.0.1:{server.server_address[1]}/")
+        subprocess.run(
+            command,
+            capture_output=True,
+            check=True,
+            timeout=30,
+            env={**os.environ, "BENCH_RUN": "r"},
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    keys = Counter(key for _, key, _ in _Recorder.seen)
+    assert len(keys) > 100 and keys.most_common(1)[0][1] == 1
+    assert len({key.rsplit("-", 2)[1] for key in keys}) == 2  # both threads
+    if lua is ORDER_LUA:
+        for path, _, body in _Recorder.seen[:50]:
+            items = json.loads(body)["items"]
+            assert path == "/orders" and len({i["book_id"] for i in items}) == 3
+            assert all(i["quantity"] == 1 and 1 <= i["book_id"] <= 7 for i in items)
+
+
+def test_acknowledged_requests_leave_out_non_2xx_answers():
+    out = """Running 1s test @ http://127.0.0.1:8000
+  Latency Distribution
+     50%    1.50ms
+     75%    2.00ms
+     90%    3.00ms
+     99%    1.20s
+  1000 requests in 1.00s, 1.00MB read
+  Socket errors: connect 0, read 1, write 0, timeout 2
+  Non-2xx or 3xx responses: 10
+Requests/sec:   1000.00
+"""
+    result = parse_wrk("x", out)
+    assert (result.requests, result.non2xx, result.errors) == (1000, 10, 13)
+    assert result.acknowledged == 990 and result.ok_rps == 990.0
+    assert (result.p50_ms, result.p99_ms) == (1.5, 1200.0)
+    result.cpu_s = 0.99
+    assert result.cpu_ms_per_ack == pytest.approx(1.0)
