@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from catalog.models import OrderDecision
@@ -20,6 +20,14 @@ from common import money
 from common.web import ApiError
 
 decisions = OrderDecision.__table__
+# Built once, values bound per call (see catalog.rows).
+FIND = select(decisions).where(decisions.c.order_id == bindparam("order_id"))
+RECORD = insert(decisions)
+DECREMENT = (
+    update(books)
+    .where(books.c.id == bindparam("book"), books.c.quantity >= bindparam("wanted"))
+    .values(quantity=books.c.quantity - bindparam("wanted"), version=books.c.version + 1)
+)
 
 
 def take(conn: Connection, order_id: str, lines: list[dict]) -> tuple[dict, dict]:
@@ -40,11 +48,11 @@ def take(conn: Connection, order_id: str, lines: list[dict]) -> tuple[dict, dict
     ]
     if short:
         record = _record(order_id, priced, "rejected", short)
-        conn.execute(insert(decisions).values(**record))
+        conn.execute(RECORD, record)
         return outcome(record), {"order": record}
     changed = [_decrement(conn, line) for line in lines]
     record = _record(order_id, priced, "applied")
-    conn.execute(insert(decisions).values(**record))
+    conn.execute(RECORD, record)
     return outcome(record), {"order": record, "books": changed}
 
 
@@ -54,7 +62,7 @@ def fence(conn: Connection, order_id: str, lines: list[dict]) -> tuple[dict, dic
     if decided:
         return outcome(decided), again(conn, decided)
     record = _record(order_id, [{**_line(line), "unit_price": "0.00"} for line in lines], "aborted")
-    conn.execute(insert(decisions).values(**record))
+    conn.execute(RECORD, record)
     return outcome(record), {"order": record}
 
 
@@ -100,19 +108,14 @@ def _record(order_id: str, priced: list[dict], status: str, short=()) -> dict:
 
 
 def _decrement(conn: Connection, line: dict) -> dict:
-    taken = conn.execute(
-        update(books)
-        .where(books.c.id == line["book_id"], books.c.quantity >= line["quantity"])
-        .values(quantity=books.c.quantity - line["quantity"], version=books.c.version + 1)
-    ).rowcount
+    taken = conn.execute(DECREMENT, {"book": line["book_id"], "wanted": line["quantity"]}).rowcount
     if not taken:  # checked above under the same lock: cannot happen; never half-apply
         raise RuntimeError(f"stock of book {line['book_id']} changed under the write lock")
     return any_book(conn, line["book_id"])
 
 
 def find(conn: Connection, order_id: str) -> dict | None:
-    row = conn.execute(select(decisions).where(decisions.c.order_id == order_id)).mappings()
-    found = row.first()
+    found = conn.execute(FIND, {"order_id": order_id}).mappings().first()
     return dict(found) if found else None
 
 

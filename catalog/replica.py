@@ -172,21 +172,25 @@ def _install(conn: Connection, base: dict, epoch: int) -> None:
     _set_data_epoch(conn, epoch)
 
 
+def _newer_book_statement():
+    stmt = sqlite_insert(books)
+    return stmt.on_conflict_do_update(
+        index_elements=[books.c.id],
+        set_={c: stmt.excluded[c] for c in BOOK_COLUMNS},
+        where=books.c.version < stmt.excluded.version,
+    )
+
+
+# Built once, values bound per entry (a statement built per row costs its cache key).
+APPLY_BOOK = _newer_book_statement()
+ADD_DECISION = sqlite_insert(decisions).on_conflict_do_nothing()
+ADD_KEY = sqlite_insert(book_keys).on_conflict_do_nothing()
+
+
 def _apply_one(conn: Connection, entry: dict) -> None:
     for row in ([entry["book"]] if entry.get("book") else []) + entry.get("books", []):
-        _apply_book(conn, row)
+        conn.execute(APPLY_BOOK, {"deleted_at": None, "delete_comment": None, **row})
     if entry.get("order"):
-        conn.execute(sqlite_insert(decisions).values(**entry["order"]).on_conflict_do_nothing())
+        conn.execute(ADD_DECISION, {"book_id": None, "items": None, **entry["order"]})
     if entry.get("key"):
-        conn.execute(sqlite_insert(book_keys).values(**entry["key"]).on_conflict_do_nothing())
-
-
-def _apply_book(conn: Connection, row: dict) -> None:
-    stmt = sqlite_insert(books).values(**row)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[books.c.id],
-            set_={c: stmt.excluded[c] for c in BOOK_COLUMNS},
-            where=books.c.version < stmt.excluded.version,
-        )
-    )
+        conn.execute(ADD_KEY, entry["key"])

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from catalog.models import Book
 from common.web import ApiError
 
 books = Book.__table__
+# Built once, values bound per call (a statement built per call costs its cache key).
+BOOK = select(books).where(books.c.id == bindparam("id"))
+LISTED = select(books).where(
+    books.c.id.in_(bindparam("ids", expanding=True)), books.c.deleted_at.is_(None)
+)
 
 
 def any_book(conn: Connection, book_id: int) -> dict:
     """The row, listed or withdrawn (staff and replication see both)."""
-    row = conn.execute(select(books).where(books.c.id == book_id)).mappings().first()
+    row = conn.execute(BOOK, {"id": book_id}).mappings().first()
     if row is None:
         raise ApiError(404, f"no book with id {book_id}")
     return dict(row)
@@ -29,5 +34,4 @@ def listed_book(conn: Connection, book_id: int) -> dict:
 
 def listed_books(conn: Connection, ids: list[int]) -> dict[int, dict]:
     """The rows on sale among `ids`, by id (missing and withdrawn ones are left out)."""
-    query = select(books).where(books.c.id.in_(ids), books.c.deleted_at.is_(None))
-    return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
+    return {row["id"]: dict(row) for row in conn.execute(LISTED, {"ids": ids}).mappings()}

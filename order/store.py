@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
@@ -39,6 +39,12 @@ from order.rows import order_items, orders
 from order.schemas import OrderEntrySchema
 
 log = logging.getLogger(__name__)
+OPEN = sqlite_insert(orders).on_conflict_do_nothing()  # built once (see order.rows)
+DECIDE = (
+    update(orders)
+    .where(orders.c.order_id == bindparam("order"), orders.c.status == PENDING)
+    .values(status=bindparam("new_status"), total=bindparam("new_total"))
+)
 
 
 def order_id_for(key: str | None) -> str:
@@ -146,9 +152,9 @@ class OrderStore:
             "created_at": now_iso(),
         }
         with self.ctx.write_lock, self.engine.begin() as conn:
-            if conn.execute(sqlite_insert(orders).values(**row).on_conflict_do_nothing()).rowcount:
+            if conn.execute(OPEN, row).rowcount:
                 unpriced = [{**line, "unit_price": None} for line in lines]
-                conn.execute(rows.merge_lines(order_id, unpriced))
+                rows.merge_lines(conn, order_id, unpriced)
             order = rows.find(conn, order_id)  # ours, or the one already there
         if not rows.same_lines(order, lines):
             raise ApiError(
@@ -168,13 +174,9 @@ class OrderStore:
         priced = [_priced(line) for line in answer.get("items", ())]
         with self.ctx.write_lock:
             with self.engine.begin() as conn:
-                conn.execute(
-                    update(orders)
-                    .where(orders.c.order_id == order_id, orders.c.status == PENDING)
-                    .values(status=status, total=total)
-                )
+                conn.execute(DECIDE, {"order": order_id, "new_status": status, "new_total": total})
                 if priced:
-                    conn.execute(rows.merge_lines(order_id, priced))
+                    rows.merge_lines(conn, order_id, priced)
                 order = rows.find(conn, order_id)
                 staged = self.replicator.stage(conn, _entry(order))
             ticket = self.replicator.enqueue(staged)  # in commit order
@@ -267,9 +269,9 @@ class OrderStore:
         with self.ctx.write_lock, self.engine.begin() as conn:
             for entry in entries:
                 if entry.get("order"):
-                    conn.execute(rows.merge_order(entry["order"]))
+                    rows.merge_order(conn, entry["order"])
                 if entry.get("items"):
-                    conn.execute(rows.merge_lines(entry["order"]["order_id"], entry["items"]))
+                    rows.merge_lines(conn, entry["order"]["order_id"], entry["items"])
 
     def apply_queued(self, entries: list) -> None:
         """Entries replayed from the recovery queue: checked first (the queue takes any)."""

@@ -46,6 +46,7 @@ class Outbox:
 
     def __init__(self, table: Table):
         self.table = table
+        self._insert = insert(table)  # built once: values bound per row
 
     def stage(self, conn: Connection, entry: dict, targets: list[str]) -> list[Row]:
         """Add `entry` for every target inside the caller's transaction."""
@@ -53,7 +54,7 @@ class Outbox:
         return [
             (
                 conn.execute(
-                    insert(self.table).values(target=t, entry=text, created=now)
+                    self._insert, {"target": t, "entry": text, "created": now}
                 ).inserted_primary_key[0],
                 t,
                 entry,
