@@ -33,7 +33,10 @@ def gunicorn_options(cluster: Cluster, node: Node) -> dict:
         "worker_connections": 1000,  # gevent workers: concurrent requests
         "timeout": 30,
         "graceful_timeout": 3,
-        "keepalive": 5,
+        # An idle keep-alive connection is a greenlet on a gevent front-end: kept longer
+        # than a client's usual pause, so a client seldom reuses one just as we close it
+        # (then it would get a reset). gthread nodes keep the 5 s.
+        "keepalive": 75 if WORKER_CLASS.get(node.service) == "gevent" else 5,
         "backlog": 2048,
         "proc_name": f"bazar-{node.name}",
         "accesslog": None,
