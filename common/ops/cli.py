@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 
 from common.config import VOTERS, Cluster, ConfigError, load_cluster
 from common.ops import monitor, netns, partition, procs, report
@@ -128,11 +129,15 @@ def _start_monitor(cluster: Cluster, port: int) -> None:
 def _foreground(cluster: Cluster, display: Display, args) -> int:
     """Show the nodes' states until they are all stopped (`bazar down` elsewhere) or
     Ctrl-C / SIGTERM, which stop the cluster."""
+    # A handler that only sets a flag: a KeyboardInterrupt raised at an arbitrary
+    # point could land inside the display's thread pool, holding one of its locks,
+    # and hang the shutdown that follows. Installed before the line below, which
+    # tells a watcher that Ctrl-C now stops the cluster.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     print("Running; node states follow. Ctrl-C stops the cluster.", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        display.run()
-    except (KeyboardInterrupt, SystemExit):
+    if display.run(stop=stop):
         print("\nstopping...", flush=True)
         cmd_down(cluster, args)
     return 0

@@ -12,6 +12,7 @@ HTTP, so it is tested alone.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -123,11 +124,12 @@ class Display:
         """One /health answer from a node that was just started (`procs.wait_healthy`)."""
         self._show(self.detector.update({node.name: seen(True, health_state, body)}))
 
-    def run(self, period: float = PERIOD) -> None:
-        """Show changes until no node's process is left."""
+    def run(self, period: float = PERIOD, stop: threading.Event | None = None) -> bool:
+        """Show changes until no node's process is left (False) or `stop` is set (True)."""
+        stop = stop or threading.Event()
         nodes = list(self.cluster.nodes.values())
         with ThreadPoolExecutor(max_workers=min(16, len(nodes))) as pool:
-            while True:
+            while not stop.is_set():
                 started = time.monotonic()
                 running = {n.name: procs.is_running(self.cluster, n) for n in nodes}
                 answers = dict(zip(nodes, pool.map(_health, nodes), strict=True))
@@ -135,8 +137,9 @@ class Display:
                 self._show(self.detector.update(looks))
                 if not any(running.values()):
                     self.out(f"{self.now()}  every node has stopped; the display ends")
-                    return
-                time.sleep(max(0.0, period - (time.monotonic() - started)))
+                    return False
+                stop.wait(max(0.0, period - (time.monotonic() - started)))
+        return True
 
     def _show(self, changes: list[Change]) -> None:
         for change in changes:
