@@ -9,18 +9,12 @@ from decimal import Decimal
 
 import pytest
 
+from tests.support.cluster import assert_error
+
 
 @pytest.fixture(scope="module")
 def api(shared_cluster):
     return shared_cluster.api
-
-
-def assert_error(response, status: int, *words: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    message = response.json()["message"]
-    for word in words:
-        assert word in message, message
 
 
 # -- search -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from order.store import order_id_for
-from tests.support.cluster import Api
+from tests.support.cluster import Api, assert_error
 from tests.support.shop import Shop
 
 MISSING = 10**12  # no such book
@@ -23,19 +23,6 @@ MISSING = 10**12  # no such book
 @pytest.fixture(scope="module")
 def cluster(shared_cluster):
     return shared_cluster
-
-
-@pytest.fixture(scope="module")
-def shop(cluster) -> Shop:
-    return Shop(cluster.api)
-
-
-def assert_error(response, status: int, *words: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    message = response.json()["message"]
-    for word in words:
-        assert word in message, message
 
 
 def key() -> str:

@@ -20,17 +20,12 @@ from decimal import Decimal
 import pytest
 import requests
 
-from tests.support.shop import Shop
+from tests.support.cluster import assert_error
 
 
 @pytest.fixture(scope="module")
 def cluster(shared_cluster):
     return shared_cluster
-
-
-@pytest.fixture(scope="module")
-def shop(cluster) -> Shop:
-    return Shop(cluster.api)
 
 
 @dataclass
@@ -119,14 +114,6 @@ def today() -> str:
 
 def parse_csv(text: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text, newline="")))
-
-
-def assert_error(response, status: int, *words: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    message = response.json()["message"]
-    for word in words:
-        assert word in message, message
 
 
 # -- JSON -------------------------------------------------------------------------------

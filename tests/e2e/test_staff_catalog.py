@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from tests.support.cluster import Api
+from tests.support.cluster import Api, assert_error
 from tests.support.shop import Shop
 
 ROW = "SELECT id, title, topic, cost, quantity, version, deleted_at, delete_comment FROM books"
@@ -26,22 +26,9 @@ def cluster(shared_cluster):
 
 
 @pytest.fixture(scope="module")
-def shop(cluster) -> Shop:
-    return Shop(cluster.api)
-
-
-@pytest.fixture(scope="module")
 def target(shop) -> dict:
     """A book the refused requests aim at: each test checks it is left as it was."""
     return shop.new_book(cost=7, quantity=9)
-
-
-def assert_error(response, status: int, *words: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    message = response.json()["message"]
-    for word in words:
-        assert word in message, message
 
 
 def rows_everywhere(cluster, where: str) -> list[list[tuple]]:

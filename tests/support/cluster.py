@@ -51,6 +51,14 @@ def wait_until(predicate: Callable[[], object], timeout: float = 30.0, what: str
         time.sleep(0.05)
 
 
+def assert_error(response, status: int, *words: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    message = response.json()["message"]
+    for word in words:
+        assert word in message, message
+
+
 class Api:
     """The public API of one front-end, as a customer or staff member uses it."""
 
