@@ -17,12 +17,13 @@ import time
 from urllib.parse import unquote, urlsplit
 
 import requests
-from cachetools import TTLCache
 
 TS_HEADER = "X-Bazar-Timestamp"
 NONCE_HEADER = "X-Bazar-Nonce"
 SIG_HEADER = "X-Bazar-Signature"
-MAX_SKEW = 300.0
+# Nodes share a host or a LAN with synced clocks. The window also bounds memory: every
+# nonce is remembered while its timestamp could still be accepted (2 x MAX_SKEW).
+MAX_SKEW = 30.0
 
 
 class AuthError(Exception):
@@ -40,26 +41,32 @@ def signed_target(path: str, query: str) -> str:
     return f"{path}?{query}" if query else path
 
 
+def signed_headers(secret: str, method: str, url_path: str, body: bytes) -> dict[str, str]:
+    """The three signature headers for a call to `url_path` (path and query, as sent)."""
+    timestamp = f"{time.time():.3f}"
+    nonce = secrets.token_hex(12)
+    # Sign the decoded path (what Flask sees as request.path) and the raw query.
+    parts = urlsplit(url_path)
+    target = signed_target(unquote(parts.path) or "/", parts.query)
+    return {
+        TS_HEADER: timestamp,
+        NONCE_HEADER: nonce,
+        SIG_HEADER: signature(secret, method or "GET", target, timestamp, nonce, body),
+    }
+
+
 class SignedAuth(requests.auth.AuthBase):
-    """requests auth hook that signs every outgoing internal call."""
+    """requests auth hook that signs an outgoing internal call (tests and tools; the
+    nodes' own client, common.http, calls `signed_headers` directly)."""
 
     def __init__(self, secret: str):
         self.secret = secret
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        timestamp = f"{time.time():.3f}"
-        nonce = secrets.token_hex(12)
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode()
-        # Sign the decoded path (what Flask sees as request.path) and the raw query.
-        parts = urlsplit(request.url)
-        path = signed_target(unquote(parts.path) or "/", parts.query)
-        request.headers[TS_HEADER] = timestamp
-        request.headers[NONCE_HEADER] = nonce
-        request.headers[SIG_HEADER] = signature(
-            self.secret, request.method or "GET", path, timestamp, nonce, body
-        )
+        request.headers.update(signed_headers(self.secret, request.method, request.url, body))
         return request
 
 
@@ -68,7 +75,7 @@ class SignatureVerifier:
 
     def __init__(self, secret: str):
         self.secret = secret
-        self._seen: TTLCache = TTLCache(maxsize=1_000_000, ttl=2 * MAX_SKEW)
+        self._seen = NonceBuckets(MAX_SKEW)
         self._lock = threading.Lock()
 
     def verify(self, method: str, path: str, headers, body: bytes) -> None:
@@ -87,9 +94,38 @@ class SignatureVerifier:
         if not math.isfinite(skew) or skew > MAX_SKEW:
             raise AuthError("internal route: timestamp too far from now")
         with self._lock:
-            if nonce in self._seen:
+            if not self._seen.add(nonce, float(timestamp)):
                 raise AuthError("internal route: replayed request")
-            self._seen[nonce] = True
+
+
+class NonceBuckets:
+    """Nonces seen, in one set per `window` seconds of their request's timestamp.
+
+    A request is refused unless its timestamp is within `window` of now, so once a
+    bucket's newest timestamp is that old the bucket can go: any replay of its nonces
+    is refused for its age. Memory is bounded by what arrives in about 2 x window
+    (a TTL cache of 1,000,000 entries grew by tens of MB under load)."""
+
+    def __init__(self, window: float):
+        self.window = window
+        self._buckets: dict[int, set[str]] = {}
+
+    def add(self, nonce: str, timestamp: float, now: float | None = None) -> bool:
+        """Remember `nonce`; False if it was already seen with a live timestamp."""
+        self._forget(time.time() if now is None else now)
+        bucket = self._buckets.setdefault(int(timestamp // self.window), set())
+        if nonce in bucket:
+            return False
+        bucket.add(nonce)
+        return True
+
+    def _forget(self, now: float) -> None:
+        oldest_live = int((now - self.window) // self.window)
+        for key in [k for k in self._buckets if k < oldest_live]:
+            del self._buckets[key]
+
+    def __len__(self) -> int:
+        return sum(len(bucket) for bucket in self._buckets.values())
 
 
 def check_bearer(header: str | None, token: str) -> None:

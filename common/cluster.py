@@ -21,10 +21,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-
 from common.config import Node
-from common.http import InternalClient, Unreachable
+from common.http import InternalClient, Reply, Unreachable
 from common.observe.metrics import BACKEND_FAILOVERS, BACKEND_RETRIES
 
 log = logging.getLogger(__name__)
@@ -37,7 +35,7 @@ TIMEOUTS_BEFORE_DOWN = 3
 EVENTS_KEPT = 50  # the last changes a Membership remembers, for people to read
 
 
-def _status_of(response: requests.Response) -> str:
+def _status_of(response: Reply) -> str:
     if response.status_code == 200:
         return "up"
     try:
@@ -177,7 +175,7 @@ class Membership:
         self._note_role(node, response)
         return self.status(node.name)
 
-    def _note_role(self, node: Node, response: requests.Response) -> None:
+    def _note_role(self, node: Node, response: Reply) -> None:
         try:
             body = response.json()
             role = body.get("role")
@@ -236,18 +234,18 @@ class Router:
         self.patience = patience
         self.headers = headers or {}  # sent with every call
 
-    def read(self, service: str, method: str, path: str, **kw: Any) -> requests.Response:
+    def read(self, service: str, method: str, path: str, **kw: Any) -> Reply:
         return self._call(service, self.membership.read_order, method, path, **kw)
 
-    def read_any(self, service: str, method: str, path: str, **kw: Any) -> requests.Response:
+    def read_any(self, service: str, method: str, path: str, **kw: Any) -> Reply:
         """A read where one replica's 404 is not the last word (it may not have the row
         yet): every reachable replica is asked before a 404 is believed."""
         return self._call(service, self.membership.read_order, method, path, settle={404}, **kw)
 
-    def write(self, service: str, method: str, path: str, **kw: Any) -> requests.Response:
+    def write(self, service: str, method: str, path: str, **kw: Any) -> Reply:
         return self._call(service, self.membership.write_order, method, path, **kw)
 
-    def _call(self, service, order, method, path, settle=frozenset(), **kw) -> requests.Response:
+    def _call(self, service, order, method, path, settle=frozenset(), **kw) -> Reply:
         """`settle`: answers that send the call on to the other replicas first, and are
         the answer only if none of them gives a better one."""
         kw["headers"] = {**self.headers, **(kw.get("headers") or {})}
@@ -281,7 +279,7 @@ class Router:
             pause = min(pause * 2, 0.4)
 
 
-def _answered(service: str, first: str, by: str, response: requests.Response) -> requests.Response:
+def _answered(service: str, first: str, by: str, response: Reply) -> Reply:
     if by != first:
         BACKEND_FAILOVERS.labels(service, first).inc()
     return response

@@ -11,9 +11,8 @@ import uuid
 from collections.abc import Callable
 from urllib.parse import quote
 
-import requests
-
 from common.cluster import NoReplica, Router
+from common.http import Reply
 from common.lease.fence import EpochFence
 from common.web import ApiError
 from frontend.cache import Answer, BookCache
@@ -32,7 +31,7 @@ def public(book: dict) -> dict:
 RELAYED = ("order_id", "books")  # fields of a backend's 4xx the client needs too
 
 
-def relay(response: requests.Response, ok: tuple[int, ...] = (200,)) -> dict | list:
+def relay(response: Reply, ok: tuple[int, ...] = (200,)) -> dict | list:
     if response.status_code in ok:
         return response.json()
     try:

@@ -39,6 +39,7 @@ from loadtests.benchkit import (  # noqa: E402  # BUY_LUA, _children, write_scri
     Result,
     _children,
     cluster_cpu_seconds,
+    node_cpu_seconds,
     node_masters,
     node_rss,
     write_script,
@@ -216,18 +217,24 @@ def run_scenario(name: str, cluster: LocalCluster, masters: dict, work: Path, ar
         script,
         args,
         cluster.cluster.staff_token,
-        lambda: cluster_cpu_seconds(masters),
+        lambda: node_cpu_seconds(masters),
     )
     progress(result)
     return result
 
 
 def timed(name, url, extra, script, args, token, cpu) -> Result:
-    """wrk, with `cpu()` (the measured processes' CPU seconds) read around it."""
+    """wrk, with `cpu()` (the measured processes' CPU seconds, or node -> seconds) read
+    around it."""
     before = cpu()
     result = wrk(name, url, extra, script, args, token)
     time.sleep(SETTLE_S)
-    result.cpu_s = cpu() - before
+    after = cpu()
+    if isinstance(after, dict):
+        result.cpu_by_node = {node: after[node] - before.get(node, 0.0) for node in after}
+        result.cpu_s = sum(result.cpu_by_node.values())
+    else:
+        result.cpu_s = after - before
     return result
 
 
@@ -239,6 +246,12 @@ def progress(result: Result) -> None:
         f"  {result.errors} errors",
         flush=True,
     )
+    if result.cpu_by_node and result.acknowledged:
+        shares = (
+            f"{node} {seconds * 1000 / result.acknowledged:.2f}"
+            for node, seconds in sorted(result.cpu_by_node.items())
+        )
+        print(f"    ms CPU/req by node: {', '.join(shares)}", flush=True)
 
 
 def run_soak(cluster: LocalCluster, masters: dict, work: Path, args) -> Soak:

@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -87,6 +87,7 @@ class Result:
     requests: int = 0  # answers wrk read
     non2xx: int = 0
     cpu_s: float = 0.0  # the measured processes' utime + stime over the run
+    cpu_by_node: dict = field(default_factory=dict)  # node -> CPU seconds over the run
     ratio: float = 0.0  # req/s against the best ceiling
 
     @property
@@ -258,8 +259,16 @@ def node_masters(cluster: LocalCluster) -> dict[str, int]:
 
 def cluster_cpu_seconds(masters: dict[str, int]) -> float:
     """utime + stime of every process of every node (not the wrk client's, not ours)."""
+    return sum(node_cpu_seconds(masters).values())
+
+
+def node_cpu_seconds(masters: dict[str, int]) -> dict[str, float]:
+    """node -> utime + stime of its process group (master and worker)."""
     groups = process_groups()
-    return sum(cpu_seconds(pid) for master in masters.values() for pid in groups.get(master, []))
+    return {
+        name: sum(cpu_seconds(pid) for pid in groups.get(master, []))
+        for name, master in masters.items()
+    }
 
 
 def node_rss(masters: dict[str, int]) -> dict[str, tuple[float, float]]:

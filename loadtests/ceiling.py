@@ -5,7 +5,7 @@ class (sync, gthread with a node's threads, gevent), and takes the fastest as
 the ceiling that every route is measured against.
 """
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 
 app = Flask(__name__)
 BOOK = {
@@ -20,3 +20,9 @@ BOOK = {
 @app.get("/lookup/<int:book_id>")
 def lookup(book_id: int):
     return jsonify(BOOK)
+
+
+@app.post("/echo")
+def echo():
+    """For loadtests/client_choice.py: a JSON body in, the same body out."""
+    return app.response_class(request.get_data(), mimetype="application/json")

@@ -11,6 +11,7 @@ from common.auth import (
     SIG_HEADER,
     TS_HEADER,
     AuthError,
+    NonceBuckets,
     SignatureVerifier,
     SignedAuth,
     check_bearer,
@@ -119,8 +120,25 @@ def test_replayed_nonce_is_refused():
         verifier.verify("POST", "/buy/1", request.headers, body_of(request))
 
 
+def test_nonces_are_forgotten_only_once_their_timestamps_are_refused_anyway():
+    seen, now = NonceBuckets(MAX_SKEW), time.time()
+    assert seen.add("old", now - MAX_SKEW + 1)
+    assert not seen.add("old", now - MAX_SKEW + 1)  # still acceptable: still remembered
+    assert seen.add("fresh", now)
+    assert seen.add("later", now + 3 * MAX_SKEW, now=now + 3 * MAX_SKEW)
+    assert len(seen) == 1  # "old" and "fresh" would fail the skew check by now
+
+
+def test_remembered_nonces_stay_bounded_under_steady_traffic():
+    seen, start = NonceBuckets(MAX_SKEW), time.time()
+    for n in range(20_000):  # 20,000 requests spread over 10 windows
+        stamp = start + n * 10 * MAX_SKEW / 20_000
+        assert seen.add(f"n{n}", stamp, now=stamp)
+    assert len(seen) <= 3 * 2_000  # about two to three windows' worth, never all 20,000
+
+
 def test_crafted_recent_timestamp_verifies():
-    headers = crafted(f"{time.time() - MAX_SKEW + 30:.3f}")
+    headers = crafted(f"{time.time() - MAX_SKEW + 5:.3f}")
     SignatureVerifier(SECRET).verify("GET", "/sync", headers, b"")
 
 
