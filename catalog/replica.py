@@ -134,8 +134,11 @@ class CatalogReplica:
         return {"data_epoch": epoch, "entries": entries}
 
 
+DATA_EPOCH = select(meta.c.value).where(meta.c.key == "data_epoch")  # built once
+
+
 def data_epoch_of(conn: Connection) -> int:
-    row = conn.execute(select(meta.c.value).where(meta.c.key == "data_epoch")).first()
+    row = conn.execute(DATA_EPOCH).first()
     return int(row[0]) if row else 0
 
 

@@ -93,7 +93,7 @@ def _encoded_book(*fields) -> bytes:
 @public.route(f"/buy/{BOOK_ID}", methods=["PUT", "POST"])
 def buy(book_id: int):
     """Buy a book (optional body {"quantity": n}); Idempotency-Key makes retries safe."""
-    quantity = load_body(BuyBodySchema(), optional=True)["quantity"]
+    quantity = load_body(BuyBodySchema, optional=True)["quantity"]
     order = services.buy(*_deps(), book_id, quantity, idempotency_key())
     body = {k: order[k] for k in ("order_id", "book_id", "quantity", "total")}
     return jsonify(body), 201
@@ -108,7 +108,7 @@ def buy(book_id: int):
 @public.post("/orders")
 def place_order():
     """Order 1-50 books at once, all or nothing; 404/410 name the books (`books`)."""
-    lines = load_body(OrderBodySchema())["items"]
+    lines = load_body(OrderBodySchema)["items"]
     return jsonify(services.place(*_deps(), lines, idempotency_key())), 201
 
 
@@ -130,7 +130,7 @@ def idempotency_key() -> str | None:
 @staff_only
 def update_price(book_id: int):
     """Staff: set a book's price."""
-    change = load_body(PriceSchema())
+    change = load_body(PriceSchema)
     return jsonify(services.update(*_deps(), book_id, change))
 
 
@@ -139,7 +139,7 @@ def update_price(book_id: int):
 @staff_only
 def update_item(book_id: int):
     """Staff: set a book's quantity in stock."""
-    change = load_body(QuantitySchema())
+    change = load_body(QuantitySchema)
     return jsonify(services.update(*_deps(), book_id, change))
 
 
@@ -162,7 +162,7 @@ def _lease_deps():
 @internal.post("/lease")
 def lease():
     """The catalog primary's read lease and invalidations; 409 if its epoch is older."""
-    body = load_body(LeaseSchema())
+    body = load_body(LeaseSchema)
     return jsonify({"epoch": services.accept_lease(*_lease_deps(), **body)})
 
 

@@ -66,7 +66,7 @@ def export_books():
 @staff_only
 def add_book():
     """Staff: add a book (its id is the catalog's choice); Idempotency-Key: never twice."""
-    body = {**load_body(NewBookSchema()), "idempotency_key": idempotency_key()}
+    body = {**load_body(NewBookSchema), "idempotency_key": idempotency_key()}
     book = staff_services.write_book(*_deps(), "POST", "/books", body)
     return jsonify(book), 201
 
@@ -76,7 +76,7 @@ def add_book():
 @staff_only
 def edit_book(book_id: int):
     """Staff: change any of title, topic, cost, quantity of a book on sale."""
-    body = load_body(EditSchema())
+    body = load_body(EditSchema)
     listing = bool({"title", "topic"} & set(body))
     path = f"/books/{book_id}"
     return jsonify(staff_services.write_book(*_deps(), "PATCH", path, body, book_id, listing))
@@ -87,7 +87,7 @@ def edit_book(book_id: int):
 @staff_only
 def withdraw_book(book_id: int):
     """Staff: withdraw a book (soft delete, `comment` required); its row and stock stay."""
-    body = load_body(WithdrawSchema())
+    body = load_body(WithdrawSchema)
     return jsonify(
         staff_services.write_book(*_deps(), "DELETE", f"/books/{book_id}", body, book_id)
     )

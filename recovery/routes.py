@@ -68,7 +68,7 @@ def _fence() -> EpochFence:
 @bp.post("/queue/<target>")
 def append(target: str):
     """Queue entries a target missed (refused from a deposed catalog writer's epoch)."""
-    body = load_body(AppendSchema())
+    body = load_body(AppendSchema)
     rows = [{"target": _target(target), "entry": json.dumps(e)} for e in body["entries"]]
     fence = _fence()
     # Under the fence's order: once a newer writer has read a queue, no older one appends.
@@ -107,7 +107,7 @@ def read(target: str):
 @bp.post("/queue/<target>/ack")
 def ack(target: str):
     """The target applied everything up to `upto`: forget it."""
-    upto = load_body(AckSchema())["upto"]
+    upto = load_body(AckSchema)["upto"]
     with db.engine.begin() as conn:
         gone = conn.execute(
             delete(queue).where(queue.c.target == _target(target), queue.c.seq <= upto)

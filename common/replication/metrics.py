@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from common.replication.replicator import Replicator
 
@@ -30,3 +30,12 @@ def outbox_figures(replicator: Replicator) -> Iterable[Metric]:
         lag.add_metric([peer], age or 0.0)
     yield depth
     yield lag
+    # rows / rounds: how many writes share one replication round (group push).
+    yield CounterMetricFamily(
+        "bazar_push_rounds",
+        "Replication rounds run (each one push per peer).",
+        value=replicator.group.rounds,
+    )
+    yield CounterMetricFamily(
+        "bazar_pushed_rows", "Outbox rows those rounds carried.", value=replicator.group.rows
+    )

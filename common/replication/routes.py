@@ -42,7 +42,7 @@ def add_sync_routes(bp: Blueprint, store: Callable, push: type[Schema], state: t
     @bp.post("/sync")
     def sync_in():
         """Apply entries replicated by a peer (or replayed by the recovery node)."""
-        return jsonify(store().receive(load_body(push())))
+        return jsonify(store().receive(load_body(push)))
 
     @doc(responses={200: state})
     @bp.get("/sync")
