@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from catalog.schemas import (
+    BatchOutcomeSchema,
+    BatchSchema,
     BookSchema,
     BuySchema,
     CatalogPushSchema,
@@ -100,6 +102,16 @@ def take():
     body = load_body(TakeSchema)
     _require_primary()
     return jsonify(store().take(body["order_id"], body["items"], _origin()))
+
+
+@doc(body=BatchSchema, responses={200: BatchOutcomeSchema}, errors=(421, 503))
+@bp.post("/orders/batch")
+def take_all():
+    """Group commit: decide every order of the batch in one transaction (primary only);
+    each order has its own answer (`code` 200 decided, 404 unknown books)."""
+    body = load_body(BatchSchema)
+    _require_primary()
+    return jsonify(store().take_all(body["orders"]))
 
 
 @doc(responses={200: OutcomeSchema}, errors=(404, 503))

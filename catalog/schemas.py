@@ -12,6 +12,7 @@ from common.fields import (
     MAX_PRICE,
     MAX_QUANTITY,
     Price,
+    RowIdLineSchema,
     StrictInteger,
     StrictNumber,
     order_lines,
@@ -63,6 +64,27 @@ class TakeSchema(Schema):
     items = order_lines(required=True)
 
 
+class BatchedOrderSchema(TakeSchema):
+    items = order_lines(RowIdLineSchema, required=True)
+    origin = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "the front-end it came through (it drops the book itself)"},
+    )
+
+
+MAX_BATCH = 64  # orders in one group commit (an order server sends at most 32)
+
+
+class BatchSchema(Schema):
+    """Orders that reached one order server together: decided in one transaction."""
+
+    orders = fields.List(
+        fields.Nested(BatchedOrderSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_BATCH),
+    )
+
+
 class InStockSchema(Schema):
     id = fields.Integer(required=True)
     in_stock = fields.Boolean(required=True)
@@ -87,6 +109,18 @@ class OutcomeSchema(Schema):
     items = fields.List(fields.Nested(PricedLineSchema))
     short = fields.List(fields.Integer(), metadata={"description": "books short of stock"})
     epoch = fields.Integer(metadata={"description": "the lease epoch that decided it"})
+
+
+class BatchedOutcomeSchema(OutcomeSchema):
+    code = fields.Integer(required=True, metadata={"description": "200 decided, 404 unknown books"})
+    message = fields.String(metadata={"description": "404: which books are unknown"})
+    books = fields.List(fields.Integer(), metadata={"description": "404: the unknown books"})
+    outcome = fields.String(validate=validate.OneOf(["applied", "rejected", "aborted"]))
+
+
+class BatchOutcomeSchema(Schema):
+    epoch = fields.Integer(required=True)
+    results = fields.List(fields.Nested(BatchedOutcomeSchema), required=True)
 
 
 # -- what catalogs replicate (POST/GET /sync) --------------------------------

@@ -164,19 +164,59 @@ class CatalogStore:
         listing = kind in ("withdraw", "restore") or bool({"title", "topic"} & set(values))
         return self._write(change, origin, kind=kind, listing=listing)
 
+    def take_all(self, orders: list[dict]) -> dict:
+        """Group commit: decide several order ids in ONE transaction and ONE replication
+        round. Each gets its own answer: its outcome (code 200), or a 404 naming its
+        unknown books, for which nothing was written (`decisions.take` checks first)."""
+
+        def decide(conn: Connection):
+            answers, entries = [], []
+            for order in orders:
+                try:
+                    outcome, entry = decisions.take(conn, order["order_id"], order["items"])
+                except ApiError as e:
+                    answers.append({"code": e.status, "message": e.message, **e.extra})
+                    continue
+                answers.append({"code": 200, **outcome})
+                entries.append((entry, order.get("origin")))
+            return answers, entries
+
+        answers, epoch = self._commit(decide)
+        CATALOG_WRITES.labels("buy").inc(sum(a["code"] == 200 for a in answers))
+        return {"epoch": epoch, "results": [{**a, "epoch": epoch} for a in answers]}
+
     def _write(self, change, origin: str | None = None, kind: str = "update", listing=False):
-        """`listing`: the write may change which books a search lists (front-ends then
-        drop their cached searches)."""
+        """One write: `change(conn)` -> (result, replicated entry). `listing`: the write may
+        change which books a search lists (front-ends then drop their cached searches)."""
+
+        def one(conn: Connection):
+            result, entry = change(conn)
+            return result, [(entry, origin)]
+
+        result, epoch = self._commit(one, listing)
+        CATALOG_WRITES.labels(kind).inc()
+        return {**result, "epoch": epoch} if "outcome" in result else result
+
+    def _commit(self, change, listing: bool = False):
+        """Run `change(conn)` -> (result, [(entry, origin)]) as the writer in one transaction,
+        stage its entries, and return (result, epoch) once they are acknowledged."""
         with self.ctx.write_lock:
             if not self.role.is_writer():  # checked under the lock a takeover takes
                 raise ApiError(421, "not the primary")
             epoch = self.role.epoch
             with self.engine.begin() as conn:
-                result, entry = change(conn)
-                staged = self.replicator.stage(conn, {**entry, "epoch": epoch})
-            for book in entry.get("books", ()):
-                self.copies.note_change(book, origin, listing)
+                result, entries = change(conn)
+                staged = [
+                    row
+                    for entry, _ in entries
+                    for row in self.replicator.stage(conn, {**entry, "epoch": epoch})
+                ]
+            for entry, origin in entries:
+                for book in entry.get("books", ()):
+                    self.copies.note_change(book, origin, listing)
             ticket = self.replicator.enqueue(staged)  # rounds see rows in commit order
+        if not staged:
+            return result, epoch  # nothing written (every order named unknown books)
         # Delivered outside the lock, so concurrent writes share one round (group push).
         missing = self.replicator.wait(ticket, staged)
         if missing:
@@ -186,8 +226,7 @@ class CatalogStore:
                 epoch=epoch,
             )
         self.role.grants.wait_for_behind(time.sleep, self.ctx.cluster.tuning.read_lease)
-        CATALOG_WRITES.labels(kind).inc()
-        return {**result, "epoch": epoch} if "outcome" in result else result
+        return result, epoch
 
     def seed(self, path: Path) -> int:
         """Load the seed catalog into an empty database (every replica seeds alike)."""

@@ -106,10 +106,17 @@ def distinct_books(lines: list[dict]) -> None:
         raise ValidationError("each book at most once (add up its quantity instead)")
 
 
-def order_lines(**kwargs) -> fields.List:
+class RowIdLineSchema(LineSchema):
+    """A line as the catalog takes it from an order server: any row id, like /buy/<id>
+    (book 0 is then a 404 naming it; customers' lines start at 1)."""
+
+    book_id = StrictInteger(required=True, validate=validate.Range(min=0, max=2**63 - 1))
+
+
+def order_lines(line: type[Schema] = LineSchema, **kwargs) -> fields.List:
     """1 to 50 lines, one per book."""
     return fields.List(
-        fields.Nested(LineSchema),
+        fields.Nested(line),
         validate=[validate.Length(min=1, max=MAX_LINES), distinct_books],
         **kwargs,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client.core import Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from common.observe.metrics import gauge
 from order.store import OrderStore
@@ -22,3 +22,9 @@ def order_figures(store: OrderStore) -> Iterable[Metric]:
         "Age of the oldest pending order (0 when none).",
         oldest or 0.0,
     )
+    # orders / batches: how many orders share one request to the catalog (group commit).
+    calls = store.catalog_calls
+    yield CounterMetricFamily(
+        "bazar_catalog_batches", "Requests to the catalog primary carrying orders.", calls.batches
+    )
+    yield CounterMetricFamily("bazar_batched_orders", "Orders those requests carried.", calls.items)

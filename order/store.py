@@ -26,10 +26,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from common.cluster import NoReplica, Router
-from common.http import ORIGIN_HEADER
 from common.lease.fence import EpochFence
 from common.node import NodeContext
 from common.observe.metrics import ORDER_DECISIONS
+from common.replication.group_call import GroupCall
 from common.replication.replicator import Replicator
 from common.replication.routes import valid_entries
 from common.web import ApiError
@@ -67,6 +67,7 @@ class OrderStore:
         self.fence = EpochFence()  # newest catalog epoch seen in a decision
         self._in_flight: set[str] = set()
         self._flight_lock = threading.Lock()
+        self.catalog_calls = GroupCall(self._send_batch, limit=32)
 
     # -- reads -------------------------------------------------------------
     def get(self, order_id: str) -> dict:
@@ -90,37 +91,35 @@ class OrderStore:
         if order["status"] != PENDING:
             return order
         with self._flying(order_id):
-            response = self._ask_catalog(order_id, lines, origin)
-            if response.status_code == 404:
+            code, answer = self._ask_catalog(order_id, lines, origin)
+            if code == 404:
                 self._drop_pending(order_id)
-                answer = _json(response)
                 raise ApiError(404, answer.get("message", "no such book"), **_books(answer))
-            if response.status_code != 200:
-                raise ApiError(503, f"catalog answered {response.status_code}", order_id=order_id)
-            answer = response.json()
+            if code != 200:
+                raise ApiError(503, f"catalog answered {code}", order_id=order_id)
             if not self._current(answer):
                 raise ApiError(503, "decision from a deposed catalog primary", order_id=order_id)
             return self._decide(order_id, answer)
 
     def _ask_catalog(self, order_id: str, lines: list[dict], origin: str | None):
-        if len(lines) == 1:  # the single-buy route: one book, one quantity
-            path, body = f"/buy/{lines[0]['book_id']}", {"quantity": lines[0]["quantity"]}
-        else:
-            path, body = "/orders", {"items": lines}
+        """(code, answer) of the catalog primary's decision. Orders placed here at the same
+        time travel together and are decided in one transaction (group commit)."""
+        order = {"order_id": order_id, "items": lines, **({"origin": origin} if origin else {})}
         try:
-            return self.router.write(
-                "catalog",
-                "POST",
-                path,
-                json={"order_id": order_id, **body},
-                headers={ORIGIN_HEADER: origin} if origin else None,
-            )
+            return self.catalog_calls.call(order)
         except NoReplica:
             raise ApiError(
                 503,
                 "no catalog server reachable; retry with the same Idempotency-Key",
                 order_id=order_id,
             ) from None
+
+    def _send_batch(self, batch: list[dict]) -> list[tuple[int, dict]]:
+        """One request for every order of the batch: each order's (code, answer)."""
+        response = self.router.write("catalog", "POST", "/orders/batch", json={"orders": batch})
+        if response.status_code != 200:
+            return [(response.status_code, {})] * len(batch)
+        return [(answer.pop("code"), answer) for answer in response.json()["results"]]
 
     def _short_of(self, order_id: str) -> list[int] | None:
         """The books a rejected order was short of, as the catalog decided (the order rows
@@ -297,14 +296,6 @@ def _entry(order: dict) -> dict:
 
 def _priced(line: dict) -> dict:
     return {k: line[k] for k in ("book_id", "quantity", "unit_price")}
-
-
-def _json(response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _books(answer: dict) -> dict:

@@ -1,0 +1,54 @@
+"""common/replication/group_call.py: callers that arrive together share one send."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from common.replication.group_call import GroupCall
+
+
+def run_all(target, count: int) -> None:
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+
+
+def test_every_caller_gets_its_own_answer_and_waiting_callers_share_a_batch():
+    sizes = []
+
+    def send(items):
+        sizes.append(len(items))
+        time.sleep(0.02)  # a batch in flight: others queue up behind it
+        return [item * 10 for item in items]
+
+    group, answers = GroupCall(send, limit=8), {}
+    run_all(lambda n: answers.__setitem__(n, group.call(n)), 40)
+    assert answers == {n: n * 10 for n in range(40)}
+    assert sum(sizes) == 40 and max(sizes) > 1 and max(sizes) <= 8
+    assert (group.batches, group.items) == (len(sizes), 40)
+
+
+def test_a_failed_send_fails_every_caller_of_that_batch_and_not_the_next():
+    calls = []
+
+    def send(items):
+        calls.append(list(items))
+        if len(calls) == 1:
+            raise ConnectionError("catalog gone")
+        return items
+
+    group = GroupCall(send)
+    with pytest.raises(ConnectionError):
+        group.call("first")
+    assert group.call("second") == "second"
+
+
+def test_a_send_that_answers_the_wrong_number_of_items_is_an_error():
+    group = GroupCall(lambda items: [])
+    with pytest.raises(RuntimeError, match="0 answers for 1 items"):
+        group.call("x")
