@@ -34,9 +34,18 @@ BODY = {
                 "total": 19.99,
                 "items": '[{"book_id":3,"quantity":1,"unit_price":"19.99"}]',
             },
-            "books": [{"id": 3, "title": "Xen and the Art of Surviving Undergraduate School",
-                       "topic": "undergraduate school", "cost": 19.99, "quantity": 999_000 + n,
-                       "version": 1000 + n, "deleted_at": None, "delete_comment": None}],
+            "books": [
+                {
+                    "id": 3,
+                    "title": "Xen and the Art of Surviving Undergraduate School",
+                    "topic": "undergraduate school",
+                    "cost": 19.99,
+                    "quantity": 999_000 + n,
+                    "version": 1000 + n,
+                    "deleted_at": None,
+                    "delete_comment": None,
+                }
+            ],
             "epoch": 4,
         }
         for n in range(4)
@@ -107,8 +116,10 @@ def main() -> int:
         print(f"client CPU per sequential call ({args.calls} calls each), microseconds:")
         print(f"  {'client':<18}{'GET book':>10}{'POST ' + str(len(payload)) + ' B':>12}")
         for name, (get, post) in clients(ceiling.url, payload).items():
-            print(f"  {name:<18}{per_call_us(get, args.calls):>10.0f}"
-                  f"{per_call_us(post, args.calls):>12.0f}")
+            print(
+                f"  {name:<18}{per_call_us(get, args.calls):>10.0f}"
+                f"{per_call_us(post, args.calls):>12.0f}"
+            )
     finally:
         ceiling.stop()
     codecs(args.calls)
