@@ -120,7 +120,10 @@ class Replicator:
             if items or pulse
         ]
         jobs += self.hooks.side_jobs(self, batch, pulse)
-        results = [future.result() for future in [self._pool.submit(job) for job in jobs]]
+        if len(jobs) == 1:  # the usual round: one peer; a thread hand-off costs more than it
+            results = [jobs[0]()]
+        else:
+            results = [future.result() for future in [self._pool.submit(job) for job in jobs]]
         if backlog_before and all(r is not False for r in results) and len(rows) < MAX_ROUND:
             self._backlog = False  # everything that waited has gone out
 
