@@ -52,7 +52,7 @@ def gunicorn_options(cluster: Cluster, node: Node) -> dict:
 # spend their time handing the GIL around (py-spy: Flask itself is ~2% of a
 # gthread front-end's samples). The other nodes own SQLite connections and
 # background threads of their own and stay gthread. Measured: README, "Speed per core".
-WORKER_CLASS = {"frontend": "gevent", "order": "gevent"}
+WORKER_CLASS = {"frontend": "gevent", "order": "gevent", "catalog": "gevent"}
 
 
 def _threads(cluster: Cluster, node: Node) -> int:
