@@ -152,7 +152,7 @@ class CatalogCopies(RoundHooks):
     def _post_lease(self, node, body: dict) -> bool:
         try:
             response = self.ctx.client.request(
-                node, "POST", "/lease", json=body, timeout=self.timeout
+                node, "POST", "/lease", json=body, timeout=self.timeout, traced=False
             )
         except Unreachable:
             return False

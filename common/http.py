@@ -73,17 +73,19 @@ class InternalClient:
         params: dict | None = None,
         headers: dict | None = None,
         timeout: float | tuple | None = None,
+        traced: bool = True,
     ) -> Reply:
         """Send one request; raise Unreachable when no HTTP answer came back.
 
         Made while serving a request, the call carries that request's id and is
-        noted in its log line."""
+        noted in its log line, unless `traced` is False (work shared by many
+        requests, like a replication round, belongs to none of them)."""
         if params:
             path = f"{path}?{urlencode(params)}"
         body = b"" if json is None else jsonlib.dumps(json, separators=(",", ":")).encode()
         sent = {**(JSON_HEADERS if json is not None else {}), **(headers or {})}
         sent.update(signed_headers(self.secret, method, path, body))
-        request_id = current_request_id()
+        request_id = current_request_id() if traced else None
         if request_id:
             sent[REQUEST_ID_HEADER] = request_id
         try:
@@ -97,9 +99,11 @@ class InternalClient:
             )
         except (HTTPError, OSError) as e:
             timed_out = isinstance(e, Urllib3Timeout)
-            note_backend(node.name, "timeout" if timed_out else "unreachable")
+            if traced:
+                note_backend(node.name, "timeout" if timed_out else "unreachable")
             raise Unreachable(f"{node.name}: {type(e).__name__}", timed_out) from e
-        note_backend(node.name, str(answer.status))
+        if traced:
+            note_backend(node.name, str(answer.status))
         return Reply(answer.status, answer.headers, answer.data, answer.reason)
 
 

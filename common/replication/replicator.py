@@ -186,7 +186,9 @@ class Replicator:
 
     def _post(self, node, path: str, body: dict, timeout: float | None) -> dict | None:
         try:
-            response = self.ctx.client.request(node, "POST", path, json=body, timeout=timeout)
+            response = self.ctx.client.request(
+                node, "POST", path, json=body, timeout=timeout, traced=False
+            )
         except Unreachable:
             return None
         if response.status_code != 200:
