@@ -14,6 +14,7 @@ listens on 127.0.0.1 only; `bazar down` stops it with the nodes. A node's
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -22,8 +23,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
-
-import requests
 
 from common.config import SERVICES, Cluster, Node
 from common.ops import procs
@@ -39,8 +38,14 @@ INSTALL_HINT = (
     "or a release from https://prometheus.io/download/)"
 )
 
-_http = requests.Session()
-_http.trust_env = False  # Prometheus is on loopback, never behind a proxy
+
+@functools.cache
+def _http():
+    import requests  # on first use: `bazar node` imports this module too
+
+    session = requests.Session()
+    session.trust_env = False  # Prometheus is on loopback, never behind a proxy
+    return session
 
 
 def directory(cluster: Cluster) -> Path:
@@ -178,9 +183,9 @@ def _wait_ready(url: str, pid: int, config: str, timeout: float) -> bool:
 def _flag(url: str, name: str) -> str | None:
     """A command-line flag of the Prometheus at `url`, once it is ready."""
     try:
-        response = _http.get(f"{url}/api/v1/status/flags", timeout=1.0)
+        response = _http().get(f"{url}/api/v1/status/flags", timeout=1.0)
         return response.json()["data"][name] if response.status_code == 200 else None
-    except (requests.RequestException, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):  # requests' errors are OSErrors
         return None
 
 

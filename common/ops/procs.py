@@ -6,6 +6,7 @@ gunicorn master and its worker together, as a crash would.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -14,12 +15,18 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import requests
-
 from common.config import Cluster, Node
 
-_http = requests.Session()
-_http.trust_env = False  # operator checks go straight to loopback, never via a proxy
+
+@functools.cache
+def _http():
+    """One session for operator checks, made on first use: a node's gunicorn master
+    imports this module and never needs requests (6 MB of RSS)."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False  # operator checks go straight to loopback, never via a proxy
+    return session
 
 
 def pid_file(cluster: Cluster, node: Node) -> Path:
@@ -152,9 +159,9 @@ def _is_zombie(pid: int) -> bool:
 def health(node: Node, timeout: float = 1.0) -> tuple[str, dict]:
     """('up'|'recovering'|'joining'|'down', /health body) as an operator sees it."""
     try:
-        response = _http.get(f"{node.url}/health", timeout=timeout)
+        response = _http().get(f"{node.url}/health", timeout=timeout)
         body = response.json()
-    except (requests.RequestException, ValueError):
+    except (OSError, ValueError):  # requests' errors are OSErrors
         return "down", {}
     if response.status_code == 200:
         return "up", body

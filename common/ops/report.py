@@ -17,8 +17,6 @@ import re
 import sys
 from datetime import UTC, date, datetime
 
-import requests
-
 from common.config import Cluster
 
 TITLE_WIDTH = 40
@@ -58,6 +56,8 @@ def fetch(cluster: Cluster, day: date, by: str) -> dict:
     """The report of `day` from the first front-end that gives one."""
     params = {"from": day.isoformat(), "to": day.isoformat(), "by": by}
     headers = {"Authorization": f"Bearer {cluster.staff_token}", "Accept": "application/json"}
+    import requests  # here: `bazar node` imports this module and never reports
+
     session = requests.Session()
     session.trust_env = False  # the cluster's own addresses, never via a proxy
     failures = []
@@ -83,7 +83,7 @@ def fetch(cluster: Cluster, day: date, by: str) -> dict:
     raise ReportError("no report; " + "; ".join(failures))
 
 
-def _message(response: requests.Response) -> str:
+def _message(response) -> str:
     try:
         return str(response.json()["message"])
     except (ValueError, KeyError, TypeError):
