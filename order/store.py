@@ -99,7 +99,7 @@ class OrderStore:
                 raise ApiError(503, f"catalog answered {code}", order_id=order_id)
             if not self._current(answer):
                 raise ApiError(503, "decision from a deposed catalog primary", order_id=order_id)
-            return self._decide(order_id, answer)
+            return self._decide(order_id, answer, order)
 
     def _ask_catalog(self, order_id: str, lines: list[dict], origin: str | None):
         """(code, answer) of the catalog primary's decision. Orders placed here at the same
@@ -152,17 +152,20 @@ class OrderStore:
         }
         with self.ctx.write_lock, self.engine.begin() as conn:
             if conn.execute(OPEN, row).rowcount:
-                unpriced = [{**line, "unit_price": None} for line in lines]
+                unpriced = _by_book({**line, "unit_price": None} for line in lines)
                 rows.merge_lines(conn, order_id, unpriced)
-            order = rows.find(conn, order_id)  # ours, or the one already there
+                order = {**row, "items": unpriced}  # what rows.find would read back
+            else:
+                order = rows.find(conn, order_id)  # the one already there
         if not rows.same_lines(order, lines):
             raise ApiError(
                 422, "this Idempotency-Key was used for a different purchase", order_id=order_id
             )
         return order
 
-    def _decide(self, order_id: str, answer: dict) -> dict:
+    def _decide(self, order_id: str, answer: dict, pending: dict | None = None) -> dict:
         """Record the catalog's verdict (and its prices) and replicate it before answering.
+        `pending`: the order as opened here, if known (saves reading it back).
 
         The push happens after the write lock is released: two order servers
         pushing to each other while each held its own lock would deadlock.
@@ -173,10 +176,15 @@ class OrderStore:
         priced = [_priced(line) for line in answer.get("items", ())]
         with self.ctx.write_lock:
             with self.engine.begin() as conn:
-                conn.execute(DECIDE, {"order": order_id, "new_status": status, "new_total": total})
+                values = {"order": order_id, "new_status": status, "new_total": total}
+                decided = conn.execute(DECIDE, values).rowcount
                 if priced:
                     rows.merge_lines(conn, order_id, priced)
-                order = rows.find(conn, order_id)
+                if decided and pending is not None:  # our pending row, now as written
+                    items = _by_book(priced) if priced else pending["items"]
+                    order = {**pending, "status": status, "total": total, "items": items}
+                else:  # decided meanwhile (a peer, the reconciler): what is there now
+                    order = rows.find(conn, order_id)
                 staged = self.replicator.stage(conn, _entry(order))
             ticket = self.replicator.enqueue(staged)  # in commit order
         self.replicator.wait(ticket, staged)
@@ -296,6 +304,11 @@ def _entry(order: dict) -> dict:
 
 def _priced(line: dict) -> dict:
     return {k: line[k] for k in ("book_id", "quantity", "unit_price")}
+
+
+def _by_book(lines) -> list[dict]:
+    """Lines in the order rows.find returns them."""
+    return sorted(lines, key=lambda line: line["book_id"])
 
 
 def _books(answer: dict) -> dict:
