@@ -27,6 +27,7 @@ DECREMENT = (
     update(books)
     .where(books.c.id == bindparam("book"), books.c.quantity >= bindparam("wanted"))
     .values(quantity=books.c.quantity - bindparam("wanted"), version=books.c.version + 1)
+    .returning(*books.c)  # the row as it is now: no second query to read it back
 )
 
 
@@ -108,10 +109,11 @@ def _record(order_id: str, priced: list[dict], status: str, short=()) -> dict:
 
 
 def _decrement(conn: Connection, line: dict) -> dict:
-    taken = conn.execute(DECREMENT, {"book": line["book_id"], "wanted": line["quantity"]}).rowcount
-    if not taken:  # checked above under the same lock: cannot happen; never half-apply
+    wanted = {"book": line["book_id"], "wanted": line["quantity"]}
+    row = conn.execute(DECREMENT, wanted).mappings().first()
+    if row is None:  # checked above under the same lock: cannot happen; never half-apply
         raise RuntimeError(f"stock of book {line['book_id']} changed under the write lock")
-    return any_book(conn, line["book_id"])
+    return dict(row)
 
 
 def find(conn: Connection, order_id: str) -> dict | None:

@@ -36,6 +36,8 @@ def test_bench_measures_every_ceiling_and_prints_the_targets(tmp_path):
     assert out.count("(the ceiling)") == 1
     lookup = re.search(rf"^lookup-cached(\s+{number}){{6}}\s+>= 0\.90x\s+(met|NOT MET)$", out, re.M)
     assert lookup and float(lookup.group(1)) > 0, out  # CPU ms per request: measured
+    by_node = re.search(r"^    ms CPU/req by node: (.*)$", out, re.M)
+    assert by_node and "frontend-1 " in by_node.group(1) and "catalog-1 " in by_node.group(1)
     nodes = re.findall(rf"^(\w+-\d)\s+{number}\s+{number}\s+{number}\s+{number}\s+", out, re.M)
     assert {n[0] for n in nodes} >= {"frontend-1", "catalog-1", "order-1", "recovery-1"}, out
     assert out.rstrip().splitlines()[-1] in {f"targets met: {n} of 2" for n in range(3)}
@@ -45,6 +47,16 @@ def test_bench_measures_every_ceiling_and_prints_the_targets(tmp_path):
         "lookup-cached"
     ]
     assert (tmp_path / "bench.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_client_choice_measures_each_client_and_codec():
+    command = [sys.executable, "loadtests/client_choice.py", "--calls", "30"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    for client in ("requests.Session", "urllib3 pool"):  # httpx only if installed
+        row = re.search(rf"^  {re.escape(client)}\s+(\d+)\s+(\d+)$", result.stdout, re.M)
+        assert row and int(row.group(1)) > 0 and int(row.group(2)) > 0, result.stdout
+    assert re.search(r"^  json\s+encode\s+[\d.]+ us\s+decode\s+[\d.]+ us$", result.stdout, re.M)
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
