@@ -36,7 +36,7 @@ class ConfigError(Exception):
 class Tuning:
     """Tunables with sane defaults; each may be set in the [tuning] table."""
 
-    threads: int = 8  # gunicorn threads per node (one worker process per node)
+    threads: int = 8  # gunicorn threads of a gthread node (recovery); gevent nodes: 1000 conns
     health_period: float = 0.5  # seconds between active health checks of peers
     connect_timeout: float = 0.5  # seconds to open a connection to another node
     read_timeout: float = 3.0  # seconds to wait for another node's answer (a cut peer: once)
