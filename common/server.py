@@ -66,7 +66,8 @@ def _threads(cluster: Cluster, node: Node) -> int:
     turn: the catalog primary's invalidations must reach a front-end whose clients wait
     on that primary, and each order server's buys wait on a push to the other. A full
     thread pool would hold such a message back until a timeout, so they get four times
-    the threads: the order servers as many as a front-end can keep busy."""
+    the threads: the order servers as many as a front-end can keep busy. Only gthread
+    workers read it (today the recovery node; gevent nodes take 1000 connections)."""
     return cluster.tuning.threads * (4 if node.service in ("frontend", "order") else 1)
 
 
