@@ -105,7 +105,7 @@ def take():
 
 
 @doc(body=BatchSchema, responses={200: BatchOutcomeSchema}, errors=(421, 503))
-@bp.post("/orders/batch")
+@bp.post("/batch/orders")
 def take_all():
     """Group commit: decide every order of the batch in one transaction (primary only);
     each order has its own answer (`code` 200 decided, 404 unknown books)."""

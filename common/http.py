@@ -38,9 +38,12 @@ class Unreachable(Exception):
 class Reply:
     """A peer's answer: what callers read of it (the shape of a requests.Response)."""
 
-    __slots__ = ("content", "headers", "reason", "status_code")
+    __slots__ = ("content", "headers", "node", "reason", "status_code")
 
-    def __init__(self, status_code: int, headers, content: bytes, reason: str | None = None):
+    def __init__(
+        self, status_code: int, headers, content: bytes, reason: str | None = None, node=""
+    ):
+        self.node = node  # who answered
         self.status_code = status_code
         self.headers = headers  # case-insensitive
         self.content = content
@@ -104,7 +107,7 @@ class InternalClient:
             raise Unreachable(f"{node.name}: {type(e).__name__}", timed_out) from e
         if traced:
             note_backend(node.name, str(answer.status))
-        return Reply(answer.status, answer.headers, answer.data, answer.reason)
+        return Reply(answer.status, answer.headers, answer.data, answer.reason, node.name)
 
 
 def _timeout(value: float | tuple) -> urllib3.Timeout:

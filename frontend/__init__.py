@@ -16,8 +16,9 @@ from common.observe.install import live_metrics
 from frontend.cache import BookCache
 from frontend.cluster_state import ClusterState
 from frontend.cluster_view import bp as cluster_view
-from frontend.metrics import backend_figures, cache_figures
+from frontend.metrics import backend_figures, cache_figures, order_batch_figures
 from frontend.routes import internal, public
+from frontend.services import order_calls
 from frontend.staff import staff
 
 
@@ -39,6 +40,8 @@ def create_app(
         ctx.cluster.tuning.failover_patience,
         headers={ORIGIN_HEADER: ctx.node.name},
     )
+    lanes = len(ctx.cluster.of("order"))  # one batch in flight per order server
+    app.extensions["frontend.orders"] = order_calls(app.extensions["frontend.router"], lanes)
     lease = ReadLease(Clock(), margin=tuning.clock_margin)
     # An honest grant ends at most read_lease after the primary's now, which is
     # at most clock_margin ahead of ours: anything longer is not trusted.
@@ -50,6 +53,7 @@ def create_app(
     ctx.details["lease"] = cache.lease_state
     live_metrics(app).add(lambda: cache_figures(cache))
     live_metrics(app).add(lambda: backend_figures(membership))
+    live_metrics(app).add(lambda: order_batch_figures(app.extensions["frontend.orders"]))
     # For the /cluster page only: the recovery node and the other front-ends, watched by
     # a thread of their own so that a slow one never delays the backends' checks.
     others = [n for n in ctx.cluster.nodes.values() if n not in backends and n != ctx.node]

@@ -8,6 +8,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from common.cluster import Membership
 from common.observe.metrics import counter, gauge
+from common.replication.group_call import GroupCall
 from frontend.cache import BookCache
 
 CACHE_COUNTERS = {
@@ -51,3 +52,11 @@ def backend_figures(membership: Membership) -> Iterable[Metric]:
     for node in membership.watched:
         up.add_metric([node.service, node.name], 1.0 if membership.is_up(node.name) else 0.0)
     yield up
+
+
+def order_batch_figures(orders: GroupCall) -> Iterable[Metric]:
+    """orders / batches: how many customers' orders share one request to an order server."""
+    yield counter(
+        "bazar_order_batches", "Requests to order servers carrying orders.", orders.batches
+    )
+    yield counter("bazar_sent_orders", "Orders those requests carried.", orders.items)

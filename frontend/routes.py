@@ -41,6 +41,11 @@ def _deps():
     return ext["frontend.router"], ext["frontend.cache"]
 
 
+def _order_deps():
+    ext = current_app.extensions
+    return ext["frontend.orders"], ext["frontend.cache"]
+
+
 def _answer(answer: Answer, encoded: bytes | None = None):
     """JSON of an answer; a stale one says how old it is (RFC 9111 Age)."""
     if encoded is None:
@@ -94,7 +99,7 @@ def _encoded_book(*fields) -> bytes:
 def buy(book_id: int):
     """Buy a book (optional body {"quantity": n}); Idempotency-Key makes retries safe."""
     quantity = load_body(BuyBodySchema, optional=True)["quantity"]
-    order = services.buy(*_deps(), book_id, quantity, idempotency_key())
+    order = services.buy(*_order_deps(), book_id, quantity, idempotency_key())
     body = {k: order[k] for k in ("order_id", "book_id", "quantity", "total")}
     return jsonify(body), 201
 
@@ -109,7 +114,7 @@ def buy(book_id: int):
 def place_order():
     """Order 1-50 books at once, all or nothing; 404/410 name the books (`books`)."""
     lines = load_body(OrderBodySchema)["items"]
-    return jsonify(services.place(*_deps(), lines, idempotency_key())), 201
+    return jsonify(services.place(*_order_deps(), lines, idempotency_key())), 201
 
 
 def idempotency_key() -> str | None:

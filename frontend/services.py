@@ -14,6 +14,8 @@ from urllib.parse import quote
 from common.cluster import NoReplica, Router
 from common.http import Reply
 from common.lease.fence import EpochFence
+from common.observe.requestlog import note_backend
+from common.replication.group_call import GroupCall
 from common.web import ApiError
 from frontend.cache import Answer, BookCache
 from frontend.freshness import Freshness
@@ -36,13 +38,19 @@ def relay(response: Reply, ok: tuple[int, ...] = (200,)) -> dict | list:
         return response.json()
     try:
         body = response.json()
-        message = body.get("message", "")
+        body.get("message")
     except (ValueError, AttributeError):
-        body, message = {}, ""
-    if 400 <= response.status_code < 500:
+        body = {}
+    raise refusal(response.status_code, body)
+
+
+def refusal(code: int, body: dict) -> ApiError:
+    """A backend's error as the client gets it: its 4xx as is, anything else a 503."""
+    message = body.get("message", "")
+    if 400 <= code < 500:
         extra = {k: body[k] for k in RELAYED if k in body}
-        raise ApiError(response.status_code, message or "rejected", **extra)
-    raise ApiError(503, f"backend error: {message or response.status_code}")
+        return ApiError(code, message or "rejected", **extra)
+    return ApiError(503, f"backend error: {message or code}")
 
 
 def call(router: Router, kind: str, service: str, method: str, path: str, **kw):
@@ -129,33 +137,36 @@ def _fetch_book(router: Router, cache: BookCache, book_id: int) -> dict:
     raise ApiError(503, f"book {book_id}: no replica has caught up with its last change yet")
 
 
-def buy(router: Router, cache: BookCache, book_id: int, quantity: int, key: str | None) -> dict:
+def buy(orders: GroupCall, cache: BookCache, book_id: int, quantity: int, key: str | None):
     """Buy through any order server; a retry elsewhere reuses the key, so it is safe."""
-    key = key or f"fe-{uuid.uuid4().hex}"
-    try:
-        response = call(
-            router,
-            "read",
-            "order",
-            "POST",
-            f"/buy/{book_id}",
-            json={"quantity": quantity, "idempotency_key": key},
-        )
-    finally:
-        cache.invalidate(book_id)
-    return relay(response, ok=(201,))
+    return place(orders, cache, [{"book_id": book_id, "quantity": quantity}], key)
 
 
-def place(router: Router, cache: BookCache, lines: list[dict], key: str | None) -> dict:
-    """Order several books through any order server; a retry elsewhere reuses the key."""
+def place(orders: GroupCall, cache: BookCache, lines: list[dict], key: str | None) -> dict:
+    """Order books through any order server; a retry elsewhere reuses the key. Orders
+    that arrive together travel in one request (`send_orders`)."""
     key = key or f"fe-{uuid.uuid4().hex}"
-    body = {"items": lines, "idempotency_key": key}
     try:
-        response = call(router, "read", "order", "POST", "/orders", json=body)
+        answer, node = orders.call({"items": lines, "idempotency_key": key})
     finally:
         for line in lines:
             cache.invalidate(line["book_id"])
-    return relay(response, ok=(201,))
+    code = answer.pop("code")
+    note_backend(node, str(code))  # what this order got from the shared call
+    if code == 201:
+        return answer
+    raise refusal(code, answer)
+
+
+def order_calls(router: Router, lanes: int) -> GroupCall:
+    """The front-end's orders, batched: one batch in flight per order server."""
+    return GroupCall(lambda batch: send_orders(router, batch), limit=32, lanes=lanes)
+
+
+def send_orders(router: Router, batch: list[dict]) -> list[tuple[dict, str]]:
+    """POST /batch/orders to any order server; (answer, node) per order, in order."""
+    response = call(router, "read", "order", "POST", "/batch/orders", json={"orders": batch})
+    return [(answer, response.node) for answer in relay(response)["results"]]
 
 
 def update(router: Router, cache: BookCache, book_id: int, change: dict) -> dict:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import Metric
 
-from common.observe.metrics import gauge
+from common.observe.metrics import counter, gauge
 from order.store import OrderStore
 
 
@@ -24,7 +24,7 @@ def order_figures(store: OrderStore) -> Iterable[Metric]:
     )
     # orders / batches: how many orders share one request to the catalog (group commit).
     calls = store.catalog_calls
-    yield CounterMetricFamily(
+    yield counter(
         "bazar_catalog_batches", "Requests to the catalog primary carrying orders.", calls.batches
     )
-    yield CounterMetricFamily("bazar_batched_orders", "Orders those requests carried.", calls.items)
+    yield counter("bazar_batched_orders", "Orders those requests carried.", calls.items)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from functools import partial
+
+from flask import Blueprint, copy_current_request_context, current_app, jsonify, request
 
 from common.http import ORIGIN_HEADER
 from common.node import context
@@ -17,6 +19,8 @@ from order.models import CONFIRMED
 from order.rows import present
 from order.schemas import (
     BuySchema,
+    ManyAnswerSchema,
+    ManySchema,
     OrderPushSchema,
     OrderStateSchema,
     PlaceSchema,
@@ -59,9 +63,37 @@ def place():
     return _placed(store().place(body["items"], body["idempotency_key"], origin))
 
 
+@doc(body=ManySchema, responses={200: ManyAnswerSchema}, errors=(503,))
+@bp.post("/batch/orders")
+def place_many():
+    """Orders a front-end received together, each placed as if alone and all at once
+    (so they share the catalog's group commit); one answer per order, with its code."""
+    orders = load_body(ManySchema)["orders"]
+    origin = request.headers.get(ORIGIN_HEADER)
+
+    def one(order: dict) -> dict:
+        try:
+            placed = store().place(order["items"], order["idempotency_key"], origin)
+            return {"code": 201, **_confirmed(placed)}
+        except ApiError as e:
+            return {"code": e.status, "message": e.message, **e.extra}
+
+    if len(orders) == 1:
+        return jsonify({"results": [one(orders[0])]})
+    # Each task gets its own copy of this request's context: its id, its log line.
+    tasks = [copy_current_request_context(partial(one, order)) for order in orders]
+    pool = current_app.extensions["order.tasks"]
+    return jsonify({"results": [f.result() for f in [pool.submit(task) for task in tasks]]})
+
+
 def _placed(order: dict):
+    return jsonify(_confirmed(order)), 201
+
+
+def _confirmed(order: dict) -> dict:
+    """A confirmed order as clients see it; a rejected one is the 410 naming its books."""
     if order["status"] == CONFIRMED:
-        return jsonify(ORDER_OUT.dump(present(order))), 201
+        return ORDER_OUT.dump(present(order))
     short = order.get("short") or [line["book_id"] for line in order["items"]]
     names = ", ".join(str(book_id) for book_id in short)
     books = f"book {names} is" if len(short) == 1 else f"books {names} are"

@@ -9,6 +9,7 @@ from common.fields import (
     KEY_RULE,
     MAX_LINES,
     MAX_QUANTITY,
+    RowIdLineSchema,
     StrictInteger,
     StrictNumber,
     order_lines,
@@ -30,6 +31,38 @@ class PlaceSchema(Schema):
 
     items = order_lines(required=True)
     idempotency_key = fields.String(load_default=None, allow_none=True, validate=KEY_RULE)
+
+
+class ManyOrderSchema(Schema):
+    """One of the orders a front-end sends together (a single buy is one line; any row
+    id, as on /buy/<id>: book 0 is a 404 naming it)."""
+
+    items = order_lines(RowIdLineSchema, required=True)
+    idempotency_key = fields.String(load_default=None, allow_none=True, validate=KEY_RULE)
+
+
+MAX_MANY = 64  # orders in one request from a front-end (it sends at most 32)
+
+
+class ManySchema(Schema):
+    orders = fields.List(
+        fields.Nested(ManyOrderSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_MANY),
+    )
+
+
+class ManyAnswerSchema(Schema):
+    """One answer per order, in order: `code` is what the order alone would have got."""
+
+    results = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={
+            "description": "201: the order (as GET /orders/<id>) plus code; else code, message "
+            "and order_id/books where the single routes give them"
+        },
+    )
 
 
 # The one form `now_iso()` writes: replicas compare these as strings (the reconciler's

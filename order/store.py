@@ -116,7 +116,7 @@ class OrderStore:
 
     def _send_batch(self, batch: list[dict]) -> list[tuple[int, dict]]:
         """One request for every order of the batch: each order's (code, answer)."""
-        response = self.router.write("catalog", "POST", "/orders/batch", json={"orders": batch})
+        response = self.router.write("catalog", "POST", "/batch/orders", json={"orders": batch})
         if response.status_code != 200:
             return [(response.status_code, {})] * len(batch)
         return [(answer.pop("code"), answer) for answer in response.json()["results"]]

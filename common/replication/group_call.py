@@ -1,11 +1,12 @@
 """Group call: concurrent callers share one request instead of sending one each.
 
 `call(item)` waits until a batch carrying `item` has been sent and returns
-that item's answer. If no batch is in flight, the caller leads the next one
-with everything waiting (up to `limit`); callers arriving meanwhile ride the
-batch after. One batch at a time per GroupCall, so a busy writer sees a few
-large requests, not many small ones (the order servers' group commit at the
-catalog primary). If sending fails, every item of that batch gets the error.
+that item's answer. If fewer than `lanes` batches are in flight, the caller
+leads the next one with everything waiting (up to `limit`); callers arriving
+meanwhile ride a batch after. With one lane, a busy writer sees a few large
+requests, not many small ones (the order servers' group commit at the
+catalog primary); a front-end uses one lane per order server, so both work
+at once. If sending fails, every item of that batch gets the error.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ class _Slot:
 
 
 class GroupCall:
-    def __init__(self, send: Callable[[list[Any]], Sequence[Any]], limit: int = 32):
+    def __init__(self, send: Callable[[list[Any]], Sequence[Any]], limit: int = 32, lanes: int = 1):
         self._send = send  # items -> one answer per item, in order
         self._limit = limit
+        self._lanes = lanes
         self._cond = threading.Condition()
         self._waiting: list[_Slot] = []
-        self._busy = False
+        self._in_flight = 0
         self.batches = 0
         self.items = 0
 
@@ -40,8 +42,8 @@ class GroupCall:
         with self._cond:
             self._waiting.append(slot)
             while not slot.done:
-                if self._busy:
-                    self._cond.wait()
+                if self._in_flight >= self._lanes or slot not in self._waiting:
+                    self._cond.wait()  # full, or our slot already travels in a batch
                 else:
                     self._lead()
         if slot.error is not None:
@@ -51,7 +53,7 @@ class GroupCall:
     def _lead(self) -> None:
         """Send one batch; called and returns holding the lock."""
         batch, self._waiting = self._waiting[: self._limit], self._waiting[self._limit :]
-        self._busy = True
+        self._in_flight += 1
         self._cond.release()
         try:
             answers = list(self._send([slot.item for slot in batch]))
@@ -66,7 +68,7 @@ class GroupCall:
             self._cond.acquire()
             for slot in batch:
                 slot.done = True
-            self._busy = False
+            self._in_flight -= 1
             self.batches += 1
             self.items += len(batch)
             self._cond.notify_all()

@@ -1,4 +1,4 @@
-"""Group commit at the catalog primary (POST /orders/batch, issue 13): several order
+"""Group commit at the catalog primary (POST /batch/orders, issue 13): several order
 ids decided in one transaction, each with its own answer, exactly as if sent alone.
 
 Sent straight to the primary as an order server would (signed); stock and decisions
@@ -43,7 +43,7 @@ def decisions(cluster, order_id: str) -> set[tuple]:
 
 
 def batch(cluster, orders: list[dict]):
-    return cluster.call(primary(cluster), "POST", "/orders/batch", json={"orders": orders})
+    return cluster.call(primary(cluster), "POST", "/batch/orders", json={"orders": orders})
 
 
 def test_each_order_of_a_batch_gets_its_own_answer_and_only_applied_ones_take_stock(cluster, shop):
@@ -85,7 +85,7 @@ def test_a_batch_to_a_backup_is_421_and_takes_nothing(cluster, shop):
     book = shop.new_book(quantity=5)
     backup = next(n for n in cluster.names("catalog") if n != primary(cluster))
     order = {"order_id": oid(), "items": [{"book_id": book["id"], "quantity": 1}]}
-    response = cluster.call(backup, "POST", "/orders/batch", json={"orders": [order]})
+    response = cluster.call(backup, "POST", "/batch/orders", json={"orders": [order]})
     assert response.status_code == 421
     assert stock(cluster, book["id"]) == {5}
 
@@ -126,6 +126,15 @@ def test_customers_racing_through_the_front_end_share_batches_and_never_oversell
     assert stock(cluster, book["id"]) == {0}
     sent, carried = (after - was for after, was in zip(_batches(cluster), before, strict=True))
     assert carried == 32 and sent < carried
+    front = cluster.api.send("GET", "/metrics").text
+    assert _figure(front, "bazar_sent_orders_total") >= 32  # and this module's other orders
+    assert _figure(front, "bazar_order_batches_total") < _figure(front, "bazar_sent_orders_total")
+
+
+def _figure(text: str, metric: str) -> float:
+    return sum(
+        float(line.split()[1]) for line in text.splitlines() if line.startswith(metric + " ")
+    )
 
 
 def _batches(cluster) -> tuple[float, float]:
@@ -151,3 +160,28 @@ def test_book_zero_in_a_batch_is_a_404_for_that_order_only(cluster, shop):
     answers = batch(cluster, orders).json()["results"]
     assert [a["code"] for a in answers] == [404, 200]
     assert cluster.api.buy(0).status_code == 404
+
+
+def test_an_order_server_batch_answers_each_order_as_if_it_came_alone(cluster, shop):
+    """POST /batch/orders on an order server (what a front-end sends): 201 with the order,
+    404 and 410 naming books, 422 for a key reused with other lines; one answer each."""
+    plenty, scarce = shop.new_book(cost=7.25, quantity=10), shop.new_book(quantity=1)
+    reused = f"key-{uuid.uuid4().hex}"
+    first = {"items": [{"book_id": plenty["id"], "quantity": 1}], "idempotency_key": reused}
+    placed = cluster.call("order-1", "POST", "/batch/orders", json={"orders": [first]})
+    assert placed.status_code == 200 and placed.json()["results"][0]["code"] == 201
+    orders = [
+        {"items": [{"book_id": plenty["id"], "quantity": 2}], "idempotency_key": oid()},
+        {"items": [{"book_id": MISSING, "quantity": 1}], "idempotency_key": oid()},
+        {"items": [{"book_id": scarce["id"], "quantity": 5}], "idempotency_key": oid()},
+        {"items": [{"book_id": plenty["id"], "quantity": 3}], "idempotency_key": reused},
+        first,  # the same order again: the first answer
+    ]
+    response = cluster.call("order-2", "POST", "/batch/orders", json={"orders": orders})
+    assert response.status_code == 200, response.text
+    answers = response.json()["results"]
+    assert [a["code"] for a in answers] == [201, 404, 410, 422, 201]
+    assert answers[0]["total"] == "14.50" and answers[0]["status"] == "confirmed"
+    assert answers[1]["books"] == [MISSING] and answers[2]["books"] == [scarce["id"]]
+    assert answers[4]["order_id"] == answers[3]["order_id"]  # the key's order, once
+    assert stock(cluster, plenty["id"]) == {7} and stock(cluster, scarce["id"]) == {1}

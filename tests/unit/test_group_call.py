@@ -52,3 +52,21 @@ def test_a_send_that_answers_the_wrong_number_of_items_is_an_error():
     group = GroupCall(lambda items: [])
     with pytest.raises(RuntimeError, match="0 answers for 1 items"):
         group.call("x")
+
+
+def test_lanes_let_that_many_batches_travel_at_once_and_no_more():
+    in_flight, most, lock = [0], [0], threading.Lock()
+
+    def send(items):
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.03)
+        with lock:
+            in_flight[0] -= 1
+        return items
+
+    group, answers = GroupCall(send, limit=4, lanes=2), {}
+    run_all(lambda n: answers.__setitem__(n, group.call(n)), 30)
+    assert answers == {n: n for n in range(30)}
+    assert most[0] == 2
