@@ -40,7 +40,7 @@ def create_app(
         ctx.cluster.tuning.failover_patience,
         headers={ORIGIN_HEADER: ctx.node.name},
     )
-    lanes = len(ctx.cluster.of("order"))  # one batch in flight per order server
+    lanes = 2 * len(ctx.cluster.of("order"))  # two batches in flight per order server
     app.extensions["frontend.orders"] = order_calls(app.extensions["frontend.router"], lanes)
     lease = ReadLease(Clock(), margin=tuning.clock_margin)
     # An honest grant ends at most read_lease after the primary's now, which is
