@@ -159,7 +159,7 @@ def place(orders: GroupCall, cache: BookCache, lines: list[dict], key: str | Non
 
 
 def order_calls(router: Router, lanes: int) -> GroupCall:
-    """The front-end's orders, batched: one batch in flight per order server."""
+    """The front-end's orders, batched: up to `lanes` batches in flight at once."""
     return GroupCall(lambda batch: send_orders(router, batch), limit=32, lanes=lanes)
 
 
