@@ -15,6 +15,7 @@ from common.fields import (
     RowIdLineSchema,
     StrictInteger,
     StrictNumber,
+    batch_of,
     order_lines,
 )
 from common.replication.routes import entries_schemas
@@ -78,11 +79,7 @@ MAX_BATCH = 64  # orders in one group commit (an order server sends at most 32)
 class BatchSchema(Schema):
     """Orders that reached one order server together: decided in one transaction."""
 
-    orders = fields.List(
-        fields.Nested(BatchedOrderSchema),
-        required=True,
-        validate=validate.Length(min=1, max=MAX_BATCH),
-    )
+    orders = batch_of(BatchedOrderSchema, MAX_BATCH)
 
 
 class InStockSchema(Schema):

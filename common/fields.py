@@ -113,6 +113,13 @@ class RowIdLineSchema(LineSchema):
     book_id = StrictInteger(required=True, validate=validate.Range(min=0, max=2**63 - 1))
 
 
+def batch_of(order: type[Schema], most: int) -> fields.List:
+    """1 to `most` orders sent together (a group commit's batch)."""
+    return fields.List(
+        fields.Nested(order), required=True, validate=validate.Length(min=1, max=most)
+    )
+
+
 def order_lines(line: type[Schema] = LineSchema, **kwargs) -> fields.List:
     """1 to 50 lines, one per book."""
     return fields.List(

@@ -38,10 +38,9 @@ def relay(response: Reply, ok: tuple[int, ...] = (200,)) -> dict | list:
         return response.json()
     try:
         body = response.json()
-        body.get("message")
-    except (ValueError, AttributeError):
+    except ValueError:
         body = {}
-    raise refusal(response.status_code, body)
+    raise refusal(response.status_code, body if isinstance(body, dict) else {})
 
 
 def refusal(code: int, body: dict) -> ApiError:

@@ -12,6 +12,7 @@ from common.fields import (
     RowIdLineSchema,
     StrictInteger,
     StrictNumber,
+    batch_of,
     order_lines,
 )
 from common.replication.routes import entries_schemas
@@ -45,11 +46,7 @@ MAX_MANY = 64  # orders in one request from a front-end (it sends at most 32)
 
 
 class ManySchema(Schema):
-    orders = fields.List(
-        fields.Nested(ManyOrderSchema),
-        required=True,
-        validate=validate.Length(min=1, max=MAX_MANY),
-    )
+    orders = batch_of(ManyOrderSchema, MAX_MANY)
 
 
 class ManyAnswerSchema(Schema):

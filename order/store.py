@@ -118,7 +118,7 @@ class OrderStore:
         """One request for every order of the batch: each order's (code, answer)."""
         response = self.router.write("catalog", "POST", "/batch/orders", json={"orders": batch})
         if response.status_code != 200:
-            return [(response.status_code, {})] * len(batch)
+            return [(response.status_code, {}) for _ in batch]
         return [(answer.pop("code"), answer) for answer in response.json()["results"]]
 
     def _short_of(self, order_id: str) -> list[int] | None:

@@ -14,7 +14,6 @@ listens on 127.0.0.1 only; `bazar down` stops it with the nodes. A node's
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import json
 import os
@@ -37,15 +36,6 @@ INSTALL_HINT = (
     "then `sudo systemctl disable --now prometheus` if its own service holds port 9090; "
     "or a release from https://prometheus.io/download/)"
 )
-
-
-@functools.cache
-def _http():
-    import requests  # on first use: `bazar node` imports this module too
-
-    session = requests.Session()
-    session.trust_env = False  # Prometheus is on loopback, never behind a proxy
-    return session
 
 
 def directory(cluster: Cluster) -> Path:
@@ -183,7 +173,7 @@ def _wait_ready(url: str, pid: int, config: str, timeout: float) -> bool:
 def _flag(url: str, name: str) -> str | None:
     """A command-line flag of the Prometheus at `url`, once it is ready."""
     try:
-        response = _http().get(f"{url}/api/v1/status/flags", timeout=1.0)
+        response = procs.http_session().get(f"{url}/api/v1/status/flags", timeout=1.0)
         return response.json()["data"][name] if response.status_code == 200 else None
     except (OSError, ValueError, KeyError, TypeError):  # requests' errors are OSErrors
         return None

@@ -19,13 +19,14 @@ from common.config import Cluster, Node
 
 
 @functools.cache
-def _http():
-    """One session for operator checks, made on first use: a node's gunicorn master
-    imports this module and never needs requests (6 MB of RSS)."""
+def http_session():
+    """The operator tools' one session (health checks, Prometheus, reports), made on
+    first use: a node's gunicorn master imports this module and never needs requests
+    (6 MB of RSS)."""
     import requests
 
     session = requests.Session()
-    session.trust_env = False  # operator checks go straight to loopback, never via a proxy
+    session.trust_env = False  # the cluster's own addresses, never via a proxy
     return session
 
 
@@ -159,7 +160,7 @@ def _is_zombie(pid: int) -> bool:
 def health(node: Node, timeout: float = 1.0) -> tuple[str, dict]:
     """('up'|'recovering'|'joining'|'down', /health body) as an operator sees it."""
     try:
-        response = _http().get(f"{node.url}/health", timeout=timeout)
+        response = http_session().get(f"{node.url}/health", timeout=timeout)
         body = response.json()
     except (OSError, ValueError):  # requests' errors are OSErrors
         return "down", {}

@@ -18,6 +18,7 @@ import sys
 from datetime import UTC, date, datetime
 
 from common.config import Cluster
+from common.ops import procs
 
 TITLE_WIDTH = 40
 TIMEOUT = (2.0, 15.0)  # connect, read: the report asks every order replica and a catalog
@@ -56,16 +57,13 @@ def fetch(cluster: Cluster, day: date, by: str) -> dict:
     """The report of `day` from the first front-end that gives one."""
     params = {"from": day.isoformat(), "to": day.isoformat(), "by": by}
     headers = {"Authorization": f"Bearer {cluster.staff_token}", "Accept": "application/json"}
-    import requests  # here: `bazar node` imports this module and never reports
-
-    session = requests.Session()
-    session.trust_env = False  # the cluster's own addresses, never via a proxy
+    session = procs.http_session()
     failures = []
     for node in cluster.of("frontend"):
         url = f"{node.url}/reports/revenue"
         try:
             response = session.get(url, params=params, headers=headers, timeout=TIMEOUT)
-        except requests.RequestException as e:
+        except OSError as e:  # requests' errors are OSErrors
             failures.append(f"{node.name} at {node.url} cannot be reached ({type(e).__name__})")
             continue
         if response.status_code == 200:
