@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from flask import Flask
 
 from common.cluster import Membership, Router
@@ -36,8 +34,6 @@ def create_app(
     )
     store.replicator = Replicator(ctx, engine, Outbox(outbox_table), store.apply_queued)
     app.extensions["order.store"] = store
-    # Places the orders a front-end sends together side by side (greenlets under gevent).
-    app.extensions["order.tasks"] = ThreadPoolExecutor(64, thread_name_prefix="place")
     ctx.details["outbox"] = lambda: outbox_view(store.replicator)
     live_metrics(app).add(lambda: order_figures(store))
     live_metrics(app).add(lambda: outbox_figures(store.replicator))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-from flask import Blueprint, copy_current_request_context, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from common.http import ORIGIN_HEADER
 from common.node import context
@@ -66,24 +64,21 @@ def place():
 @doc(body=ManySchema, responses={200: ManyAnswerSchema}, errors=(503,))
 @bp.post("/batch/orders")
 def place_many():
-    """Orders a front-end received together, each placed as if alone and all at once
-    (so they share the catalog's group commit); one answer per order, with its code."""
+    """Orders a front-end received together, placed together (one transaction to open
+    them, one catalog batch, one to record them); one answer per order, with the code
+    it alone would have got."""
     orders = load_body(ManySchema)["orders"]
     origin = request.headers.get(ORIGIN_HEADER)
+    return jsonify({"results": [_answer(r) for r in store().place_many(orders, origin)]})
 
-    def one(order: dict) -> dict:
-        try:
-            placed = store().place(order["items"], order["idempotency_key"], origin)
-            return {"code": 201, **_confirmed(placed)}
-        except ApiError as e:
-            return {"code": e.status, "message": e.message, **e.extra}
 
-    if len(orders) == 1:
-        return jsonify({"results": [one(orders[0])]})
-    # Each task gets its own copy of this request's context: its id, its log line.
-    tasks = [copy_current_request_context(partial(one, order)) for order in orders]
-    pool = current_app.extensions["order.tasks"]
-    return jsonify({"results": [f.result() for f in [pool.submit(task) for task in tasks]]})
+def _answer(result) -> dict:
+    try:
+        if isinstance(result, ApiError):
+            raise result
+        return {"code": 201, **_confirmed(result)}
+    except ApiError as e:
+        return {"code": e.status, "message": e.message, **e.extra}
 
 
 def _placed(order: dict):

@@ -1,8 +1,9 @@
 """Group call: concurrent callers share one request instead of sending one each.
 
 `call(item)` waits until a batch carrying `item` has been sent and returns
-that item's answer. If fewer than `lanes` batches are in flight, the caller
-leads the next one with everything waiting (up to `limit`); callers arriving
+that item's answer (`call_many(items)`: for several items at once). If fewer
+than `lanes` batches are in flight, the caller leads the next one with
+everything waiting (up to `limit`); callers arriving
 meanwhile ride a batch after. With one lane, a busy writer sees a few large
 requests, not many small ones (the order servers' group commit at the
 catalog primary); a front-end uses one lane per order server, so both work
@@ -38,17 +39,25 @@ class GroupCall:
         self.items = 0
 
     def call(self, item: Any) -> Any:
-        slot = _Slot(item)
+        return self.call_many([item])[0]
+
+    def call_many(self, items: Sequence[Any]) -> list[Any]:
+        """One answer per item, in order; raises the error of a batch that carried any."""
+        slots = [_Slot(item) for item in items]
         with self._cond:
-            self._waiting.append(slot)
-            while not slot.done:
-                if self._in_flight >= self._lanes or slot not in self._waiting:
-                    self._cond.wait()  # full, or our slot already travels in a batch
+            self._waiting.extend(slots)
+            while not all(slot.done for slot in slots):
+                if self._in_flight >= self._lanes or not self._any_waiting(slots):
+                    self._cond.wait()  # full, or our slots already travel in batches
                 else:
                     self._lead()
-        if slot.error is not None:
-            raise slot.error
-        return slot.answer
+        for slot in slots:
+            if slot.error is not None:
+                raise slot.error
+        return [slot.answer for slot in slots]
+
+    def _any_waiting(self, slots: list[_Slot]) -> bool:
+        return any(slot in self._waiting for slot in slots)
 
     def _lead(self) -> None:
         """Send one batch; called and returns holding the lock."""

@@ -185,3 +185,27 @@ def test_an_order_server_batch_answers_each_order_as_if_it_came_alone(cluster, s
     assert answers[1]["books"] == [MISSING] and answers[2]["books"] == [scarce["id"]]
     assert answers[4]["order_id"] == answers[3]["order_id"]  # the key's order, once
     assert stock(cluster, plenty["id"]) == {7} and stock(cluster, scarce["id"]) == {1}
+
+
+def test_an_order_server_batch_is_one_catalog_request_and_a_new_key_twice_is_one_order(
+    cluster, shop
+):
+    """A front-end's batch is opened, decided and recorded together: one catalog batch
+    for all its orders; a new key that comes twice in it is placed once."""
+    book = shop.new_book(quantity=10)
+    key = f"key-{uuid.uuid4().hex}"
+    twice = {"items": [{"book_id": book["id"], "quantity": 2}], "idempotency_key": key}
+    other = {"items": [{"book_id": book["id"], "quantity": 1}], "idempotency_key": oid()}
+    sent_before = _order_server_batches(cluster, "order-2")
+    response = cluster.call(
+        "order-2", "POST", "/batch/orders", json={"orders": [twice, other, twice]}
+    )
+    answers = response.json()["results"]
+    assert [a["code"] for a in answers] == [201, 201, 201], answers
+    assert answers[0]["order_id"] == answers[2]["order_id"] != answers[1]["order_id"]
+    assert _order_server_batches(cluster, "order-2") == sent_before + 1
+    assert stock(cluster, book["id"]) == {7}
+
+
+def _order_server_batches(cluster, name: str) -> float:
+    return _figure(cluster.call(name, "GET", "/metrics").text, "bazar_catalog_batches_total")

@@ -70,3 +70,25 @@ def test_lanes_let_that_many_batches_travel_at_once_and_no_more():
     run_all(lambda n: answers.__setitem__(n, group.call(n)), 30)
     assert answers == {n: n for n in range(30)}
     assert most[0] == 2
+
+
+def test_call_many_answers_each_item_in_order_even_split_over_batches():
+    sizes = []
+
+    def send(items):
+        sizes.append(len(items))
+        time.sleep(0.01)
+        return [item.upper() for item in items]
+
+    group = GroupCall(send, limit=3)
+    answers = {}
+    run_all(lambda n: answers.__setitem__(n, group.call_many([f"{n}a", f"{n}b"])), 6)
+    assert answers == {n: [f"{n}A", f"{n}B"] for n in range(6)}
+    assert sum(sizes) == 12 and max(sizes) == 3  # one caller's items may ride two batches
+
+
+def test_call_many_raises_when_a_batch_carrying_its_items_failed():
+    group = GroupCall(lambda items: (_ for _ in ()).throw(ConnectionError("down")))
+    with pytest.raises(ConnectionError):
+        group.call_many(["a", "b"])
+    assert group.call_many([]) == []
