@@ -33,7 +33,12 @@ class Freshness:
     max_stale: float | None = None  # seconds of staleness accepted; None: none; inf: any
 
 
+ANY_FRESH = Freshness()  # no header: the usual case, answered without parsing
+
+
 def parse(header: str | None) -> Freshness:
+    if not header:
+        return ANY_FRESH
     no_cache, max_stale = False, None
     for directive in (header or "").split(","):
         name, has_value, value = directive.strip().partition("=")

@@ -83,10 +83,14 @@ def _fetch_search(router: Router, cache: BookCache, topic: str) -> list[dict]:
 
 def lookup(router: Router, cache: BookCache, book_id: int, want: Freshness = FRESH) -> Answer:
     """One book: cached while fresh, else from a replica (see `_serve`)."""
+    if not want.no_cache:  # a cache hit, the usual case, without building the fallbacks
+        book = cache.get(book_id)
+        if book is not None:
+            return Answer(public(book))
     answer = _serve(
         cache,
         want,
-        None if want.no_cache else cache.get(book_id),
+        None,  # not cached, or not wanted from the cache (above)
         ("book", book_id),
         lambda: _fetch_book(router, cache, book_id),
         lambda: cache.stale(book_id, want.max_stale),

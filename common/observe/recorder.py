@@ -14,7 +14,10 @@ node is SIGKILLed within that time).
 from __future__ import annotations
 
 import atexit
+import bisect
+import collections
 import logging
+import math
 import re
 import threading
 import time
@@ -52,17 +55,16 @@ class Recorder:
         """Count and log every request finished since the last fold."""
         with self._lock:
             batch, self._pending = self._pending, []
-            lines, counts = [], {}
+            lines, timings = [], {}
             for started, request_id, backends, method, rule, path, status, elapsed in batch:
                 route, code = self._route(rule), int(status[:3])
-                count, timing = self._child(route, method, code)
-                counts[count] = counts.get(count, 0) + 1
-                timing.observe(elapsed)
+                timings.setdefault(self._child(route, method, code), []).append(elapsed)
                 lines.append(
                     self.log.line(started, request_id, backends, method, route, path, code, elapsed)
                 )
-            for count, n in counts.items():
-                count.inc(n)  # one write per label set and batch
+            for (count, timing), elapsed in timings.items():  # a few writes per label set
+                count.inc(len(elapsed))
+                observe_all(timing, elapsed)
             self.log.append(lines)
 
     def _every_period(self) -> None:
@@ -81,6 +83,7 @@ class Recorder:
         return route
 
     def _child(self, route: str, method: str, status: int) -> tuple:
+        """The (counter, histogram) children of one label set, made once."""
         key = (route, method, status)
         pair = self._children.get(key)
         if pair is None:
@@ -90,3 +93,15 @@ class Recorder:
                 HTTP_LATENCY.labels(*labels),
             )
         return pair
+
+
+def observe_all(histogram, values: list[float]) -> None:
+    """`histogram.observe(v)` for every value, with one write per bucket touched and one
+    for the sum instead of two per value: in multiprocess mode each write takes a lock
+    and touches an mmap, about 2% of a cached lookup when done per request (py-spy).
+    Reads prometheus-client's bucket attributes; unit-tested against `observe`."""
+    bounds = histogram._upper_bounds  # ascending, the last is +Inf
+    per_bucket = collections.Counter(bisect.bisect_left(bounds, v) for v in values)
+    histogram._sum.inc(math.fsum(values))
+    for bucket, n in per_bucket.items():
+        histogram._buckets[bucket].inc(n)

@@ -137,3 +137,27 @@ def test_a_failing_figure_is_left_out_and_counted_not_a_500(app):
     text = response.get_data(as_text=True)
     assert "bazar_cache_hits_total" in text
     assert "bazar_metrics_source_errors_total 1.0" in text
+
+
+def test_observe_all_counts_like_observe_one_by_one():
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from common.observe.recorder import observe_all
+
+    values = [0.0, 0.001, 0.005, 0.0051, 0.3, 2.5, 10.0, 99.0, 0.005]
+    one, many = (
+        Histogram("t", "t", registry=CollectorRegistry(), buckets=(0.005, 0.1, 2.5, 10))
+        for _ in range(2)
+    )
+    for v in values:
+        one.observe(v)
+    observe_all(many, values)
+    counted, summed = ({}, {}), ({}, {})
+    for side, h in enumerate((one, many)):
+        for s in h.collect()[0].samples:
+            if s.name == "t_sum":
+                summed[side]["sum"] = s.value
+            elif s.name != "t_created":
+                counted[side][(s.name, s.labels.get("le"))] = s.value
+    assert counted[0] == counted[1] and counted[0][("t_count", None)] == len(values)
+    assert summed[1]["sum"] == pytest.approx(summed[0]["sum"])
