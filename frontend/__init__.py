@@ -12,10 +12,11 @@ from common.lease.clock import Clock
 from common.lease.fence import EpochFence
 from common.lease.reads import ReadLease
 from common.node import create_base_app
-from common.observe.install import live_metrics
+from common.observe.install import inside, live_metrics
 from frontend.cache import BookCache
 from frontend.cluster_state import ClusterState
 from frontend.cluster_view import bp as cluster_view
+from frontend.hits import CachedLookups
 from frontend.metrics import backend_figures, cache_figures, order_batch_figures
 from frontend.routes import internal, public
 from frontend.services import order_calls
@@ -59,6 +60,7 @@ def create_app(
     others = [n for n in ctx.cluster.nodes.values() if n not in backends and n != ctx.node]
     onlookers = Membership(ctx.client, others, tuning.health_period)
     app.extensions["frontend.cluster"] = ClusterState(ctx, [membership, onlookers], cache)
+    inside(app, lambda flask_app: CachedLookups(flask_app, cache, app.json.dumps))
     app.register_blueprint(public)
     app.register_blueprint(internal)
     app.register_blueprint(staff)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
@@ -13,6 +11,7 @@ from common.shapes import OrderSchema
 from common.web import ApiError, QueryInt, load_body, protect_internal, staff_only
 from frontend import freshness, services
 from frontend.cache import Answer
+from frontend.hits import encoded_book
 from frontend.schemas import (
     BookSchema,
     BuyBodySchema,
@@ -77,15 +76,7 @@ def lookup(book_id: int):
     """
     want = freshness.parse(request.headers.get("Cache-Control"))
     answer = services.lookup(*_deps(), book_id, want)
-    return _answer(answer, _encoded_book(*(answer.value[k] for k in services.PUBLIC_FIELDS)))
-
-
-@functools.lru_cache(maxsize=4096, typed=True)
-def _encoded_book(*fields) -> bytes:
-    """A book's JSON, encoded once per distinct value: a cache hit then costs about what a
-    trivial view does (the same book is asked for again and again between changes)."""
-    book = dict(zip(services.PUBLIC_FIELDS, fields, strict=True))
-    return (current_app.json.dumps(book) + "\n").encode()  # as jsonify writes it
+    return _answer(answer, encoded_book(current_app.json.dumps, answer.value))
 
 
 @doc(

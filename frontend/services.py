@@ -19,11 +19,10 @@ from common.replication.group_call import GroupCall
 from common.web import ApiError
 from frontend.cache import Answer, BookCache
 from frontend.freshness import Freshness
+from frontend.hits import PUBLIC_FIELDS
 
 FRESH = Freshness()
 FETCH_TRIES = 3  # reads of a book that keeps coming back older than its floor
-
-PUBLIC_FIELDS = ("id", "title", "topic", "cost", "quantity")
 
 
 def public(book: dict) -> dict:

@@ -14,6 +14,7 @@ from common.observe.recorder import Recorder
 from common.observe.requestlog import (
     REQUEST_ID_ENVIRON,
     REQUEST_ID_HEADER,
+    ROUTE_ENVIRON,
     TRACE_ENVIRON,
     RequestLog,
     Trace,
@@ -34,6 +35,13 @@ def install(app: Flask) -> None:
     app.extensions["bazar.recorder"] = recorder
     app.wsgi_app = RequestHooks(app.wsgi_app, recorder)
     app.register_blueprint(_metrics_blueprint())
+
+
+def inside(app: Flask, middleware) -> None:
+    """Put a WSGI middleware between the request hooks and Flask: what it answers
+    itself is still timed, counted and logged (it sets ROUTE_ENVIRON to its rule)."""
+    hooks = app.wsgi_app
+    hooks.wsgi_app = middleware(hooks.wsgi_app)
 
 
 def live_metrics(app: Flask) -> LiveMetrics:
@@ -70,9 +78,11 @@ class RequestHooks:
         def start(status: str, headers: list, exc_info=None):
             headers.append((REQUEST_ID_HEADER, trace.request_id))
             request = environ.get("werkzeug.request")  # Flask drops it at the end
-            rule = request.url_rule if request is not None else None
+            url_rule = getattr(request, "url_rule", None)  # Flask's; None if not routed
+            # Not routed by Flask: answered before it (see `inside`), or matched no rule.
+            rule = url_rule.rule if url_rule is not None else environ.get(ROUTE_ENVIRON)
             path = request.path if request is not None else environ.get("PATH_INFO", "")
-            seen[:] = (rule.rule if rule is not None else None, path, status)
+            seen[:] = (rule, path, status)
             return start_response(status, headers, exc_info)
 
         body = self.wsgi_app(environ, start)

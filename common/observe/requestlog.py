@@ -58,6 +58,7 @@ def accept_request_id(sent: str | None) -> str:
 
 
 TRACE_ENVIRON = "bazar.trace"  # where a request's Trace lives in its WSGI environ
+ROUTE_ENVIRON = "bazar.route"  # the rule of a request answered before Flask routed it
 REQUEST_ID_ENVIRON = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")  # WSGI's name
 
 

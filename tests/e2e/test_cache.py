@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
+from common.observe.requestlog import log_path
 from tests.support.cluster import wait_until
 
 
@@ -66,3 +68,49 @@ def test_concurrent_readers_never_go_back_in_time(shared_cluster):
         newest_acked = max((p for at, p in acked if at < started), default=0.0)
         assert seen >= newest_acked, f"read at {started} saw {seen} after {newest_acked} was acked"
     api.set_price(7, 20)
+
+
+def test_a_hit_answered_before_flask_is_what_the_flask_view_answers(shared_cluster):
+    """frontend/hits.py answers a plain lookup of a cached book; with a Cache-Control
+    header the Flask view serves the same hit. Same bytes, same headers, and the
+    request is logged under the view's route with the id it was answered with."""
+    c = shared_cluster
+    wait_until(lambda: figure(c, "bazar_cache_lease_valid") == 1, timeout=10, what="a lease")
+    assert c.api.lookup(3).status_code == 200  # cached now
+    hits = figure(c, "bazar_cache_hits_total")
+    plain = c.api.get("/lookup/3", headers={"X-Request-Id": f"hit-{time.time_ns()}"})
+    routed = c.api.get("/lookup/3", headers={"Cache-Control": "max-stale=1"})
+    assert figure(c, "bazar_cache_hits_total") == hits + 2  # both served from the cache
+    assert plain.status_code == routed.status_code == 200
+    assert plain.content == routed.content
+    assert headers_but_date_and_id(plain) == headers_but_date_and_id(routed)
+    assert plain.headers["X-Request-Id"] != routed.headers["X-Request-Id"]
+    rid = plain.headers["X-Request-Id"]
+    assert rid.startswith("hit-")
+
+    def logged():
+        path = log_path(c.cluster.data_dir, "frontend-1")
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        return next((r for r in lines if r["request_id"] == rid), None)
+
+    record = wait_until(logged, timeout=5, what="the hit's log line")
+    assert (record["route"], record["status"], record["path"]) == (
+        "/lookup/{book_id}",
+        200,
+        "/lookup/3",
+    )
+
+
+def headers_but_date_and_id(response) -> dict:
+    return {
+        k.lower(): v
+        for k, v in response.headers.items()
+        if k.lower() not in ("date", "x-request-id")
+    }
+
+
+def figure(cluster, metric: str) -> float:
+    for line in cluster.api.get("/metrics").text.splitlines():
+        if line.startswith(metric + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no {metric} on /metrics")
