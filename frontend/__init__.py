@@ -41,7 +41,9 @@ def create_app(
         ctx.cluster.tuning.failover_patience,
         headers={ORIGIN_HEADER: ctx.node.name},
     )
-    lanes = 2 * len(ctx.cluster.of("order"))  # two batches in flight per order server
+    # One batch in flight per order server: it places a batch as a whole, so a second
+    # lane only made batches smaller (ab.py, buy: one lane x1.26 buys/s, CPU -30%).
+    lanes = len(ctx.cluster.of("order"))
     app.extensions["frontend.orders"] = order_calls(app.extensions["frontend.router"], lanes)
     lease = ReadLease(Clock(), margin=tuning.clock_margin)
     # An honest grant ends at most read_lease after the primary's now, which is
