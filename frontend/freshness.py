@@ -40,7 +40,7 @@ def parse(header: str | None) -> Freshness:
     if not header:
         return ANY_FRESH
     no_cache, max_stale = False, None
-    for directive in (header or "").split(","):
+    for directive in header.split(","):
         name, has_value, value = directive.strip().partition("=")
         name = name.strip().lower()
         if name == "no-cache":

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from common.observe.requestlog import ROUTE_ENVIRON
 from frontend.cache import BookCache
 
-ROUTE = "/lookup/<id:book_id>"  # the Flask rule of the same view (frontend.routes)
+LOOKUP = "/lookup/<id:book_id>"  # the Flask rule of the same view (frontend.routes)
 PATH = re.compile(r"/lookup/([1-9][0-9]{0,17})")  # below 10**18: a row id (< 2**63) for sure
 PUBLIC_FIELDS = ("id", "title", "topic", "cost", "quantity")
 
@@ -51,7 +51,7 @@ class CachedLookups:
         body = self._hit(environ)
         if body is None:
             return self.wsgi_app(environ, start_response)
-        environ[ROUTE_ENVIRON] = ROUTE
+        environ[ROUTE_ENVIRON] = LOOKUP
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         start_response("200 OK", headers)
         return [body]

@@ -11,7 +11,7 @@ from common.shapes import OrderSchema
 from common.web import ApiError, QueryInt, load_body, protect_internal, staff_only
 from frontend import freshness, services
 from frontend.cache import Answer
-from frontend.hits import encoded_book
+from frontend.hits import LOOKUP, encoded_book
 from frontend.schemas import (
     BookSchema,
     BuyBodySchema,
@@ -65,7 +65,7 @@ def search(topic: str):
 
 
 @doc(responses={200: BookSchema}, errors=(404, 503), headers=CACHE_CONTROL)
-@public.get(f"/lookup/{BOOK_ID}")
+@public.get(LOOKUP)  # also answered before Flask on a hit (frontend/hits.py)
 def lookup(book_id: int):
     """One book: id, title, topic, cost, quantity (Cache-Control: no-cache, max-stale[=N]; Age).
 

@@ -3,9 +3,9 @@
 `call(item)` waits until a batch carrying `item` has been sent and returns
 that item's answer (`call_many(items)`: for several items at once). If fewer
 than `lanes` batches are in flight, the caller leads the next one with
-everything waiting (up to `limit`); callers arriving
-meanwhile ride a batch after. With one lane, a busy writer sees a few large
-requests, not many small ones (the order servers' group commit at the
+everything waiting (up to `limit`); callers arriving meanwhile ride a batch
+after. With one lane, a busy writer sees a few large requests, not many
+small ones (the order servers' group commit at the
 catalog primary); a front-end uses one lane per order server, so both work
 at once. If sending fails, every item of that batch gets the error.
 """

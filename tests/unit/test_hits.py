@@ -10,7 +10,7 @@ from common.lease.clock import FakeClock
 from common.lease.reads import ReadLease
 from common.observe.requestlog import ROUTE_ENVIRON
 from frontend.cache import BookCache
-from frontend.hits import ROUTE, CachedLookups
+from frontend.hits import LOOKUP, CachedLookups
 
 BOOK = {"id": 7, "title": "T", "topic": "t", "cost": 9.5, "quantity": 3, "version": 2}
 
@@ -42,7 +42,7 @@ def test_a_fresh_cached_book_is_answered_with_its_public_json_and_the_route_name
     assert json.loads(body) == {k: BOOK[k] for k in ("id", "title", "topic", "cost", "quantity")}
     assert body.endswith(b"\n")  # as Flask's jsonify writes it
     assert headers == {"Content-Type": "application/json", "Content-Length": str(len(body))}
-    assert environ[ROUTE_ENVIRON] == ROUTE
+    assert environ[ROUTE_ENVIRON] == LOOKUP
 
 
 @pytest.mark.parametrize(
