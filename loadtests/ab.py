@@ -70,9 +70,11 @@ def main() -> int:
     finally:
         for side in sides:
             side.cluster.down()
+            shutil.rmtree(side.cluster.root, ignore_errors=True)
         for tree in trees.values():
             if tree != ROOT:
                 git("worktree", "remove", "--force", str(tree))
+                shutil.rmtree(tree.parent, ignore_errors=True)
     return 0
 
 

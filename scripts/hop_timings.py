@@ -9,6 +9,7 @@ path (nothing overlaps). The front-end buy is the sum of its hops.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import time
@@ -69,6 +70,7 @@ def main() -> None:
         timed("front-end staff update", lambda: c.api.set_price(2, 33))
     finally:
         c.down()
+        shutil.rmtree(c.root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ target: under 5 s from the cut to the first acknowledged write.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import threading
@@ -146,6 +147,7 @@ def main() -> int:
                 print(f"  {fault:<20} cut -> first ack {first:5.2f} s, longest gap {gap:5.2f} s")
     finally:
         cluster.down()
+        shutil.rmtree(cluster.root, ignore_errors=True)
     print(f"\n{'fault':<20} {'cut -> first ack':>17} {'longest gap':>12}")
     for fault, first, gap in rows:
         print(f"{fault:<20} {first:>15.2f} s {gap:>10.2f} s")
