@@ -99,7 +99,7 @@ def start(label: str, code: Path) -> Side:
 
 
 def run_scenario(scenario: str, sides: list[Side], args) -> None:
-    buy_script = write_script(BUY_LUA)
+    buy_script = write_script(BUY_LUA, sides[0].cluster.root)  # removed with that cluster
     plan = {
         "cached": ([], None, "/lookup/1"),
         "uncached": (["-H", "Cache-Control: no-cache"], None, "/lookup/1"),
