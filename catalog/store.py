@@ -175,7 +175,7 @@ class CatalogStore:
                 try:
                     outcome, entry = decisions.take(conn, order["order_id"], order["items"])
                 except ApiError as e:
-                    answers.append({"code": e.status, "message": e.message, **e.extra})
+                    answers.append(e.answer())
                     continue
                 answers.append({"code": 200, **outcome})
                 entries.append((entry, order.get("origin")))

@@ -64,7 +64,7 @@ class InternalClient:
         self.secret = secret
         # block=False: beyond pool_size a call opens a connection of its own, not waits.
         self.pools = urllib3.PoolManager(num_pools=16, maxsize=pool_size, retries=False)
-        self.timeout = (tuning.connect_timeout, tuning.read_timeout)
+        self.timeout = _timeout((tuning.connect_timeout, tuning.read_timeout))  # built once
 
     def request(
         self,
@@ -97,7 +97,7 @@ class InternalClient:
                 node.url + path,
                 body=body or None,
                 headers=sent,
-                timeout=_timeout(timeout or self.timeout),
+                timeout=self.timeout if timeout is None else _timeout(timeout),
                 redirect=False,
             )
         except (HTTPError, OSError) as e:

@@ -36,6 +36,10 @@ class ApiError(Exception):
         self.message = message
         self.extra = extra
 
+    def answer(self) -> dict:
+        """This error as one answer of a batch: the error body with its `code`."""
+        return {"code": self.status, "message": self.message, **self.extra}
+
 
 def error_response(code: int, message: str, **extra: Any):
     """`extra` may hold any field, `status` (a replica's state) included."""

@@ -72,13 +72,13 @@ def place_many():
     return jsonify({"results": [_answer(r) for r in store().place_many(orders, origin)]})
 
 
-def _answer(result) -> dict:
+def _answer(result: dict | ApiError) -> dict:
+    if isinstance(result, ApiError):
+        return result.answer()
     try:
-        if isinstance(result, ApiError):
-            raise result
         return {"code": 201, **_confirmed(result)}
-    except ApiError as e:
-        return {"code": e.status, "message": e.message, **e.extra}
+    except ApiError as e:  # rejected: the 410 naming its books
+        return e.answer()
 
 
 def _placed(order: dict):
