@@ -55,9 +55,11 @@ class CatalogCopies(RoundHooks):
         grants = self.role.grants
         with self._lock(target):
             if target not in grants.behind:
-                until = grants.offer(target) if pulse and self.role.is_writer() else None
-                body = {"entries": entries, "epoch": epoch, "until": until}
-                if rep.push(target, body, self.timeout) is not None:
+                lease = grants.offer(target, self.role.may_grant_until()) if pulse else None
+                body = {"entries": entries, "epoch": epoch, "lease": lease}
+                answer = rep.push(target, body, self.timeout)
+                if answer is not None:
+                    grants.heard(target, answer.get("stamp"))
                     return True
                 grants.miss(target)
                 log.info(
@@ -127,8 +129,8 @@ class CatalogCopies(RoundHooks):
             if pulse and grants.lapsed(node.name):
                 self._start_probe(node, epoch)
             return True
-        until = grants.offer(node.name) if pulse else None
-        body = {"epoch": epoch, "until": until, "invalidate": books}
+        lease = grants.offer(node.name, self.role.may_grant_until()) if pulse else None
+        body = {"epoch": epoch, "lease": lease, "invalidate": books}
         if listing:
             body["searches"] = True
         if not self._post_lease(node, body):
@@ -142,7 +144,7 @@ class CatalogCopies(RoundHooks):
 
         def probe():
             try:
-                if self._post_lease(node, {"epoch": epoch, "until": None, "invalidate": {}}):
+                if self._post_lease(node, {"epoch": epoch, "lease": None, "invalidate": {}}):
                     self.role.grants.caught_up(node.name)
             finally:
                 self._catching_up.discard(node.name)
@@ -158,4 +160,6 @@ class CatalogCopies(RoundHooks):
             return False
         if response.status_code != 200:
             log.info("%s /lease answered %s", node.name, response.status_code)
-        return response.status_code == 200
+            return False
+        self.role.grants.heard(node.name, response.json().get("stamp"))
+        return True

@@ -52,9 +52,10 @@ class CatalogReplica:
             self.apply(push["entries"])
         except Behind as e:
             raise ApiError(503, str(e), status="behind", data_epoch=self.store.data_epoch) from None
-        if push.get("until") and self.store.data_epoch == epoch:
-            self.store.role.read_lease.grant(epoch, push["until"])
-        return {"applied": True, "data_epoch": self.store.data_epoch}
+        if push.get("lease") and self.store.data_epoch == epoch:
+            self.store.role.read_lease.grant(epoch, push["lease"])
+        stamp = self.store.role.read_lease.stamp()
+        return {"applied": True, "data_epoch": self.store.data_epoch, "stamp": stamp}
 
     def apply_queued(self, entries: list) -> None:
         """Entries replayed from the recovery queue: checked first (the queue takes any)."""
@@ -82,7 +83,7 @@ class CatalogReplica:
             self.store.role.fence.observe(epoch)  # from here on, older pushes are refused
         if not self.store.replicator.drain_queue(epoch=epoch):
             return False  # the recovery queue may hold acknowledged writes: wait for it
-        states = self._peer_states()
+        states = self._peer_states(skip=self.store.role.grants.behind)
         for name in set(self.store.replicator.peers) - {s["node"] for s in states}:
             self.store.role.grants.miss(name)  # did not answer: its base goes to its queue at once
         self._merge_newest(states)
@@ -95,12 +96,19 @@ class CatalogReplica:
             ticket = self.store.replicator.enqueue(staged)
         return not self.store.replicator.wait(ticket, staged)
 
-    def _peer_states(self) -> list[dict]:
-        """Every reachable catalog's state, asked all at once (a cut one costs one timeout)."""
-        peers = list(self.store.replicator.peers.values())
+    def _peer_states(self, skip: set[str]) -> list[dict]:
+        """Every reachable catalog's state, asked all at once (a cut one costs one timeout).
+
+        Only a help: every write an earlier holder acknowledged is already here or
+        in our queue. So the old holder (`skip`) is not asked, and a slow peer is
+        not waited for long: a frozen one would hold the takeover back.
+        """
+        peers = [n for n in self.store.replicator.peers.values() if n.name not in skip]
+        tuning = self.store.ctx.cluster.tuning
 
         def ask(node):
-            state = self.store.replicator.fetch_state(node, timeout=(0.3, 3.0))
+            timeout = (tuning.connect_timeout, tuning.read_lease / 2)
+            state = self.store.replicator.fetch_state(node, timeout=timeout)
             return state and {**state, "node": node.name}
 
         with ThreadPoolExecutor(max_workers=max(1, len(peers))) as pool:

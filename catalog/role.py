@@ -34,7 +34,9 @@ class CatalogRole:
         self.ctx = ctx
         tuning = ctx.cluster.tuning
         self.clock = clock or Clock()
-        self.group = RaftLeaseGroup(ctx.cluster, ctx.node, timeout=tuning.lease_renew * 2)
+        self.group = RaftLeaseGroup(
+            ctx.cluster, ctx.node, timeout=tuning.lease_renew * 2, clock=self.clock
+        )
         self.fence = VoterFence(known=lambda: self.group.view().epoch)
         self.keeper = LeaseKeeper(
             ctx.node.name,
@@ -45,9 +47,12 @@ class CatalogRole:
             tuning.lease_renew,
             tuning.clock_margin,
             on_gained=self._gained,
+            max_drift=tuning.max_drift,
         )
-        self.read_lease = ReadLease(self.clock, tuning.clock_margin)
-        self.grants = Grants(self.clock, tuning.read_lease)
+        self.read_lease = ReadLease(self.clock, tuning.max_drift, longest=tuning.read_lease)
+        self.grants = Grants(self.clock, tuning.read_lease, tuning.max_drift)
+        # Every copy that may hold a read lease: the other catalogs and the front-ends.
+        self.copies = [n.name for n in ctx.peers()] + [n.name for n in ctx.cluster.of("frontend")]
         self.gathered = 0  # the epoch whose takeover has finished
         self.takeover = None  # set by the app factory: callable(epoch) -> bool
 
@@ -63,6 +68,25 @@ class CatalogRole:
         if self.is_writer():
             return True
         return self.read_lease.valid() and self.read_lease.epoch == data_epoch
+
+    def read_mark(self) -> tuple:
+        """What a read must still see when its answer goes out (`still_serves`)."""
+        return (self.keeper.epoch if self.is_writer() else 0, self.read_lease.lapses)
+
+    def still_serves(self, data_epoch: int, mark: tuple) -> bool:
+        """Checked as an answer is given: the lease that let the read start held throughout.
+
+        A node frozen mid-read (SIGSTOP, a VM pause) past its lease wakes up with
+        the lease gone, or renewed after a lapse, and must not answer.
+        """
+        epoch, lapses = mark
+        if epoch:
+            return self.is_writer() and self.keeper.epoch == epoch
+        return self.read_lease.lapses == lapses and self.serves_reads(data_epoch)
+
+    def may_grant_until(self) -> float:
+        """The moment (monotonic) up to which this node may grant read leases: 0 if none."""
+        return self.keeper.holds_until() if self.is_writer() else 0.0
 
     def lease_view(self) -> dict:
         """The lease as this catalog sees it, for /health and `bazar status`."""
@@ -86,7 +110,14 @@ class CatalogRole:
     # -- gaining the lease ------------------------------------------------------
     def _gained(self, epoch: int) -> None:
         self.fence.observe(epoch)
-        self.grants.behind.clear()
+        old = self.keeper.taken_from
+        # The old holder answered reads as the writer, under the write lease that ran
+        # out before ours began: only the other copies may hold a read lease of its.
+        self.grants.gained([c for c in self.copies if c != old])
+        if old in self.copies:
+            # Its lease went quiet, so it is most likely frozen or cut off: its base goes
+            # to its recovery queue, and it catches up from there when it answers again.
+            self.grants.miss(old)
         threading.Thread(target=self._take_over, args=(epoch,), daemon=True).start()
 
     def _take_over(self, epoch: int) -> None:

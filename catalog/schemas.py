@@ -18,6 +18,7 @@ from common.fields import (
     batch_of,
     order_lines,
 )
+from common.lease.shapes import read_grant_field
 from common.replication.routes import entries_schemas
 from common.shapes import NewBookSchema
 
@@ -188,9 +189,7 @@ CatalogPushSchema, CatalogStateSchema = entries_schemas(
     CatalogEntrySchema,
     {
         "epoch": StrictInteger(required=True, validate=validate.Range(min=1, max=2**62)),
-        "until": StrictNumber(
-            allow_none=True, metadata={"description": "read lease: wall-clock end (s)"}
-        ),
+        "lease": read_grant_field(),
         "drain_upto": StrictInteger(
             validate=validate.Range(min=0, max=2**63 - 1),
             metadata={"description": "first replay the recovery queue up to this seq"},

@@ -52,44 +52,59 @@ class CatalogStore:
     def serving(self) -> bool:
         return self.role.serves_reads(self.data_epoch)
 
-    def _readable(self) -> None:
+    def _readable(self) -> tuple:
         if not self.serving():
             raise ApiError(503, "catalog replica holds no read lease", status="stale")
+        return self.role.read_mark()
+
+    def _answer(self, mark: tuple, result):
+        """`result`, if the lease the read began under still holds now it is given."""
+        if not self.role.still_serves(self.data_epoch, mark):
+            raise ApiError(503, "the read lease ran out during the read", status="stale")
+        return result
 
     # -- reads ---------------------------------------------------------------
     def search(self, topic: str) -> list[dict]:
-        self._readable()
+        mark = self._readable()
         self.reads += 1
         query = select(books.c.id, books.c.title).where(
             func.lower(books.c.topic) == topic.lower(), books.c.deleted_at.is_(None)
         )
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query.order_by(books.c.id)).mappings()]
+            found = [dict(r) for r in conn.execute(query.order_by(books.c.id)).mappings()]
+        return self._answer(mark, found)
 
     def lookup(self, book_id: int) -> dict:
-        self._readable()
+        mark = self._readable()
         self.reads += 1
-        with self.engine.connect() as conn:
-            return listed_book(conn, book_id)
+        try:
+            with self.engine.connect() as conn:
+                book = listed_book(conn, book_id)
+        except ApiError:
+            self._answer(mark, None)  # a 404 is an answer too
+            raise
+        return self._answer(mark, book)
 
     def decision(self, order_id: str) -> dict:
         """What was decided for an order id (any replica: decisions are replicated)."""
-        self._readable()
+        mark = self._readable()
         with self.engine.connect() as conn:
             decided = decisions.find(conn, order_id)
+        self._answer(mark, None)
         if decided is None:
             raise ApiError(404, f"no decision on order {order_id!r}")
         return decisions.outcome(decided)
 
     def books(self, deleted: bool | None) -> list[dict]:
         """Staff: withdrawn books (True), listed ones (False) or all (None), by id."""
-        self._readable()
+        mark = self._readable()
         query = select(books).order_by(books.c.id)
         if deleted is not None:
             gone = books.c.deleted_at.is_not(None)
             query = query.where(gone if deleted else ~gone)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            found = [dict(r) for r in conn.execute(query).mappings()]
+        return self._answer(mark, found)
 
     # -- the writer's writes: customers --------------------------------------
     def take(self, order_id: str, lines: list[dict], origin: str | None = None) -> dict:
@@ -225,7 +240,12 @@ class CatalogStore:
                 f"not acknowledged: neither {', '.join(missing)} nor its recovery queue took it",
                 epoch=epoch,
             )
-        self.role.grants.wait_for_behind(time.sleep, self.ctx.cluster.tuning.read_lease)
+        self.role.grants.wait_for_behind(time.sleep, self.role.grants.longest)
+        if not (self.role.is_writer() and self.role.epoch == epoch):
+            # Frozen or cut off past the lease while the write went out: another holder
+            # may have taken over, so this node cannot vouch for it. The write is
+            # replicated or superseded; a retry with the same key finds out which.
+            raise ApiError(503, "lease lost before the write was acknowledged", epoch=epoch)
         return result, epoch
 
     def seed(self, path: Path) -> int:

@@ -45,11 +45,9 @@ def create_app(
     # lane only made batches smaller (ab.py, buy: one lane x1.26 buys/s, CPU -30%).
     lanes = len(ctx.cluster.of("order"))
     app.extensions["frontend.orders"] = order_calls(app.extensions["frontend.router"], lanes)
-    lease = ReadLease(Clock(), margin=tuning.clock_margin)
-    # An honest grant ends at most read_lease after the primary's now, which is
-    # at most clock_margin ahead of ours: anything longer is not trusted.
-    longest = tuning.read_lease + tuning.clock_margin
-    cache = BookCache(tuning.cache_size, tuning.cache_ttl, lease, longest_grant=longest)
+    # A grant counts from our own stamp, never past our own config's lease length.
+    lease = ReadLease(Clock(), tuning.max_drift, longest=tuning.read_lease)
+    cache = BookCache(tuning.cache_size, tuning.cache_ttl, lease)
     app.extensions["frontend.cache"] = cache
     app.extensions["frontend.fence"] = EpochFence()
     ctx.details["cache"] = cache.stats

@@ -47,8 +47,8 @@ class Ticket(NamedTuple):
 class Entry:
     value: Any
     generation: int  # lease generation it was stored under
-    fetched_at: float  # wall time it was stored
-    stale_since: float | None = None  # wall time it stopped being known fresh
+    fetched_at: float  # monotonic time it was stored
+    stale_since: float | None = None  # monotonic time it stopped being known fresh
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,9 @@ class BookCache:
         size: int,
         ttl: float,
         lease: ReadLease | None = None,
-        longest_grant: float = math.inf,
     ):
-        self.lease = lease or ReadLease(Clock(), margin=0.0)
+        self.lease = lease or ReadLease(Clock())
         self.clock = self.lease.clock
-        # A grant is trusted for at most this long from now, whatever it says.
-        self.longest_grant = longest_grant
         timer = self.clock.mono
         self._books = CountingTTLCache(maxsize=size, ttl=ttl, timer=timer)
         self._searches = CountingTTLCache(maxsize=max(size // 10, 16), ttl=ttl, timer=timer)
@@ -105,15 +102,14 @@ class BookCache:
         self.invalidations = 0
 
     # -- the lease ------------------------------------------------------------
-    def grant(self, epoch: int, until: float) -> bool:
+    def grant(self, epoch: int, lease: dict) -> bool:
         """Take the primary's read lease; True if it follows a lapse (old entries go stale)."""
         with self._lock:
             if epoch < self._epoch:
                 return False  # overtaken by a newer primary while on its way
             self._observe(epoch)
             ended = self._lease_end()
-            until = min(until, self.clock.wall() + self.longest_grant)
-            lapsed = self.lease.grant(epoch, until)
+            lapsed = self.lease.grant(epoch, lease)
             if lapsed:
                 self._mark_all(ended)
             return lapsed
@@ -131,7 +127,7 @@ class BookCache:
 
     def _lease_end(self) -> float:
         """When the current lease stopped (or will stop) being valid, capped at now."""
-        return min(self.clock.wall(), self.lease.until - self.lease.margin)
+        return min(self.clock.mono(), self.lease.ended_at())
 
     def _mark_all(self, at: float) -> None:
         for store in (self._books, self._searches):
@@ -199,7 +195,7 @@ class BookCache:
             held = self._books.get(book["id"])
             if held and self._fresh(held) and held.value["version"] > book["version"]:
                 return False
-            self._books[book["id"]] = Entry(book, ticket.generation, self.clock.wall())
+            self._books[book["id"]] = Entry(book, ticket.generation, self.clock.mono())
             return True
 
     def put_search(self, topic: str, hits: list[dict], ticket: Ticket) -> bool:
@@ -211,7 +207,7 @@ class BookCache:
                 return False
             if any(self._invalidated.get(hit["id"], 0) >= ticket.seq for hit in hits):
                 return False
-            self._searches[topic.lower()] = Entry(hits, ticket.generation, self.clock.wall())
+            self._searches[topic.lower()] = Entry(hits, ticket.generation, self.clock.mono())
             return True
 
     # -- reads ----------------------------------------------------------------
@@ -253,7 +249,7 @@ class BookCache:
                 return None
             if self._fresh(entry):
                 return Answer(entry.value)
-            now = self.clock.wall()
+            now = self.clock.mono()
             since = entry.stale_since if entry.stale_since is not None else self._lease_end()
             if now - since > max_stale:
                 return None
@@ -273,7 +269,7 @@ class BookCache:
             if version is not None:
                 self._raise_floor(book_id, version, self._epoch if epoch is None else epoch)
             self._invalidated[book_id] = next(self._tickets)
-            now = self.clock.wall()
+            now = self.clock.mono()
             listing = [
                 e for e in self._searches.values() if any(h["id"] == book_id for h in e.value)
             ]
@@ -287,7 +283,7 @@ class BookCache:
         any search answer may now miss it or list it wrongly, so all go stale."""
         with self._lock:
             self._listing_changed = next(self._tickets)
-            now = self.clock.wall()
+            now = self.clock.mono()
             for entry in self._searches.values():
                 if entry.stale_since is None:
                     entry.stale_since = now

@@ -159,7 +159,9 @@ def _lease_deps():
 def lease():
     """The catalog primary's read lease and invalidations; 409 if its epoch is older."""
     body = load_body(LeaseSchema)
-    return jsonify({"epoch": services.accept_lease(*_lease_deps(), **body)})
+    cache, fence = _lease_deps()
+    newest = services.accept_lease(cache, fence, **body)
+    return jsonify({"epoch": newest, "stamp": cache.lease.stamp()})
 
 
 @doc(

@@ -12,9 +12,9 @@ from common.fields import (
     Price,
     StrictBoolean,
     StrictInteger,
-    StrictNumber,
     order_lines,
 )
+from common.lease.shapes import StampSchema, read_grant_field
 
 
 class BookSchema(Schema):
@@ -67,11 +67,7 @@ class LeaseSchema(Schema):
         validate=validate.Range(min=1),
         metadata={"description": "the primary's epoch; older than the newest seen: 409"},
     )
-    until = StrictNumber(
-        load_default=None,
-        allow_none=True,
-        metadata={"description": "read lease: valid until this wall-clock time (s); null: none"},
-    )
+    lease = read_grant_field()
     invalidate = fields.Dict(
         keys=fields.String(validate=book_id_key),
         values=StrictInteger(validate=validate.Range(min=1)),
@@ -95,6 +91,9 @@ class LeaseSchema(Schema):
 
 class LeaseAnswerSchema(Schema):
     epoch = fields.Integer(required=True, metadata={"description": "the newest epoch seen"})
+    stamp = fields.Nested(
+        StampSchema, required=True, metadata={"description": "for the primary's next grant"}
+    )
 
 
 class InvalidatedSchema(Schema):

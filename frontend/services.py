@@ -190,7 +190,7 @@ def accept_lease(
     cache: BookCache,
     fence: EpochFence,
     epoch: int,
-    until: float | None,
+    lease: dict | None,
     invalidate: dict,
     searches: bool = False,
 ) -> int:
@@ -208,8 +208,8 @@ def accept_lease(
             cache.invalidate(book_id, version, epoch)
         if searches:
             cache.invalidate_searches()
-        if until is not None:
-            cache.grant(epoch, until)
+        if lease is not None:
+            cache.grant(epoch, lease)
         return fence.newest
 
 

@@ -1,15 +1,26 @@
 """A catalog's side of the lease: acquire when free, renew while held, know when to stop.
 
-The holder counts its lease from the moment it *proposed* a grant or renewal
-(monotonic time), and stops `clock_margin` seconds before the lease's end:
-another node can acquire only once its own wall clock passes the end, so a
-skew below the margin can never give two writers. Config order only says
-who tries first at a cold start: the n-th catalog waits n x `lease_duration`
-after it sees the lease free; once a holder has gone, any catalog may try.
-A returning catalog never takes a lease that is still held.
+All of it on this node's monotonic clock (design §7 rule 8):
 
-`tick()` does one step and is driven by a thread in production and by hand,
-with a fake clock, in tests.
+- The holder counts its lease from the moment it *proposed* a grant or
+  renewal, and stops `margin` seconds before the end.
+- Every other catalog counts from the moment its own Raft log *applied* the
+  last change to the lease (a restarted voter: from replaying it). Only once
+  a whole lease plus a drift allowance has passed that way with no renewal
+  applied may it try to acquire, naming the (epoch, seq) it saw; Raft refuses
+  the command if a renewal got in first.
+
+Why that gives one writer: the holder proposed renewal n before any voter
+applied it, so a candidate's wait, `duration x (1 + max_drift)` on its own
+clock from applying n, ends after the holder's lease from n ended on the
+holder's clock, as long as the two clocks' rates differ by less than
+`max_drift`. Wall clocks may say anything.
+
+Config order only says who tries first at a cold start: the n-th catalog
+waits n x `lease_duration` after it sees the lease free; once a holder has
+gone, any catalog may try. A returning catalog never takes a lease that is
+still being renewed. `tick()` does one step and is driven by a thread in
+production and by hand, with a fake clock, in tests.
 """
 
 from __future__ import annotations
@@ -29,9 +40,10 @@ class LeaseGroup(Protocol):
     """What the keeper needs of the replicated table (Raft, or a fake in tests)."""
 
     def view(self) -> Grant: ...
+    def quiet_for(self) -> float: ...  # seconds (local monotonic) since a change was applied
     def ready(self) -> bool: ...  # the group can decide now (a Raft leader is known)
-    def acquire(self, candidate: str, now: float, duration: float) -> Grant | None: ...
-    def renew(self, holder: str, epoch: int, now: float, duration: float) -> Grant | None: ...
+    def acquire(self, candidate: str, epoch: int, seq: int) -> Grant | None: ...
+    def renew(self, holder: str, epoch: int) -> Grant | None: ...
     def release(self, holder: str, epoch: int) -> Grant | None: ...
 
 
@@ -46,6 +58,7 @@ class LeaseKeeper:
         renew_every: float,
         margin: float,
         on_gained: Callable[[int], None] = lambda epoch: None,
+        max_drift: float = 0.01,
     ):
         self.me = me
         self.rank = rank  # place in config order: who tries first
@@ -55,7 +68,10 @@ class LeaseKeeper:
         self.renew_every = renew_every
         self.margin = margin
         self.on_gained = on_gained
+        # How long a lease must look quiet here before it is surely over at its holder.
+        self.patience = duration * (1 + max_drift)
         self.epoch = 0  # the epoch we hold, or 0
+        self.taken_from: str | None = None
         self._valid_until = 0.0  # monotonic
         self._free_since: float | None = None
         self._stop = threading.Event()
@@ -64,6 +80,10 @@ class LeaseKeeper:
     def holds(self) -> bool:
         """True while this node may act as the holder of `self.epoch`."""
         return self.epoch > 0 and self.clock.mono() < self._valid_until
+
+    def holds_until(self) -> float:
+        """The monotonic moment our lease ends (0 if none): nothing is granted past it."""
+        return self._valid_until if self.epoch else 0.0
 
     def remaining(self) -> float:
         return max(0.0, self._valid_until - self.clock.mono()) if self.epoch else 0.0
@@ -76,13 +96,16 @@ class LeaseKeeper:
         if self.epoch:
             self._renew()
         elif self._may_try(seen):
-            self._acquire()
+            self._acquire(seen)
 
     def _may_try(self, seen: Grant) -> bool:
-        if not seen.free_at(self.clock.wall()) or not self.group.ready():
+        if not self.group.ready():
             self._free_since = None
             return False
-        if seen.epoch:  # a holder went away: whoever sees it first takes over
+        if seen.holder is not None:  # held: only once it has gone quiet here for long enough
+            self._free_since = None
+            return self.group.quiet_for() >= self.patience
+        if seen.epoch:  # released by a holder that stopped: whoever sees it first takes over
             return True
         # A cold start: the rank delay counts from when the group can decide, and is a
         # whole lease per rank, so a first in config order that boots a little later
@@ -91,20 +114,21 @@ class LeaseKeeper:
             self._free_since = self.clock.mono()
         return self.clock.mono() - self._free_since >= self.rank * self.duration
 
-    def _acquire(self) -> None:
+    def _acquire(self, seen: Grant) -> None:
         proposed = self.clock.mono()
-        grant = self.group.acquire(self.me, self.clock.wall(), self.duration)
-        if grant is None or grant.holder != self.me or grant.epoch <= self.epoch:
+        grant = self.group.acquire(self.me, seen.epoch, seen.seq)
+        if grant is None or grant.holder != self.me or grant.epoch != seen.epoch + 1:
             return
         self.epoch = grant.epoch
         self._valid_until = proposed + self.duration - self.margin
         self._free_since = None
+        self.taken_from = seen.holder  # the holder whose lease went quiet (None: released)
         log.info("%s holds the lease, epoch %d", self.me, self.epoch)
         self.on_gained(self.epoch)
 
     def _renew(self) -> None:
         proposed = self.clock.mono()
-        grant = self.group.renew(self.me, self.epoch, self.clock.wall(), self.duration)
+        grant = self.group.renew(self.me, self.epoch)
         if grant is None:  # no answer in time: the lease simply runs out if this goes on
             return
         if (grant.holder, grant.epoch) != (self.me, self.epoch):

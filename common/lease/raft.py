@@ -15,36 +15,57 @@ from pathlib import Path
 from pysyncobj import SyncObj, SyncObjConf, SyncObjConsumer, SyncObjException, replicated
 
 from common.config import Cluster, Node
+from common.lease.clock import Clock
 from common.lease.table import Grant, LeaseTable
 
 log = logging.getLogger(__name__)
+LOG_FORMAT = "v2"  # monotonic leases: commands carry (epoch, seq), never a time
 
 
 class LeaseState(SyncObjConsumer):
-    """The replicated part: one LeaseTable, changed only through the Raft log."""
+    """The replicated part: one LeaseTable, changed only through the Raft log.
 
-    def __init__(self) -> None:
+    Beside it, a local note that is not replicated: when this voter last
+    applied a change to the lease, on its own monotonic clock. Replaying the
+    log after a restart applies the last grant again, so a restarted voter
+    counts from the replay (from its start, if a dump restored the table).
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
         super().__init__()
         self.table = LeaseTable()
+        self.clock = clock or Clock()
+        self.changed_at = self.clock.mono()
+
+    def _applied(self, before: Grant) -> Grant:
+        if self.table.grant != before:
+            self.changed_at = self.clock.mono()
+        return self.table.grant
 
     @replicated
-    def acquire(self, candidate: str, now: float, duration: float) -> Grant:
-        return self.table.acquire(candidate, now, duration)
+    def acquire(self, candidate: str, epoch: int, seq: int) -> Grant:
+        before = self.table.grant
+        self.table.acquire(candidate, epoch, seq)
+        return self._applied(before)
 
     @replicated
-    def renew(self, holder: str, epoch: int, now: float, duration: float) -> Grant:
-        return self.table.renew(holder, epoch, now, duration)
+    def renew(self, holder: str, epoch: int) -> Grant:
+        before = self.table.grant
+        self.table.renew(holder, epoch)
+        return self._applied(before)
 
     @replicated
     def release(self, holder: str, epoch: int) -> Grant:
-        return self.table.release(holder, epoch)
+        before = self.table.grant
+        self.table.release(holder, epoch)
+        return self._applied(before)
 
 
 class RaftLeaseGroup:
     """This voter's member of the group; blocking calls with a timeout, None on failure."""
 
-    def __init__(self, cluster: Cluster, node: Node, timeout: float):
-        self.state = LeaseState()
+    def __init__(self, cluster: Cluster, node: Node, timeout: float, clock: Clock | None = None):
+        self.state = LeaseState(clock)
         self.timeout = timeout
         others = [n.raft for n in cluster.voters if n.name != node.name]
         self.sync = SyncObj(node.raft, others, _conf(cluster, node), consumers=[self.state])
@@ -53,15 +74,19 @@ class RaftLeaseGroup:
         """The lease as this voter's applied log has it (may lag the leader a little)."""
         return self.state.table.grant
 
+    def quiet_for(self) -> float:
+        """Seconds on this voter's monotonic clock since it applied a change to the lease."""
+        return self.state.clock.mono() - self.state.changed_at
+
     def ready(self) -> bool:
         """A Raft leader is known: a command proposed now can be decided."""
         return self.sync._getLeader() is not None
 
-    def acquire(self, candidate: str, now: float, duration: float) -> Grant | None:
-        return self._call(self.state.acquire, candidate, now, duration)
+    def acquire(self, candidate: str, epoch: int, seq: int) -> Grant | None:
+        return self._call(self.state.acquire, candidate, epoch, seq)
 
-    def renew(self, holder: str, epoch: int, now: float, duration: float) -> Grant | None:
-        return self._call(self.state.renew, holder, epoch, now, duration)
+    def renew(self, holder: str, epoch: int) -> Grant | None:
+        return self._call(self.state.renew, holder, epoch)
 
     def release(self, holder: str, epoch: int) -> Grant | None:
         return self._call(self.state.release, holder, epoch)
@@ -91,8 +116,10 @@ def _conf(cluster: Cluster, node: Node) -> SyncObjConf:
     folder.mkdir(parents=True, exist_ok=True)
     return SyncObjConf(
         password=cluster.cluster_secret,
-        journalFile=str(folder / f"{node.name}.journal"),
-        fullDumpFile=str(folder / f"{node.name}.dump"),
+        # The command format is part of the file name: a log written by an older
+        # version (wall-clock leases, before v2) is not replayed into this one.
+        journalFile=str(folder / f"{node.name}.{LOG_FORMAT}.journal"),
+        fullDumpFile=str(folder / f"{node.name}.{LOG_FORMAT}.dump"),
         useFork=False,  # never fork inside a threaded gunicorn worker
         # Elections well inside the lease: a dead Raft leader is replaced in
         # about a second, while the lease itself lasts `lease_duration`.

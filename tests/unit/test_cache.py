@@ -10,8 +10,8 @@ from common.lease.clock import FakeClock
 from common.lease.reads import ReadLease
 from frontend.cache import BookCache
 
-MARGIN = 0.5
-LEASE = 2.0  # seconds granted; trusted for LEASE - MARGIN
+DRIFT = 0.25  # max_drift, large so that the arithmetic below stays round
+LEASE = 2.0  # seconds granted; trusted for LEASE x (1 - DRIFT)
 
 
 def book(book_id, version=1, cost=50.0):
@@ -24,14 +24,14 @@ def hit(book_id):
 
 def make_cache(ttl=60.0, leased=True):
     """A cache on a fake clock, holding a read lease of epoch 1 unless `leased` is False."""
-    cache = BookCache(size=100, ttl=ttl, lease=ReadLease(FakeClock(), MARGIN))
+    cache = BookCache(size=100, ttl=ttl, lease=ReadLease(FakeClock(), DRIFT))
     if leased:
         renew(cache)
     return cache
 
 
 def renew(cache, epoch=1):
-    return cache.grant(epoch, cache.clock.wall() + LEASE)
+    return cache.grant(epoch, {**cache.lease.stamp(), "length": LEASE})
 
 
 # -- books ---------------------------------------------------------------------
@@ -173,7 +173,7 @@ def test_entries_expire_after_the_ttl():
 
 
 def test_concurrent_put_get_invalidate_do_not_raise():
-    cache = BookCache(size=50, ttl=60.0, lease=ReadLease(FakeClock(), MARGIN))
+    cache = BookCache(size=50, ttl=60.0, lease=ReadLease(FakeClock(), DRIFT))
     renew(cache)
     failures = []
 
@@ -209,7 +209,7 @@ def test_concurrent_put_get_invalidate_do_not_raise():
 
 # -- the read lease ------------------------------------------------------------
 
-TRUSTED = LEASE - MARGIN  # how long a grant is trusted on the copy's clock
+TRUSTED = LEASE * (1 - DRIFT)  # how long a grant is trusted on the copy's clock
 
 
 def test_without_a_lease_nothing_is_stored_or_hit():
@@ -271,11 +271,11 @@ def test_a_grant_from_an_older_epoch_is_ignored():
     assert cache.lease_state()["epoch"] == 3
 
 
-def test_a_grant_is_trusted_for_at_most_the_longest_grant():
+def test_a_grant_is_trusted_for_at_most_our_own_read_lease():
     clock = FakeClock()
-    cache = BookCache(size=10, ttl=60.0, lease=ReadLease(clock, MARGIN), longest_grant=2.5)
-    cache.grant(1, clock.wall() + 3600)
-    assert cache.lease_state() == {"epoch": 1, "valid": True, "remaining": 2.5 - MARGIN}
+    cache = BookCache(size=10, ttl=60.0, lease=ReadLease(clock, DRIFT, longest=2.5))
+    cache.grant(1, {**cache.lease.stamp(), "length": 3600})
+    assert cache.lease_state() == {"epoch": 1, "valid": True, "remaining": 2.5 * (1 - DRIFT)}
 
 
 def test_a_lease_change_between_ticket_and_put_blocks_the_put():

@@ -46,8 +46,8 @@ url = "http://127.0.0.1:8201"
 service = "recovery"
 url = "http://127.0.0.1:8301"
 """
-MARGIN = 0.5  # the default clock_margin
-TRUSTED = 2.0 - MARGIN  # a default read_lease grant, as trusted by the front-end
+DRIFT = 0.01  # the default max_drift
+TRUSTED = 2.0 * (1 - DRIFT)  # a default read_lease grant, as trusted by the front-end
 
 
 class Reply:
@@ -132,8 +132,13 @@ def signed(client, method: str, path: str, body=None):
     return client.open(path, method=method, data=raw, headers=headers)
 
 
-def grant(client, clock, epoch=1, invalidate=None, until=...):
-    body = {"epoch": epoch, "until": clock.wall() + 2.0 if until is ... else until}
+def stamp(client) -> dict:
+    """What the front-end put in its last answer to the primary (its own clock)."""
+    return client.application.extensions["frontend.cache"].lease.stamp()
+
+
+def grant(client, clock, epoch=1, invalidate=None, lease=...):
+    body = {"epoch": epoch, "lease": {**stamp(client), "length": 2.0} if lease is ... else lease}
     if invalidate is not None:
         body["invalidate"] = invalidate
     return signed(client, "POST", "/lease", body)
@@ -149,7 +154,7 @@ def health(client) -> dict:
 def test_a_lease_is_taken_and_the_newest_epoch_answered(client, clock):
     response = grant(client, clock, epoch=3)
     assert response.status_code == 200
-    assert response.get_json() == {"epoch": 3}
+    assert response.get_json() == {"epoch": 3, "stamp": stamp(client)}
     state = health(client)
     assert state["status"] == "up"
     assert state["lease"] == {"epoch": 3, "valid": True, "remaining": TRUSTED}
@@ -165,7 +170,7 @@ def test_a_lease_from_an_older_epoch_is_409(client, clock):
 
 
 def test_an_unsigned_lease_is_401(client, clock):
-    response = client.post("/lease", json={"epoch": 1, "until": clock.wall() + 2})
+    response = client.post("/lease", json={"epoch": 1, "lease": {**stamp(client), "length": 2}})
     assert response.status_code == 401
     assert health(client)["lease"]["valid"] is False
 
@@ -179,8 +184,13 @@ def test_an_unsigned_lease_is_401(client, clock):
         ({"epoch": True}, "epoch"),
         ({"epoch": 1.5}, "epoch"),
         ({"epoch": 2**64}, "epoch"),
-        ({"epoch": 1, "until": "soon"}, "until"),
-        ({"epoch": 1, "until": True}, "until"),
+        ({"epoch": 1, "lease": "soon"}, "lease"),
+        ({"epoch": 1, "lease": True}, "lease"),
+        ({"epoch": 1, "lease": {"run": "r", "at": 1.0}}, "length"),
+        ({"epoch": 1, "lease": {"run": "r", "at": "1", "length": 2}}, "at"),
+        ({"epoch": 1, "lease": {"run": "", "at": 1.0, "length": 2}}, "run"),
+        ({"epoch": 1, "lease": {"run": "r", "at": 1.0, "length": -2}}, "length"),
+        ({"epoch": 1, "until": 5.0}, "until"),
         ({"epoch": 1, "invalidate": [1]}, "invalidate"),
         ({"epoch": 1, "invalidate": {"one": 2}}, "invalidate"),
         ({"epoch": 1, "invalidate": {"-1": 2}}, "invalidate"),
@@ -198,8 +208,14 @@ def test_a_bad_lease_body_is_400_and_changes_nothing(client, body, field):
     assert health(client)["lease"] == {"epoch": 0, "valid": False, "remaining": 0.0}
 
 
-@pytest.mark.parametrize("raw", [b'{"epoch": 1, "until": 1e400}', b'{"epoch": 1, "until": NaN}'])
-def test_an_infinite_until_is_400(client, raw):
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"epoch": 1, "lease": {"run": "r", "at": 1e400, "length": 2}}',
+        b'{"epoch": 1, "lease": {"run": "r", "at": 1, "length": NaN}}',
+    ],
+)
+def test_an_infinite_lease_is_400(client, raw):
     timestamp, nonce = f"{time.time():.3f}", secrets.token_hex(12)
     headers = {
         TS_HEADER: timestamp,
@@ -210,10 +226,10 @@ def test_an_infinite_until_is_400(client, raw):
     assert response.status_code == 400
 
 
-def test_a_lease_without_until_only_invalidates(client, clock, catalog):
+def test_a_lease_without_a_grant_only_invalidates(client, clock, catalog):
     assert grant(client, clock).status_code == 200
     client.get("/lookup/1")
-    response = grant(client, clock, invalidate={"1": 2}, until=None)
+    response = grant(client, clock, invalidate={"1": 2}, lease=None)
     assert response.status_code == 200
     assert health(client)["lease"]["valid"] is True  # the standing grant still holds
     catalog.versions[1] = [2]

@@ -24,7 +24,7 @@ def flask_stand_in(environ, start_response):
 @pytest.fixture
 def lookups():
     cache = BookCache(size=10, ttl=60.0, lease=ReadLease(FakeClock(), 0.5))
-    cache.grant(1, cache.clock.wall() + 5.0)
+    cache.grant(1, {**cache.lease.stamp(), "length": 5.0})
     assert cache.put(dict(BOOK), cache.ticket())
     return CachedLookups(flask_stand_in, cache, lambda obj: json.dumps(obj))
 
