@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import secrets
 import threading
@@ -22,6 +23,8 @@ SIG_HEADER = "X-Bazar-Signature"
 # Nodes share a host or a LAN with synced clocks. The window also bounds memory: every
 # nonce is remembered while its timestamp could still be accepted (2 x MAX_SKEW).
 MAX_SKEW = 30.0
+
+log = logging.getLogger(__name__)
 
 
 class AuthError(Exception):
@@ -72,10 +75,11 @@ class SignedAuth:
 class SignatureVerifier:
     """Checks signed internal requests and remembers nonces to refuse replays."""
 
-    def __init__(self, secret: str):
+    def __init__(self, secret: str, on_offset=None):
         self.secret = secret
         self._seen = NonceBuckets(MAX_SKEW)
         self._lock = threading.Lock()
+        self.on_offset = on_offset  # told our wall clock minus the caller's, per call
 
     def verify(self, method: str, path: str, headers, body: bytes) -> None:
         timestamp = headers.get(TS_HEADER, "")
@@ -87,11 +91,21 @@ class SignatureVerifier:
         if not hmac.compare_digest(expected, given):
             raise AuthError("internal route: bad signature")
         try:
-            skew = abs(time.time() - float(timestamp))
+            offset = time.time() - float(timestamp)
         except ValueError:
             raise AuthError("internal route: bad timestamp") from None
-        if not math.isfinite(skew) or skew > MAX_SKEW:
+        if not math.isfinite(offset) or abs(offset) > MAX_SKEW:
+            log.warning(
+                "refused a signed %s %s: our wall clock is %+.1f s from the caller's "
+                "(more than %d s); check both clocks",
+                method,
+                path,
+                offset,
+                MAX_SKEW,
+            )
             raise AuthError("internal route: timestamp too far from now")
+        if self.on_offset is not None:
+            self.on_offset(offset)
         with self._lock:
             if not self._seen.add(nonce, float(timestamp)):
                 raise AuthError("internal route: replayed request")

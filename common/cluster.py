@@ -74,10 +74,12 @@ class NoReplica(Exception):
 class Membership:
     """Which of the watched nodes are healthy right now, as far as we know."""
 
-    def __init__(self, client: InternalClient, watched: list[Node], period: float):
+    def __init__(self, client: InternalClient, watched: list[Node], period: float, clocks=None):
         self.client = client
         self.watched = watched
         self.period = period
+        self.clocks = clocks  # a ClockWatch told each node's wall time, or None
+        self.checked = False  # a first round of health checks has run
         self._status: dict[str, str] = {n.name: "down" for n in watched}
         self._timeouts: dict[str, int] = {n.name: 0 for n in watched}
         self._stamp: dict[str, float] = {n.name: 0.0 for n in watched}
@@ -161,7 +163,7 @@ class Membership:
             self._events.append(Event(at, name, service, "health", before, after))
 
     def check(self, node: Node) -> str:
-        started = time.monotonic()
+        started, sent_wall = time.monotonic(), time.time()
         try:
             response = self.client.request(node, "GET", "/health", timeout=1.0)
         except Unreachable as e:
@@ -172,16 +174,19 @@ class Membership:
             return self.status(node.name)
         self._timeouts[node.name] = 0
         self.mark(node.name, _status_of(response), started)
-        self._note_role(node, response)
+        self._note_role(node, response, sent_wall)
         return self.status(node.name)
 
-    def _note_role(self, node: Node, response: Reply) -> None:
+    def _note_role(self, node: Node, response: Reply, sent_wall: float) -> None:
         try:
             body = response.json()
             role = body.get("role")
         except (ValueError, AttributeError):
             return
         self._bodies[node.name], self._answered[node.name] = body, time.time()
+        wall = body.get("wall")
+        if self.clocks is not None and isinstance(wall, int | float):
+            self.clocks.heard(wall, sent_wall, self._answered[node.name])
         before = self._primary.get(node.service)
         if role == "primary":
             self._primary[node.service] = node.name
@@ -198,6 +203,7 @@ class Membership:
     def check_all(self) -> None:
         for node in self.watched:
             self.check(node)
+        self.checked = True
 
     def start(self) -> None:
         self.check_all()
@@ -254,6 +260,8 @@ class Router:
         gone: set[str] = set()  # unreachable in this call: not asked again by it, since
         # each try could cost a connect timeout while the others are being waited for
         first = None  # the node asked first: an answer from another one is a failover
+        if self._none_reachable(service, gone):
+            raise NoReplica(service)  # at once: waiting out timeouts helps nobody
         while True:
             settled = settled_by = None
             for node in [n for n in order(service) if n.name not in gone]:
@@ -273,10 +281,20 @@ class Router:
                     BACKEND_RETRIES.labels(service, node.name).inc()
             if settled is not None:
                 return _answered(service, first, settled_by, settled)
-            if time.monotonic() + pause > deadline:
+            if time.monotonic() + pause > deadline or self._none_reachable(service, gone):
                 raise NoReplica(service)
             time.sleep(pause)
             pause = min(pause * 2, 0.4)
+
+    def _none_reachable(self, service: str, gone: set[str]) -> bool:
+        """Every replica failed in this call or is down by the health checks (not merely
+        stale or recovering: those answer, and may serve again within the call)."""
+        if not self.membership.checked:
+            return False  # no health check has run yet: nothing is known
+        return all(
+            n.name in gone or self.membership.status(n.name) == "down"
+            for n in self.membership.of(service)
+        )
 
 
 def _answered(service: str, first: str, by: str, response: Reply) -> Reply:

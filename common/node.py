@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from sqlalchemy import event
 from common.auth import SignatureVerifier
 from common.config import Cluster, ConfigError, Node, load_cluster
 from common.http import InternalClient
+from common.observe.clocks import ClockWatch
 from common.observe.install import install as install_observability
 from common.openapi import doc, openapi_blueprint
 from common.storage.upgrade import upgrade as upgrade_tables
@@ -37,6 +39,7 @@ class NodeContext:
     status: str = "recovering"
     write_lock: threading.RLock = field(default_factory=threading.RLock)
     details: dict = field(default_factory=dict)  # extra fields for /health
+    clocks: ClockWatch = field(default_factory=ClockWatch)  # our wall clock vs our peers'
     # A service whose readiness changes by itself (a catalog's read lease) sets this.
     status_fn: Callable[[], str] | None = None
 
@@ -79,10 +82,12 @@ def create_base_app(
     )
     app.config.update(test_config or {})
     app.json.sort_keys = False
-    app.extensions["bazar.verifier"] = SignatureVerifier(cluster.cluster_secret)
-    app.extensions["bazar"] = NodeContext(
-        cluster, node, InternalClient(cluster.cluster_secret, cluster.tuning)
-    )
+    ctx = NodeContext(cluster, node, InternalClient(cluster.cluster_secret, cluster.tuning))
+    app.extensions["bazar.verifier"] = SignatureVerifier(cluster.cluster_secret, ctx.clocks.add)
+    app.extensions["bazar"] = ctx
+    # Wall time for people and peers to compare with; no safety rule reads it.
+    ctx.details["wall"] = lambda: round(time.time(), 3)
+    ctx.details["clock_offset"] = ctx.clocks.view
     install_error_handlers(app)
     install_observability(app)
     app.register_blueprint(health_blueprint())
@@ -109,12 +114,14 @@ def init_db(app: Flask, db: SQLAlchemy) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # WAL: readers never block the writer. synchronous=NORMAL: a killed
-    # *process* loses nothing committed (the WAL is in the OS page cache);
-    # only an OS crash or power loss could drop the last transactions.
+    # WAL: readers never block the writer. synchronous=FULL: every commit is
+    # fsynced before it returns, so what a node acknowledged survives an OS
+    # crash or a power cut of every host at once, not only a killed process
+    # (NORMAL would lose the last commits then). Group commit keeps it one
+    # fsync per batch of buys, not per buy (README: "What survives what").
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
@@ -131,6 +138,14 @@ class HealthSchema(Schema):
         required=True, validate=validate.OneOf(["up", "joining", "recovering", "stale"])
     )
     message = fields.String(metadata={"description": "503: why this node is not serving"})
+    wall = fields.Float(metadata={"description": "this node's wall clock (Unix seconds)"})
+    clock_offset = fields.Float(
+        allow_none=True,
+        metadata={
+            "description": "seconds this node's wall clock is ahead of its peers' (median of "
+            "what their calls and health answers say; null before any); shown, never trusted"
+        },
+    )
 
 
 def health_blueprint() -> Blueprint:

@@ -34,7 +34,7 @@ def create_app(
     ctx = app.extensions["bazar"]
     tuning = ctx.cluster.tuning
     backends = ctx.cluster.of("catalog") + ctx.cluster.of("order")
-    membership = Membership(ctx.client, backends, tuning.health_period)
+    membership = Membership(ctx.client, backends, tuning.health_period, clocks=ctx.clocks)
     app.extensions["frontend.router"] = Router(
         ctx.client,
         membership,

@@ -28,7 +28,9 @@ def create_app(
     ctx = app.extensions["bazar"]
     with app.app_context():
         engine = db.engine
-    membership = Membership(ctx.client, ctx.cluster.of("catalog"), ctx.cluster.tuning.health_period)
+    membership = Membership(
+        ctx.client, ctx.cluster.of("catalog"), ctx.cluster.tuning.health_period, clocks=ctx.clocks
+    )
     store = OrderStore(
         ctx, engine, Router(ctx.client, membership, ctx.cluster.tuning.failover_patience)
     )

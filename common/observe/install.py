@@ -49,6 +49,13 @@ def live_metrics(app: Flask) -> LiveMetrics:
 
 
 def _node_figures(ctx):
+    offset = ctx.clocks.offset()
+    if offset is not None:
+        yield gauge(
+            "bazar_clock_offset_seconds",
+            "Seconds this node's wall clock is ahead of its peers' (median of recent samples).",
+            offset,
+        )
     yield gauge(
         "bazar_node_serving",
         "1 while this node answers requests (status 'up'), else 0.",
