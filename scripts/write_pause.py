@@ -6,7 +6,8 @@
 Starts a `--netns` cluster with the default tuning (lease 2.5 s, read lease
 2 s, heartbeats every 0.5 s), keeps a buyer and a staff price writer busy
 through frontend-1, and for each fault (the primary isolated or killed, the
-backup catalog, the recovery node or an order server isolated) measures the
+backup catalog, the recovery node or an order server isolated, the primary
+frozen with SIGSTOP) measures the
 time from the cut to the first acknowledged write that started after it,
 and the longest gap between acknowledged writes while the fault lasts. The
 target: under 5 s from the cut to the first acknowledged write.
@@ -15,7 +16,9 @@ target: under 5 s from the cut to the first acknowledged write.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -27,13 +30,14 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.ops import hostnet  # noqa: E402
+from common.ops import hostnet, procs  # noqa: E402
 from tests.support import faults  # noqa: E402
 from tests.support.cluster import LocalCluster  # noqa: E402
 from tests.support.history import longest_gap  # noqa: E402
 
 DEFAULTS = {"health_period": 0.5, "sender_period": 0.5, "startup_grace": 5.0, "cache_ttl": 60.0}
 FAULTS = (
+    "pause primary",  # SIGSTOP for `hold` s: a frozen process or VM, not a crash
     "isolate primary",
     "kill primary",
     "isolate backup",
@@ -108,12 +112,19 @@ def measure(cluster: LocalCluster, fault: str, hold: float) -> tuple[float, floa
     primary = next(n for n in cluster.names("catalog") if cluster.role(n) == "primary")
     backup = next(n for n in cluster.names("catalog") if n != primary)
     victim = {"primary": primary, "backup": backup}.get(who, who)
+    pid = procs.running_pid(cluster.cluster, cluster.node(victim))
     if verb == "kill":
         cluster.kill(victim)
+    elif verb == "pause":
+        os.killpg(pid, signal.SIGSTOP)  # the gunicorn master and its worker: one group
     else:
         cluster.bazar("partition", "--isolate", victim)
     cut = time.monotonic()  # once the command returned: the cut is in place
-    time.sleep(hold)
+    try:
+        time.sleep(hold)
+    finally:
+        if verb == "pause":
+            os.killpg(pid, signal.SIGCONT)
     end = time.monotonic()
     writers.stop()
     cluster.bazar("heal")
@@ -129,7 +140,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hold", type=float, default=8.0, help="seconds each fault lasts")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated faults to run (default: all), e.g. 'pause primary'",
+    )
     args = parser.parse_args()
+    chosen = [f for f in FAULTS if not args.only or f in args.only.split(",")]
     why_not = hostnet.missing_requirement()
     if why_not:
         print(f"write_pause: needs `bazar up --netns`, which {why_not}", file=sys.stderr)
@@ -141,7 +158,7 @@ def main() -> int:
     rows = []
     try:
         for _ in range(args.rounds):
-            for fault in FAULTS:
+            for fault in chosen:
                 first, gap = measure(cluster, fault, args.hold)
                 rows.append((fault, first, gap))
                 print(f"  {fault:<20} cut -> first ack {first:5.2f} s, longest gap {gap:5.2f} s")
