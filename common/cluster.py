@@ -18,6 +18,8 @@ import logging
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,7 @@ RETRY_ELSEWHERE = {503, 421}
 
 
 TIMEOUTS_BEFORE_DOWN = 3
+GIVE_WAY_POLL = 0.1  # seconds between looks for a newer primary while a write waits
 EVENTS_KEPT = 50  # the last changes a Membership remembers, for people to read
 
 
@@ -137,6 +140,18 @@ class Membership:
         """The node that last said it is the primary (it may be down since)."""
         return self._primary.get(service)
 
+    def newer_primary_than(self, node: Node) -> str | None:
+        """Another node that says it is the primary, of a newer epoch than `node` said."""
+        primary = self._primary.get(node.service)
+        if primary is None or primary == node.name:
+            return None
+        return primary if self._epoch_of(primary) > self._epoch_of(node.name) else None
+
+    def _epoch_of(self, name: str) -> int:
+        lease = (self._bodies.get(name) or {}).get("lease")
+        epoch = lease.get("mine") or lease.get("epoch") if isinstance(lease, dict) else 0
+        return epoch if isinstance(epoch, int) else 0
+
     def events(self) -> list[Event]:
         """The last changes seen, newest first."""
         with self._lock:
@@ -239,6 +254,8 @@ class Router:
         self.membership = membership
         self.patience = patience
         self.headers = headers or {}  # sent with every call
+        # Writes wait on their call from here, so they can give way (greenlets under gevent).
+        self._waiters = ThreadPoolExecutor(max_workers=32, thread_name_prefix="write-call")
 
     def read(self, service: str, method: str, path: str, **kw: Any) -> Reply:
         return self._call(service, self.membership.read_order, method, path, **kw)
@@ -249,9 +266,25 @@ class Router:
         return self._call(service, self.membership.read_order, method, path, settle={404}, **kw)
 
     def write(self, service: str, method: str, path: str, **kw: Any) -> Reply:
-        return self._call(service, self.membership.write_order, method, path, **kw)
+        return self._call(service, self.membership.write_order, method, path, give_way=True, **kw)
 
-    def _call(self, service, order, method, path, settle=frozenset(), **kw) -> Reply:
+    def _request(self, node: Node, method: str, path: str, give_way: bool, **kw) -> Reply:
+        """One call; a write to a primary that another primary of a newer epoch has
+        replaced since (a frozen or cut-off holder) gives way instead of waiting out
+        `read_timeout`: the caller retries at the new primary, with the same key."""
+        if not give_way:
+            return self.client.request(node, method, path, **kw)
+        pending = self._waiters.submit(self.client.request, node, method, path, **kw)
+        while True:
+            try:
+                return pending.result(timeout=GIVE_WAY_POLL)
+            except FutureTimeout:
+                newer = self.membership.newer_primary_than(node)
+                if newer:
+                    log.warning("%s %s to %s gave way to %s", method, path, node.name, newer)
+                    raise Unreachable(f"{node.name} was replaced by {newer}") from None
+
+    def _call(self, service, order, method, path, settle=frozenset(), give_way=False, **kw):
         """`settle`: answers that send the call on to the other replicas first, and are
         the answer only if none of them gives a better one."""
         kw["headers"] = {**self.headers, **(kw.get("headers") or {})}
@@ -267,7 +300,7 @@ class Router:
             for node in [n for n in order(service) if n.name not in gone]:
                 first = first or node.name
                 try:
-                    response = self.client.request(node, method, path, **kw)
+                    response = self._request(node, method, path, give_way, **kw)
                 except Unreachable:
                     self.membership.mark(node.name, "down")
                     gone.add(node.name)
