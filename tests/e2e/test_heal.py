@@ -79,6 +79,31 @@ def test_a_replica_that_lost_its_base_heals_from_the_writers_snapshot(fresh_clus
     assert c.book_row("catalog-1", 1)[3] == 78.0
 
 
+def test_a_replica_with_a_new_empty_database_joins_through_a_snapshot(fresh_cluster):
+    c = fresh_cluster
+    assert c.api.set_price(2, 42.0).status_code == 200
+    c.kill("catalog-2")
+    path = c.cluster.db_path("catalog-2")
+    for extra in ("", "-wal", "-shm"):  # a new disk: it seeds itself, data epoch 0
+        path.with_name(path.name + extra).unlink(missing_ok=True)
+    entries = queued(c, "catalog-2")
+    if entries:  # and nothing of its past waits for it
+        upto = {"upto": entries[-1]["seq"]}
+        assert c.call("recovery-1", "POST", "/queue/catalog-2/ack", json=upto).status_code == 200
+
+    c.start("catalog-2", wait=False)
+    wait_until(lambda: procs.health(c.node("catalog-2"))[0] != "down", 30, "catalog-2 to answer")
+    started = time.monotonic()
+    wait_until(
+        lambda: c.check().returncode == 0 and c.state("catalog-2") == "up",
+        CONVERGE_WITHIN,
+        "catalog-2 to join and serve",
+    )
+    assert time.monotonic() - started < CONVERGE_WITHIN
+    assert c.book_row("catalog-2", 2)[3] == 42.0
+    assert catalog_health(c, "catalog-2")["snapshots"] == 1
+
+
 def test_a_bad_snapshot_is_refused_and_changes_nothing(shared_cluster):
     c = shared_cluster
     before = c.check().stdout
