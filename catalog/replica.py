@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from catalog.models import Book, BookKey, Meta, OrderDecision, outbox_table
 from catalog.schemas import CatalogEntrySchema
+from common.replication.replicator import CannotApplyYet
 from common.replication.routes import valid_entries
 from common.web import ApiError
 
@@ -34,7 +35,7 @@ meta = Meta.__table__
 BOOK_COLUMNS = ("title", "topic", "cost", "quantity", "version", "deleted_at", "delete_comment")
 
 
-class Behind(Exception):
+class Behind(CannotApplyYet):
     """An update from a newer epoch than this replica's base: it needs that base first."""
 
     def __init__(self, epoch: int, message: str):
