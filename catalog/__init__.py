@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from catalog.copies import CatalogCopies
+from catalog.heal import Healer
 from catalog.metrics import catalog_figures
 from catalog.models import db, outbox_table
 from catalog.replica import CatalogReplica
@@ -33,6 +34,7 @@ def create_app(
     copies = CatalogCopies(ctx, role)
     store = CatalogStore(ctx, engine, role, copies)
     replica = CatalogReplica(store)
+    replica.healer = Healer(store)
     store.replicator = Replicator(ctx, engine, Outbox(outbox_table), replica.apply_queued, copies)
     store.seed(ctx.cluster.seed_file)
     store.load_data_epoch()
@@ -40,7 +42,7 @@ def create_app(
     app.extensions.update(
         {"catalog.store": store, "catalog.replica": replica, "catalog.role": role}
     )
-    ctx.status_fn = lambda: "up" if store.serving() else "stale"
+    ctx.status_fn = lambda: _status(store, replica.healer)
     ctx.details["lease"] = role.lease_view
     ctx.details["role"] = lambda: "primary" if role.is_writer() else "backup"
     ctx.details["read_lease"] = lambda: round(role.read_lease.remaining(), 2)
@@ -48,10 +50,20 @@ def create_app(
     ctx.details["fenced"] = lambda: role.fence.refused
     ctx.details["reads"] = lambda: store.reads
     ctx.details["outbox"] = lambda: outbox_view(store.replicator)
-    live_metrics(app).add(lambda: catalog_figures(role, store))
+    ctx.details["reason"] = lambda: replica.healer.reason
+    ctx.details["snapshots"] = lambda: replica.healer.installed
+    live_metrics(app).add(lambda: catalog_figures(role, store, replica.healer))
     live_metrics(app).add(lambda: outbox_figures(store.replicator))
     app.register_blueprint(bp)
     if app.config["BACKGROUND"]:
         role.start()
         store.replicator.start()
     return app
+
+
+def _status(store: CatalogStore, healer: Healer) -> str:
+    """up: serving reads; behind: cannot apply the writer's updates (`reason` says why);
+    stale: no read lease (yet)."""
+    if store.serving():
+        return "up"
+    return "behind" if healer.reason else "stale"

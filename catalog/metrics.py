@@ -6,13 +6,14 @@ from collections.abc import Iterable
 
 from prometheus_client.core import Metric
 
+from catalog.heal import Healer
 from catalog.role import CatalogRole
 from catalog.store import CatalogStore
 from common.lease.metrics import lease_figures
 from common.observe.metrics import counter, gauge
 
 
-def catalog_figures(role: CatalogRole, store: CatalogStore) -> Iterable[Metric]:
+def catalog_figures(role: CatalogRole, store: CatalogStore, healer: Healer) -> Iterable[Metric]:
     view = role.lease_view()
     yield from lease_figures(view["holder"], view["epoch"])
     yield gauge(
@@ -34,3 +35,14 @@ def catalog_figures(role: CatalogRole, store: CatalogStore) -> Iterable[Metric]:
         role.fence.refused,
     )
     yield counter("bazar_catalog_reads", "Lookups and searches this catalog answered.", store.reads)
+    yield gauge(
+        "bazar_replica_behind",
+        "1 while this replica cannot apply the writer's updates (it lacks their base).",
+        float(healer.reason is not None),
+    )
+    yield counter(
+        "bazar_snapshots_installed", "Writer snapshots this replica installed.", healer.installed
+    )
+    yield counter(
+        "bazar_snapshot_failures", "Tries to heal from a snapshot that failed.", healer.failed
+    )

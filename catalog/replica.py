@@ -5,12 +5,15 @@ applies updates of that epoch (newer version wins, decisions are
 insert-once), installs a base of a newer epoch whole, and ignores updates
 of older epochs, which that base supersedes. A new holder first gathers
 every acknowledged write (its recovery queue, and the reachable replicas of
-the newest base), makes that the base of its epoch and delivers it.
+the newest base), makes that the base of its epoch and delivers it. A
+replica that finds itself without the base it needs heals from the writer's
+snapshot (`catalog.heal`) and applies the update again.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -18,8 +21,12 @@ from sqlalchemy.engine import Connection
 
 from catalog.models import Book, BookKey, Meta, OrderDecision, outbox_table
 from catalog.schemas import CatalogEntrySchema
+from common.replication.replicator import CannotApplyYet
 from common.replication.routes import valid_entries
 from common.web import ApiError
+
+if TYPE_CHECKING:
+    from catalog.heal import Healer
 
 books = Book.__table__
 decisions = OrderDecision.__table__
@@ -28,13 +35,18 @@ meta = Meta.__table__
 BOOK_COLUMNS = ("title", "topic", "cost", "quantity", "version", "deleted_at", "delete_comment")
 
 
-class Behind(Exception):
+class Behind(CannotApplyYet):
     """An update from a newer epoch than this replica's base: it needs that base first."""
+
+    def __init__(self, epoch: int, message: str):
+        super().__init__(message)
+        self.epoch = epoch  # the epoch whose base is missing
 
 
 class CatalogReplica:
     def __init__(self, store):
         self.store = store  # CatalogStore: the node's data, role and replicator
+        self.healer: Healer | None = None  # set by the app factory
 
     def receive(self, push: dict) -> dict:
         """A push from the writer: fenced by epoch; maybe replay the queue; apply; lease."""
@@ -45,11 +57,13 @@ class CatalogReplica:
             raise ApiError(409, f"this catalog is the writer of epoch {self.store.role.epoch}")
         self.store.role.fence.admit(epoch, "push")
         self.store.role.saw(epoch)
-        if push.get("drain_upto") is not None:
-            if not self.store.replicator.drain_queue(upto=push["drain_upto"], epoch=epoch):
-                raise ApiError(503, "recovery queue not reachable", status="behind")
         try:
-            self.apply(push["entries"])
+            if push.get("drain_upto") is not None:
+                if not self.store.replicator.drain_queue(upto=push["drain_upto"], epoch=epoch):
+                    raise ApiError(503, "recovery queue not reachable", status="behind")
+            self._apply_or_heal(push["entries"])
+            if push.get("lease") or push.get("drain_upto") is not None:
+                self._hold_base_of(epoch)  # its writer thinks this replica has it
         except Behind as e:
             raise ApiError(503, str(e), status="behind", data_epoch=self.store.data_epoch) from None
         if push.get("lease") and self.store.data_epoch == epoch:
@@ -59,7 +73,22 @@ class CatalogReplica:
 
     def apply_queued(self, entries: list) -> None:
         """Entries replayed from the recovery queue: checked first (the queue takes any)."""
-        self.apply(valid_entries(CatalogEntrySchema, entries))
+        self._apply_or_heal(valid_entries(CatalogEntrySchema, entries))
+
+    def _apply_or_heal(self, entries: list[dict]) -> None:
+        try:
+            self.apply(entries)
+        except Behind as e:
+            if not self.healer.heal(e.epoch, str(e)):
+                raise
+            self.apply(entries)
+
+    def _hold_base_of(self, epoch: int) -> None:
+        """The writer of `epoch` offers a lease or a catch-up: without its base (lost
+        from the queue, a new replica), heal now rather than wait for an update."""
+        have = self.store.data_epoch
+        if have < epoch and not self.healer.heal(epoch, f"no base of epoch {epoch} (have {have})"):
+            raise Behind(epoch, f"no base of epoch {epoch} (have {have})")
 
     def apply(self, entries: list[dict]) -> None:
         """Apply replicated entries in order (see the module docstring); all or nothing."""
@@ -72,7 +101,7 @@ class CatalogReplica:
                         _install(conn, entry["base"], epoch)
                         base = epoch
                 elif epoch > base:
-                    raise Behind(f"update of epoch {epoch} before its base (have {base})")
+                    raise Behind(epoch, f"update of epoch {epoch} before its base (have {base})")
                 elif epoch == base:
                     _apply_one(conn, entry)
         self.store.data_epoch = base
@@ -89,7 +118,7 @@ class CatalogReplica:
         self._merge_newest(states)
         with self.store.ctx.write_lock:
             with self.store.engine.begin() as conn:
-                _set_data_epoch(conn, epoch)
+                set_data_epoch(conn, epoch)
                 base = {"epoch": epoch, "base": _state(conn)}
                 staged = self.store.replicator.stage(conn, base)
             self.store.data_epoch = epoch
@@ -150,7 +179,7 @@ def data_epoch_of(conn: Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def _set_data_epoch(conn: Connection, epoch: int) -> None:
+def set_data_epoch(conn: Connection, epoch: int) -> None:
     stmt = sqlite_insert(meta).values(key="data_epoch", value=str(epoch))
     conn.execute(
         stmt.on_conflict_do_update(index_elements=[meta.c.key], set_={"value": str(epoch)})
@@ -180,7 +209,7 @@ def _install(conn: Connection, base: dict, epoch: int) -> None:
     for table, part in ((books, "books"), (decisions, "decisions"), (book_keys, "keys")):
         if base.get(part):
             conn.execute(insert(table), base[part])
-    _set_data_epoch(conn, epoch)
+    set_data_epoch(conn, epoch)
 
 
 def _newer_book_statement():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
+from catalog import snapshot
+from catalog.heal import Healer
 from catalog.schemas import (
     BatchOutcomeSchema,
     BatchSchema,
@@ -15,6 +17,7 @@ from catalog.schemas import (
     KeyedNewBookSchema,
     OutcomeSchema,
     SearchHitSchema,
+    SnapshotInstalledSchema,
     TakeSchema,
     UpdateSchema,
 )
@@ -192,6 +195,47 @@ def restore_book(book_id: int):
     """Back on sale with its stock (primary only); already listed: unchanged."""
     _require_primary()
     return jsonify(STAFF_BOOK_OUT.dump(store().restore(book_id, _origin())))
+
+
+# -- healing a replica (design §7 rule 9) -------------------------------------------
+SNAPSHOT_FILE = {snapshot.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}
+
+
+def healer() -> Healer:
+    return current_app.extensions["catalog.replica"].healer
+
+
+@doc(responses={200: SNAPSHOT_FILE}, errors=(421,))
+@bp.get("/snapshot")
+def snapshot_out():
+    """The primary's data as one SQLite file (VACUUM INTO), for a replica to heal from
+    (primary only); header X-Bazar-Data-Epoch: the epoch of its base."""
+    _require_primary()
+    ctx = store().ctx
+    data, epoch = snapshot.make(ctx.cluster.db_path(ctx.node.name))
+    role = store().role
+    if not role.is_writer() or epoch != role.epoch:  # checked again as it is answered
+        raise ApiError(421, "not the primary", primary=role.group.view().holder)
+    headers = {"X-Bazar-Data-Epoch": str(epoch)}
+    return Response(data, mimetype=snapshot.MEDIA_TYPE, headers=headers)
+
+
+@doc(body=SNAPSHOT_FILE, responses={200: SnapshotInstalledSchema}, errors=(409,))
+@bp.put("/snapshot")
+def snapshot_in():
+    """Install a snapshot of the primary (what its GET /snapshot answers) in one
+    transaction: a newer epoch replaces this replica's data, the same epoch is merged
+    (newer version wins). A bad file, or an epoch older than this replica's base or
+    than the newest lease, is refused and changes nothing (replicas only)."""
+    role = store().role
+    if role.epoch:
+        raise ApiError(409, f"this catalog holds the lease of epoch {role.epoch}")
+    data = request.get_data(cache=True)
+    if not data:
+        raise ApiError(400, "body: a SQLite database file is required")
+    if request.mimetype not in (snapshot.MEDIA_TYPE, "application/octet-stream"):
+        raise ApiError(415, f"body: Content-Type must be {snapshot.MEDIA_TYPE}")
+    return jsonify(healer().install(data))
 
 
 add_sync_routes(

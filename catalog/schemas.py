@@ -185,6 +185,15 @@ class CatalogEntrySchema(Schema):
     base = fields.Nested(BaseSchema)
 
 
+class SnapshotInstalledSchema(Schema):
+    installed = fields.String(
+        required=True,
+        validate=validate.OneOf(["replaced", "merged"]),
+        metadata={"description": "replaced: a newer base; merged: the same base's rows"},
+    )
+    data_epoch = fields.Integer(required=True, metadata={"description": "epoch of the base now"})
+
+
 CatalogPushSchema, CatalogStateSchema = entries_schemas(
     CatalogEntrySchema,
     {

@@ -75,7 +75,8 @@ def page_model(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _operation(path: str, method: str, op: dict[str, Any]) -> dict[str, Any]:
-    body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+    contents = op.get("requestBody", {}).get("content", {})
+    body = contents.get("application/json") or next(iter(contents.values()), {})
     return {
         "method": method.upper(),
         "path": path,

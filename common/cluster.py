@@ -45,7 +45,7 @@ def _status_of(response: Reply) -> str:
         status = response.json().get("status", "down")
     except (ValueError, AttributeError):
         status = "down"
-    return status if status in ("joining", "recovering", "stale") else "down"
+    return status if status in ("joining", "recovering", "stale", "behind") else "down"
 
 
 @dataclass(frozen=True)

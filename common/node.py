@@ -135,7 +135,9 @@ class HealthSchema(Schema):
     node = fields.String(required=True)
     service = fields.String(required=True)
     status = fields.String(
-        required=True, validate=validate.OneOf(["up", "joining", "recovering", "stale"])
+        required=True,
+        validate=validate.OneOf(["up", "joining", "recovering", "stale", "behind"]),
+        metadata={"description": "behind: a replica that cannot apply the primary's updates"},
     )
     message = fields.String(metadata={"description": "503: why this node is not serving"})
     wall = fields.Float(metadata={"description": "this node's wall clock (Unix seconds)"})
@@ -146,6 +148,10 @@ class HealthSchema(Schema):
             "what their calls and health answers say; null before any); shown, never trusted"
         },
     )
+    reason = fields.String(
+        allow_none=True,
+        metadata={"description": "catalog: why it is behind (null while it is not)"},
+    )
 
 
 def health_blueprint() -> Blueprint:
@@ -154,13 +160,14 @@ def health_blueprint() -> Blueprint:
     @doc(responses={200: HealthSchema, 503: HealthSchema}, auth="none")
     @bp.get("/health")
     def health():
-        """200 when serving; 503 while recovering, or stale (a catalog without a read lease)."""
+        """200 when serving; 503 while recovering, stale (a catalog without a read lease)
+        or behind (a catalog that cannot apply the primary's updates: `reason` says why)."""
         ctx = context()
         status = ctx.current_status()
         body = {"node": ctx.node.name, "service": ctx.node.service, "status": status}
         body.update({k: (v() if callable(v) else v) for k, v in ctx.details.items()})
         if status != "up":
-            body["message"] = status
+            body["message"] = body.get("reason") or status
             return jsonify(body), 503
         return jsonify(body)
 

@@ -25,7 +25,7 @@ ERROR_TEXT = {
     409: "epoch older than the newest this node has seen (a deposed primary)",
     410: "out of stock",
     413: "body too large",
-    415: "body is not JSON",
+    415: "body is not JSON (or not the media type the route takes)",
     421: "not the primary: send writes to the primary",
     422: "idempotency key reused for a different request",
     503: "no replica could answer, or this replica is recovering",
@@ -49,7 +49,7 @@ class ErrorSchema(Schema):
 
 
 def doc(
-    body: type[Schema] | None = None,
+    body: type[Schema] | dict | None = None,
     responses: dict[int, object] | None = None,
     errors: tuple[int, ...] = (),
     query: dict[str, str] | None = None,
@@ -60,7 +60,8 @@ def doc(
     """Attach OpenAPI facts to a view.
 
     `auth` is "staff", "cluster" or "none"; left out, the node's default applies
-    (signed "cluster" calls on internal nodes, open on the front-end).
+    (signed "cluster" calls on internal nodes, open on the front-end). `body`
+    (like a response) may also be content types of its own: {"text/csv": {...}}.
     """
 
     def attach(view: Callable) -> Callable:
@@ -202,10 +203,9 @@ def _operation(view, facts: dict, params: list[dict], default_auth: str) -> dict
     if any(p["schema"]["type"] == "integer" for p in params):
         errors.add(404)  # an id beyond 64 bits matches no route
     if facts["body"] is not None:
-        operation["requestBody"] = {
-            "required": facts["body_required"],
-            "content": {"application/json": {"schema": facts["body"]}},
-        }
+        body = facts["body"]  # a schema, or content types of their own like responses
+        content = body if isinstance(body, dict) else {"application/json": {"schema": body}}
+        operation["requestBody"] = {"required": facts["body_required"], "content": content}
         errors |= {400, 413, 415}
     auth = facts["auth"] or default_auth
     if auth != "none":

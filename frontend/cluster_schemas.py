@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-HEALTHS = ("up", "joining", "recovering", "stale", "down")
+HEALTHS = ("up", "joining", "recovering", "stale", "behind", "down")
 
 
 class NodeRowSchema(Schema):
@@ -69,6 +69,16 @@ class NodeRowSchema(Schema):
     )
     hit_rate = fields.Float(
         required=True, allow_none=True, metadata={"description": "front-end: cache hit rate"}
+    )
+    reason = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "catalog behind: why it cannot apply the primary's updates"},
+    )
+    snapshots = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "catalog: primary's snapshots it installed to heal"},
     )
     retries = fields.Integer(
         required=True,

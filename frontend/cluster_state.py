@@ -151,6 +151,8 @@ class ClusterState:
             "queued": None,  # filled in from the recovery node's queues
             "queues": _counts(live.get("queues")) if node.service == "recovery" else None,
             "hit_rate": _hit_rate(live.get("cache")) if node.service == "frontend" else None,
+            "reason": _text(live.get("reason")) if health == "behind" else None,
+            "snapshots": _int(live.get("snapshots")),
             "retries": int(retries.get(node.name, 0)),
             "failovers": int(failovers.get(node.name, 0)),
             "self": mine,

@@ -26,6 +26,8 @@ LEGEND = {
     "joining": "a new replica copying its data; not serving yet",
     "recovering": "back after a crash, replaying what it missed; not serving yet",
     "stale": "a catalog without a valid read lease from the primary: no reads",
+    "behind": "a catalog that lacks the base of the primary's updates and has not healed "
+    "from its snapshot yet (the notes say why): no reads",
     "down": "refused the connection, or gave no answer to three checks in a row",
 }
 assert set(LEGEND) == set(HEALTHS)  # the legend explains every state

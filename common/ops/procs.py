@@ -158,7 +158,7 @@ def _is_zombie(pid: int) -> bool:
 
 
 def health(node: Node, timeout: float = 1.0) -> tuple[str, dict]:
-    """('up'|'recovering'|'joining'|'down', /health body) as an operator sees it."""
+    """(state, /health body) as an operator sees it: 'up', 'down', or the 503's status."""
     try:
         response = http_session().get(f"{node.url}/health", timeout=timeout)
         body = response.json()

@@ -31,7 +31,7 @@ SILENT = (NO_ANSWER, DOWN)
 
 @dataclass(frozen=True)
 class Seen:
-    """One look at one node: 'up', 'recovering', 'joining', 'stale', NO_ANSWER or DOWN."""
+    """One look at one node: 'up', 'recovering', 'joining', 'stale', 'behind', NO_ANSWER or DOWN."""
 
     state: str
     role: str | None = None
@@ -98,7 +98,7 @@ def describe(before: Seen | None, now: Seen, back: bool = False) -> str | None:
         return "started" if before is None or before.state == DOWN else "not answering"
     if now.state == DOWN:
         return DOWN
-    return now.state + role  # recovering, joining, stale: /health answers 503
+    return now.state + role  # recovering, joining, stale, behind: /health answers 503
 
 
 def clock() -> str:

@@ -38,6 +38,11 @@ BATCH = 500
 MAX_ROUND = 5000  # rows read back from the outbox for one round
 
 
+class CannotApplyYet(Exception):
+    """Entries a replica cannot apply yet (it lacks what they build on): they stay
+    queued, and the service says why in its /health."""
+
+
 class RoundHooks:
     """The plain behaviour: push every row, fall back to the recovery queue."""
 
@@ -211,6 +216,8 @@ class Replicator:
                 # What a peer queued for us while we were cut off (not down: a node
                 # that restarts replays its queue on the way up).
                 self.drain_queue()
+            except CannotApplyYet as e:  # no traceback twice a second: /health says it
+                log.warning("queued entries wait: %s", e)
             except Exception:  # keep retrying whatever went wrong
                 log.exception("replication round failed")
 

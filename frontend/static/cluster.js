@@ -40,6 +40,8 @@
   function notes(node) {
     const parts = [];
     if (node.self) parts.push("this front-end");
+    if (node.reason) parts.push("behind: " + node.reason);
+    if (node.snapshots) parts.push(node.snapshots + " snapshot(s) installed");
     if (node.hit_rate !== null) parts.push("cache hits " + percent(node.hit_rate));
     if (node.outbox && node.backlog > 0) parts.push("outbox: " + counts(node.outbox));
     if (node.queues && Object.keys(node.queues).length) parts.push("queues: " + counts(node.queues));

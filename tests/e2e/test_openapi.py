@@ -23,6 +23,7 @@ EXPECTED = {
         "/verify_item_in_stock/{book_id}",
         "/buy/{book_id}",
         "/sync",
+        "/snapshot",
         "/health",
     },
     "order-1": {"/buy/{book_id}", "/orders/{order_id}", "/sync", "/health"},
@@ -55,6 +56,15 @@ def test_bodies_and_answers_come_from_the_schemas(shared_cluster):
     buy = spec["paths"]["/buy/{book_id}"]["post"]
     assert {"201", "404", "410", "503"} <= set(buy["responses"])
     assert any(p["name"] == "Idempotency-Key" for p in buy["parameters"])
+
+
+def test_the_snapshot_routes_document_their_file(shared_cluster):
+    snapshot = document(shared_cluster, "catalog-1")["paths"]["/snapshot"]
+    binary = {"application/vnd.sqlite3": {"schema": {"type": "string", "format": "binary"}}}
+    assert snapshot["get"]["responses"]["200"]["content"] == binary
+    assert snapshot["put"]["requestBody"]["content"] == binary
+    assert {"400", "401", "409", "415"} <= set(snapshot["put"]["responses"])
+    assert snapshot["put"]["security"] == [{"cluster": []}]
 
 
 def test_internal_routes_are_marked_signed(shared_cluster):

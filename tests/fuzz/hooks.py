@@ -55,3 +55,7 @@ class BazarCredentials:
 @schemathesis.hook
 def before_call(context, case, kwargs):
     kwargs["auth"] = SignPlaceholder(CLUSTER.cluster_secret)
+
+
+# A catalog's PUT /snapshot takes a SQLite file: bytes, as application/octet-stream.
+schemathesis.serializer.alias("application/vnd.sqlite3", "application/octet-stream")

@@ -1,0 +1,118 @@
+"""A replica that lacks what it needs to apply an update heals from the writer's snapshot.
+
+Design §7 rule 9. A replica is stuck when an update of epoch E reaches it
+and its data comes from an older base (the base of E was lost: its queue was
+acknowledged away, it was away longer than its queue keeps, or it is new), or
+when the writer of E offers it a lease or a catch-up and it still holds an
+older base. Instead of refusing such updates forever, it asks the lease
+holder for a snapshot (`GET /snapshot`; a catalog that is not the writer
+answers 421), installs it (`catalog.snapshot`), and applies the update again.
+
+Only the writer of an epoch at least E, and at least the newest this node's
+Raft log knows, is trusted. Tries are spaced out (a short delay doubling
+up to `MAX_DELAY`), so a replica that cannot reach the writer does not
+hammer it; meanwhile it reports `behind` with the reason in /health.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from catalog import snapshot
+from common.http import Unreachable
+from common.web import ApiError
+
+log = logging.getLogger(__name__)
+
+FIRST_DELAY = 0.25  # seconds before trying again after a failed heal, doubling...
+MAX_DELAY = 3.0  # ...up to this, so a healed fault is followed by a heal within it
+FETCH_READ_TIMEOUT = 10.0  # seconds to wait for the writer's snapshot
+
+
+class Healer:
+    def __init__(self, store, clock: Callable[[], float] = time.monotonic):
+        self.store = store  # CatalogStore: the node's data, role and context
+        self.clock = clock
+        self.installed = 0  # snapshots installed (a statistic for /health and /metrics)
+        self.failed = 0  # tries that did not end with a snapshot installed
+        self._needed = 0  # the newest epoch this replica found itself without the base of
+        self._why = ""
+        self._delay = FIRST_DELAY
+        self._next_try = 0.0
+        self._lock = threading.Lock()  # one heal at a time; the others wait for its result
+
+    @property
+    def reason(self) -> str | None:
+        """Why this replica cannot apply the writer's updates; None while it can."""
+        if self.store.data_epoch >= self._needed:
+            return None
+        return self._why
+
+    def heal(self, needed: int, why: str) -> bool:
+        """Get the writer's snapshot unless this replica's base is already of `needed` or
+        newer; True once it is. False (and `reason` says why) if that did not work now."""
+        with self._lock:
+            if self.store.data_epoch >= needed:
+                return True
+            if needed > self._needed or not self._why:
+                self._needed, self._why = needed, why
+            if self.clock() < self._next_try:
+                return False
+            try:
+                self._fetch_and_install(needed)
+            except ApiError as e:
+                self._failed(why, e.message)
+                return False
+            self._delay, self._next_try = FIRST_DELAY, 0.0
+            return self.store.data_epoch >= needed
+
+    def install(self, data: bytes, needed: int = 0) -> dict:
+        """Verify and install a snapshot (SnapshotError/ApiError if refused: nothing changed)."""
+        ctx, role = self.store.ctx, self.store.role
+        with snapshot.received(data, ctx.cluster.db_path(ctx.node.name).parent) as (path, epoch):
+            if epoch < needed:
+                raise snapshot.SnapshotError(
+                    f"snapshot of epoch {epoch}, but epoch {needed} is needed", 409, epoch=epoch
+                )
+            role.fence.admit(epoch, "snapshot")  # 409 if a newer holder exists: W is deposed
+            with ctx.write_lock:
+                if role.epoch:  # a holder never takes another's data (its takeover merges)
+                    raise ApiError(409, f"this catalog holds the lease of epoch {role.epoch}")
+                how = snapshot.install(self.store.engine, path, epoch)
+                self.store.data_epoch = epoch
+        self.installed += 1
+        log.info("installed a snapshot of epoch %d (%s)", epoch, how)
+        return {"installed": how, "data_epoch": epoch}
+
+    def _fetch_and_install(self, needed: int) -> None:
+        ctx = self.store.ctx
+        holder = self.store.role.group.view().holder
+        if not holder or holder == ctx.node.name:
+            raise ApiError(503, f"no writer to ask for a snapshot (lease holder: {holder})")
+        timeout = (ctx.cluster.tuning.connect_timeout, FETCH_READ_TIMEOUT)
+        try:
+            reply = ctx.client.request(
+                ctx.cluster.node(holder), "GET", "/snapshot", timeout=timeout, traced=False
+            )
+        except Unreachable as e:
+            raise ApiError(503, f"{holder} unreachable ({e})") from None
+        if reply.status_code != 200:
+            raise ApiError(503, f"{holder} answered {reply.status_code}: {_message(reply)}")
+        self.install(reply.content, needed)
+
+    def _failed(self, why: str, message: str) -> None:
+        self.failed += 1
+        self._why = f"{why}; no snapshot yet: {message}"
+        self._next_try = self.clock() + self._delay
+        log.warning("%s (next try in %.2f s)", self._why, self._delay)
+        self._delay = min(MAX_DELAY, self._delay * 2)
+
+
+def _message(reply) -> str:
+    try:
+        return str(reply.json().get("message", ""))[:200]
+    except (ValueError, AttributeError):
+        return reply.text[:200]

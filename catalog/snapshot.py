@@ -1,0 +1,210 @@
+"""A catalog's replicated data as one SQLite file: made at the writer, installed at a replica.
+
+The writer makes a snapshot with `VACUUM INTO`: one read transaction, so the
+file is a consistent cut of its commits, with the `data_epoch` of that cut.
+A replica verifies the file (a SQLite database whose tables have the
+columns it needs) and installs it in ONE transaction under its write lock:
+
+- a snapshot of a newer epoch than the replica's base *replaces* its books,
+  order decisions and book keys, and clears its outbox (like a base pushed
+  by a new holder: what the replica had beyond it was never acknowledged);
+- a snapshot of the same epoch is *merged*: newer version wins per book,
+  decisions and keys are insert-once (it fills a gap, it never undoes an
+  update the replica applied after the snapshot was made);
+- a snapshot of an older epoch is refused.
+
+A bad file, or a failure at any point, leaves the replica's data as it was.
+
+Why the writer's later pushes and queued entries converge after a snapshot.
+Say the writer W of epoch E made the snapshot at commit point t. Every write
+W committed up to t is in it. Every write W commits after t is staged in
+W's outbox, for this replica, in the same transaction, and reaches it by a
+push or through its recovery queue (design §7 rule 2), in commit order per
+target. Such an entry carries the whole new row with its version, and a row's
+version only grows at W, so applying it is "newer version wins": idempotent
+and order-insensitive. Entries made before t that arrive after the install
+carry versions the snapshot already has and change nothing; decisions and
+keys are insert-once and never change at W. Entries of an older epoch are
+ignored (the snapshot's base supersedes them), and an entry of a newer epoch
+waits for that epoch's base (pushed by its holder, or another snapshot). So
+once every entry W made after t has arrived, the replica holds, row for row,
+what W holds. It also stays a prefix of W's commits in between (what a new
+holder's merge of replicas assumes, `catalog.replica`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from gevent import get_hub, monkey
+from sqlalchemy import Column, MetaData, Table, delete, select, true
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from catalog.models import outbox_table
+from catalog.replica import (
+    BOOK_COLUMNS,
+    book_keys,
+    books,
+    data_epoch_of,
+    decisions,
+    meta,
+    set_data_epoch,
+)
+from common.web import ApiError
+
+MAGIC = b"SQLite format 3\x00"
+MEDIA_TYPE = "application/vnd.sqlite3"
+ATTACHED = "snapshot"  # the schema name the received file is attached under
+REPLICATED = (books, decisions, book_keys)
+EPOCH_QUERY = "SELECT value FROM meta WHERE key = 'data_epoch'"
+COLUMNS_QUERY = "SELECT name FROM pragma_table_info(?)"
+
+
+class SnapshotError(ApiError):
+    """A snapshot that was not installed (400: a bad file; 409: an epoch too old)."""
+
+    def __init__(self, message: str, code: int = 400, **extra):
+        super().__init__(code, message, **extra)
+
+
+# -- at the writer -----------------------------------------------------------------
+def make(db_path: Path) -> tuple[bytes, int]:
+    """A consistent copy of the database at `db_path` and the data epoch it holds.
+
+    Under gevent (the catalog's worker) the copy runs in a real thread: SQLite
+    lets go of the GIL meanwhile, so a large copy does not stop this node's
+    lease renewals and Raft ticks. (It uses no lock or pool of the process.)"""
+    if monkey.is_module_patched("threading"):
+        return get_hub().threadpool.apply(_make, (db_path,))
+    return _make(db_path)
+
+
+def _make(db_path: Path) -> tuple[bytes, int]:
+    fd, name = tempfile.mkstemp(dir=db_path.parent, prefix=".snapshot-", suffix=".sqlite3")
+    os.close(fd)  # VACUUM INTO writes into a file that is empty or absent
+    try:
+        with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as source:
+            source.execute("VACUUM INTO ?", (name,))
+        with contextlib.closing(sqlite3.connect(name)) as copy:
+            row = copy.execute(EPOCH_QUERY).fetchone()
+        return Path(name).read_bytes(), int(row[0]) if row else 0
+    finally:
+        _remove(Path(name))
+
+
+# -- at a replica ------------------------------------------------------------------
+@contextlib.contextmanager
+def received(data: bytes, folder: Path) -> Iterator[tuple[Path, int]]:
+    """`data` written to a temp file in `folder` and verified: (its path, its data epoch).
+    The file is removed on leaving."""
+    if not data.startswith(MAGIC):
+        raise SnapshotError("snapshot: not a SQLite database file")
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".received-", suffix=".sqlite3")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        yield path, verify(path)
+    finally:
+        _remove(path)
+
+
+def verify(path: Path) -> int:
+    """The data epoch of the snapshot at `path`; SnapshotError unless it is one."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            check = conn.execute("PRAGMA quick_check").fetchone()
+            if check != ("ok",):
+                raise SnapshotError(f"snapshot: damaged database ({check[0] if check else '?'})")
+            for table in (*REPLICATED, meta):
+                have = {row[0] for row in conn.execute(COLUMNS_QUERY, (table.name,))}
+                missing = sorted(set(table.columns.keys()) - have)
+                if missing:
+                    raise SnapshotError(f"snapshot: table {table.name} lacks {', '.join(missing)}")
+            row = conn.execute(EPOCH_QUERY).fetchone()
+    except sqlite3.DatabaseError as e:
+        raise SnapshotError(f"snapshot: not a readable SQLite database ({e})") from None
+    try:
+        epoch = int(row[0]) if row else 0
+    except ValueError:
+        epoch = 0
+    if epoch < 1:
+        raise SnapshotError("snapshot: no data_epoch (not a writer's data)")
+    return epoch
+
+
+def install(engine: Engine, path: Path, epoch: int) -> str:
+    """Install the verified snapshot at `path` (of `epoch`) in ONE transaction; the
+    caller holds the node's write lock. 'replaced' or 'merged' (module docstring)."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ATTACH DATABASE ? AS snapshot", (str(path),))
+        try:
+            how = _take_in(conn, epoch)
+            conn.commit()
+        except DBAPIError as e:  # a row the tables refuse, say: nothing was changed
+            conn.rollback()
+            raise SnapshotError(f"snapshot: could not be installed ({e.orig})") from None
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.exec_driver_sql("DETACH DATABASE snapshot")
+            conn.commit()
+    return how
+
+
+def _take_in(conn: Connection, epoch: int) -> str:
+    own = data_epoch_of(conn)
+    if epoch < own:
+        raise SnapshotError(
+            f"snapshot of epoch {epoch} is older than this replica's base ({own})",
+            409,
+            data_epoch=own,
+        )
+    how = "replaced" if epoch > own else "merged"
+    if how == "replaced":
+        for table in (*REPLICATED, outbox_table):
+            conn.execute(delete(table))
+    for statement in MERGES:
+        conn.execute(statement)
+    set_data_epoch(conn, epoch)
+    return how
+
+
+def _attached(table: Table) -> Table:
+    return Table(table.name, MetaData(), *(Column(c.name) for c in table.columns), schema=ATTACHED)
+
+
+def _merges() -> list:
+    """INSERT ... SELECT from the attached snapshot: books newer version wins, the rest
+    insert-once. Built once."""
+    statements = []
+    for table in REPLICATED:
+        names = list(table.columns.keys())
+        source = select(*_attached(table).columns).where(true())  # WHERE: SQLite's upsert rule
+        stmt = sqlite_insert(table).from_select(names, source)
+        if table is books:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[books.c.id],
+                set_={c: stmt.excluded[c] for c in BOOK_COLUMNS},
+                where=books.c.version < stmt.excluded.version,
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing()
+        statements.append(stmt)
+    return statements
+
+
+MERGES = _merges()
+
+
+def _remove(path: Path) -> None:
+    for extra in ("", "-journal", "-wal", "-shm"):
+        Path(f"{path}{extra}").unlink(missing_ok=True)
