@@ -110,7 +110,15 @@ class CatalogReplica:
         """A new holder: gather every acknowledged write, make it the base, deliver it."""
         with self.store.ctx.write_lock:
             self.store.role.fence.observe(epoch)  # from here on, older pushes are refused
-        if not self.store.replicator.drain_queue(epoch=epoch):
+        try:
+            drained = self.store.replicator.drain_queue(epoch=epoch)
+        except Behind:
+            # Our queue holds updates of a base we never got (it was lost on the way):
+            # that base is on the replicas of its epoch, the old holder's first of all.
+            # Take the newest one reachable, then replay again (a miss raises: retried).
+            self._merge_newest(self._peer_states(skip=set()))
+            drained = self.store.replicator.drain_queue(epoch=epoch)
+        if not drained:
             return False  # the recovery queue may hold acknowledged writes: wait for it
         states = self._peer_states(skip=self.store.role.grants.behind)
         for name in set(self.store.replicator.peers) - {s["node"] for s in states}:
