@@ -15,12 +15,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the test tiers need, as command:package: partitions (ip, nft), the
-# wall-clock shim of the clock tier (gcc), the browser tier (chromium, chromedriver),
-# the Prometheus tests, and the bench (wrk). As root, one `apt-get update` and one
-# install of those missing. Without root or apt the build goes on (a warning): those
+# clock tier's wall-clock shim and libfaketime (gcc, faketime), the browser tier
+# (chromium, chromedriver), the Prometheus tests, and the bench (wrk). As root, one
+# `apt-get update` and one install of those missing. Without root or apt the build goes on (a warning): those
 # tiers skip, and under CI=true a skip there fails the run (tests/support/tiers.py).
-# Not faketime: libfaketime hangs Python's timed waits (README, "Clock and pause faults").
-TEST_PACKAGES := ip:iproute2 nft:nftables gcc:gcc wrk:wrk chromium:chromium \
+TEST_PACKAGES := ip:iproute2 nft:nftables gcc:gcc faketime:faketime wrk:wrk chromium:chromium \
 	chromedriver:chromium-driver prometheus:prometheus promtool:prometheus
 
 test-packages:

@@ -2,7 +2,8 @@
 
 Every kind of node starts on a wall clock of its own; the Date header of its
 answers (gunicorn sets it from the node's wall clock) shows the offset is real. A
-node's clock jumps by minutes while it runs; a restart puts a node on a clock. A
+node's clock jumps by minutes while it runs; a restart puts a node on a clock,
+the shim's or libfaketime's (as the issue's reproduction used it). A
 paused node stops answering and answers again once continued, also when the test
 body fails, and stops at once if the cluster is taken down meanwhile (--netns only). The same on
 a `--netns` cluster (skipped without root, ip and nft).
@@ -81,6 +82,15 @@ def test_a_restart_puts_a_node_on_a_clock(cluster):
     assert_wall_offset(cluster, "order-2", -5.0)
     cluster.clocks["order-2"].set(6.0)
     assert_wall_offset(cluster, "order-2", 6.0)
+
+
+@pytest.mark.skipif(bool(timefaults.faketime_missing()), reason=f"{timefaults.faketime_missing()}")
+def test_libfaketime_gives_a_node_a_fixed_offset(cluster):
+    timefaults.give_faketime(cluster, "order-2", "-7s")
+    cluster.kill("order-2")
+    cluster.start("order-2")
+    assert_wall_offset(cluster, "order-2", -7.0)
+    assert "order-2" not in cluster.clocks  # no jumps under it
 
 
 def test_a_paused_node_stops_answering_and_answers_once_continued(cluster):
