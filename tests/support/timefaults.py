@@ -229,7 +229,7 @@ def continue_all(cluster: LocalCluster) -> None:
 def _wait_stopped(pgid: int, timeout: float = 5.0) -> None:
     """Return once every process of the group has stopped (signals arrive a moment later)."""
     deadline = time.monotonic() + timeout
-    while any(state != "T" for state in group_states(pgid).values()):
+    while any(state not in "TZX" for state in group_states(pgid).values()):  # dead: as good
         if time.monotonic() > deadline:
             raise AssertionError(f"process group {pgid} did not stop: {group_states(pgid)}")
         time.sleep(0.01)
