@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install netns-tools run monitor test test-fast lint bench ab down clean
+.PHONY: install test-packages run monitor test test-fast lint bench ab down clean
 
 install: $(STAMP)
 
@@ -14,14 +14,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# tests/partitions need root, ip (iproute2) and nft (nftables); they skip without them,
-# so a failed install warns and the build goes on.
-netns-tools:
-	@export PATH="$$PATH:/usr/sbin:/sbin"; \
-	if [ "$$(id -u)" = 0 ] && ! { command -v ip && command -v nft; } >/dev/null 2>&1; then \
+# Debian packages the test tiers need, as command:package: partitions (ip, nft), the
+# clock tier's wall-clock shim and libfaketime (gcc, faketime), the browser tier
+# (chromium, chromedriver), the Prometheus tests, and the bench (wrk). As root, one
+# `apt-get update` and one install of those missing. Without root or apt the build goes on (a warning): those
+# tiers skip, and under CI=true a skip there fails the run (tests/support/tiers.py).
+TEST_PACKAGES := ip:iproute2 nft:nftables gcc:gcc faketime:faketime wrk:wrk chromium:chromium \
+	chromedriver:chromium-driver prometheus:prometheus promtool:prometheus
+
+test-packages:
+	@export PATH="$$PATH:/usr/sbin:/sbin"; missing=""; \
+	for pair in $(TEST_PACKAGES); do \
+		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	missing=$$(printf '%s\n' $$missing | sort -u | tr '\n' ' '); \
+	if [ -z "$${missing% }" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make: not installed (needs root and apt-get): $$missing- their test tiers will skip"; \
+	else \
+		echo "make: installing $$missing"; \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -qq nftables iproute2; } \
-		|| echo "nftables/iproute2 not installed: tests/partitions will skip"; \
+			apt-get install -y -qq $$missing >/dev/null; } \
+		|| echo "make: could not install $$missing- their test tiers will skip"; \
 	fi
 
 run: install  ## start the whole cluster on loopback (Ctrl-C stops it)
@@ -31,7 +45,7 @@ run: install  ## start the whole cluster on loopback (Ctrl-C stops it)
 monitor: install  ## the cluster with Prometheus scraping every node (`make down` stops both)
 	$(BIN)/bazar up --detach --monitor
 
-test: install netns-tools lint  ## the whole suite: lint, unit, integration, end-to-end, faults
+test: install test-packages lint  ## the whole suite: lint, unit, integration, end-to-end, faults
 	$(BIN)/python -m pytest -q
 
 test-fast: install

@@ -1,11 +1,52 @@
-"""Shared fixtures: real clusters on free loopback ports."""
+"""Shared fixtures: real clusters on free loopback ports. And CI's rule: under CI=true a
+skipped partition, clock, browser or Prometheus test fails the run (tests/support/tiers.py)."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from common.ops import procs
+from tests.support import tiers
 from tests.support.cluster import LocalCluster
+
+_SKIPPED_FILES: list[str] = []  # tier files skipped whole at collection, under CI=true
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A skipped test of a tier, under CI=true, is reported failed, with the reason."""
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = tiers.skip_reason(report.longrepr)
+        failure = tiers.skip_failure(report.nodeid, reason, os.environ)
+        if failure:
+            report.outcome = "failed"
+            report.longrepr = failure
+    return report
+
+
+def pytest_collectreport(report):
+    """A tier file skipped whole (a module-level skip) cannot fail as a test: it fails the
+    session at the end, so every other test still runs."""
+    if report.skipped:
+        reason = tiers.skip_reason(report.longrepr)
+        failure = tiers.skip_failure(report.nodeid, reason, os.environ)
+        if failure:
+            _SKIPPED_FILES.append(failure)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _SKIPPED_FILES and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _SKIPPED_FILES:
+        terminalreporter.section("tiers that must run under CI=true", red=True)
+        for failure in _SKIPPED_FILES:
+            terminalreporter.line(failure, red=True)
 
 
 class _HandOver:

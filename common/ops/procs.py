@@ -2,6 +2,10 @@
 
 Each node runs in its own session (process group), so `kill` can SIGKILL the
 gunicorn master and its worker together, as a crash would.
+
+A node runs with the environment of whoever starts it, plus the KEY=VALUE lines of
+`<data_dir>/env/<node>.env` if that file exists: one node's own settings that last
+across its restarts (the fault tests give a node its own wall clock this way).
 """
 
 from __future__ import annotations
@@ -36,6 +40,21 @@ def pid_file(cluster: Cluster, node: Node) -> Path:
 
 def log_file(cluster: Cluster, node: Node) -> Path:
     return cluster.data_dir / "logs" / f"{node.name}.log"
+
+
+def env_file(cluster: Cluster, node: Node) -> Path:
+    return cluster.data_dir / "env" / f"{node.name}.env"
+
+
+def node_env(cluster: Cluster, node: Node) -> dict[str, str]:
+    """The node's own environment: the KEY=VALUE lines of its env file (other lines,
+    such as # comments, are skipped); none without the file."""
+    try:
+        lines = env_file(cluster, node).read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {key.strip(): value for key, value in pairs}
 
 
 def running_pid(cluster: Cluster, node: Node) -> int | None:
@@ -83,11 +102,15 @@ def start(cluster: Cluster, node: Node, prefix: Sequence[str] = ()) -> int:
         "--config",
         str(cluster.path),
     ]
-    return spawn(command, log_file(cluster, node), pid_file(cluster, node))
+    env = node_env(cluster, node)
+    return spawn(command, log_file(cluster, node), pid_file(cluster, node), env)
 
 
-def spawn(command: Sequence[str], log: Path, pid_path: Path) -> int:
-    """Start `command` in a session of its own, output appended to `log`; write its pid."""
+def spawn(
+    command: Sequence[str], log: Path, pid_path: Path, env: dict[str, str] | None = None
+) -> int:
+    """Start `command` in a session of its own, output appended to `log`; write its pid.
+    It gets our environment with `env` over it."""
     for path in (pid_path, log):
         path.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -97,7 +120,7 @@ def spawn(command: Sequence[str], log: Path, pid_path: Path) -> int:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     pid_path.write_text(str(process.pid))
     return process.pid
@@ -113,6 +136,7 @@ def stop_all(cluster: Cluster, nodes: list[Node], timeout: float = 10.0) -> list
     running = {node: pid for node in nodes if (pid := running_pid(cluster, node))}
     for pid in running.values():
         _signal_group(pid, signal.SIGTERM)
+        _signal_group(pid, signal.SIGCONT)  # a stopped (paused) node gets it only when continued
     deadline = time.monotonic() + timeout
     for node, pid in running.items():
         if not wait_gone(pid, max(0.0, deadline - time.monotonic())):

@@ -25,6 +25,7 @@ import requests
 from common.config import VOTERS, Cluster, load_cluster
 from common.http import InternalClient
 from common.ops import monitor, netns, procs
+from tests.support import timefaults
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,7 +115,10 @@ class LocalCluster:
         tuning: dict | None = None,
         netns: bool = False,
         code: Path = ROOT,
+        clocks: dict[str, float] | None = None,
     ):
+        """`clocks`: node name -> seconds its wall clock is off the host's, from its first
+        start (`timefaults.give_clock`); `self.clocks[name].set(s)` makes it jump."""
         self.root = root
         self.code = code  # the checkout whose `bazar` (and so whose nodes) run
         self.netns = netns  # `up --netns`: each node in a namespace of its own (root only)
@@ -132,6 +136,9 @@ class LocalCluster:
         self.config_path.write_text(_config_text(counts, settings))
         self._use(load_cluster(self.config_path))
         self.internal = InternalClient(self.cluster.cluster_secret, self.cluster.tuning)
+        self.clocks: dict[str, timefaults.WallClock] = {}
+        for name, seconds in (clocks or {}).items():
+            timefaults.give_clock(self, name, seconds)
 
     def _use(self, cluster: Cluster) -> None:
         """Talk to the nodes where this config puts them (namespace addresses after --netns)."""
