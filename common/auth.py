@@ -94,6 +94,8 @@ class SignatureVerifier:
             offset = time.time() - float(timestamp)
         except ValueError:
             raise AuthError("internal route: bad timestamp") from None
+        if math.isfinite(offset) and self.on_offset is not None:
+            self.on_offset(offset)  # a genuine caller (the signature held), refused or not
         if not math.isfinite(offset) or abs(offset) > MAX_SKEW:
             log.warning(
                 "refused a signed %s %s: our wall clock is %+.1f s from the caller's "
@@ -104,8 +106,6 @@ class SignatureVerifier:
                 MAX_SKEW,
             )
             raise AuthError("internal route: timestamp too far from now")
-        if self.on_offset is not None:
-            self.on_offset(offset)
         with self._lock:
             if not self._seen.add(nonce, float(timestamp)):
                 raise AuthError("internal route: replayed request")
