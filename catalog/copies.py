@@ -60,6 +60,8 @@ class CatalogCopies(RoundHooks):
                 answer = rep.push(target, body, self.timeout)
                 if answer is not None:
                     grants.heard(target, answer.get("stamp"))
+                    if pulse and lease is None:  # the first stamp from it: grant at once
+                        self._first_grant(rep, target, epoch)
                     return True
                 grants.miss(target)
                 log.info(
@@ -73,6 +75,15 @@ class CatalogCopies(RoundHooks):
         if pulse:
             self._start_catch_up(rep, target, epoch)
         return True
+
+    def _first_grant(self, rep: Replicator, target: str, epoch: int) -> None:
+        """A copy just answered for the first time since we lacked its stamp: its lease
+        need not wait for the next heartbeat (a read lease counts from its own stamp)."""
+        lease = self.role.grants.offer(target, self.role.may_grant_until())
+        if lease is not None:
+            answer = rep.push(target, {"entries": [], "epoch": epoch, "lease": lease}, self.timeout)
+            if answer is not None:
+                self.role.grants.heard(target, answer.get("stamp"))
 
     def _start_catch_up(self, rep: Replicator, target: str, epoch: int) -> None:
         if target in self._catching_up:
@@ -135,6 +146,10 @@ class CatalogCopies(RoundHooks):
             body["searches"] = True
         if not self._post_lease(node, body):
             grants.miss(node.name)
+        elif pulse and lease is None:  # the first stamp from it: grant at once
+            lease = grants.offer(node.name, self.role.may_grant_until())
+            if lease is not None:
+                self._post_lease(node, {"epoch": epoch, "lease": lease, "invalidate": {}})
         return True  # a front-end holds nothing durable: the round did not fail for it
 
     def _start_probe(self, node, epoch: int) -> None:

@@ -95,7 +95,8 @@ class SignatureVerifier:
         except ValueError:
             raise AuthError("internal route: bad timestamp") from None
         if math.isfinite(offset) and self.on_offset is not None:
-            self.on_offset(offset)  # a genuine caller (the signature held), refused or not
+            # A genuine caller (the signature held), refused or not.
+            self.on_offset(offset, headers.get("X-Bazar-Node") or "?")
         if not math.isfinite(offset) or abs(offset) > MAX_SKEW:
             log.warning(
                 "refused a signed %s %s: our wall clock is %+.1f s from the caller's "

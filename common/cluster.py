@@ -13,6 +13,7 @@ the last changes it saw (a node down or back, another primary) as `Event`s.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import threading
@@ -201,7 +202,7 @@ class Membership:
         self._bodies[node.name], self._answered[node.name] = body, time.time()
         wall = body.get("wall")
         if self.clocks is not None and isinstance(wall, int | float):
-            self.clocks.heard(wall, sent_wall, self._answered[node.name])
+            self.clocks.heard(wall, sent_wall, self._answered[node.name], node.name)
         before = self._primary.get(node.service)
         if role == "primary":
             self._primary[node.service] = node.name
@@ -274,7 +275,9 @@ class Router:
         `read_timeout`: the caller retries at the new primary, with the same key."""
         if not give_way:
             return self.client.request(node, method, path, **kw)
-        pending = self._waiters.submit(self.client.request, node, method, path, **kw)
+        # In the caller's context: the request it serves (its id, its log line) goes along.
+        context = contextvars.copy_context()
+        pending = self._waiters.submit(context.run, self.client.request, node, method, path, **kw)
         while True:
             try:
                 return pending.result(timeout=GIVE_WAY_POLL)

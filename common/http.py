@@ -24,6 +24,7 @@ from common.observe.requestlog import REQUEST_ID_HEADER, current_request_id, not
 # The front-end a write came through: the catalog need not push that front-end an
 # invalidation, since it drops the book itself on its own write path.
 ORIGIN_HEADER = "X-Bazar-Origin"
+SENDER_HEADER = "X-Bazar-Node"  # the calling node, named for people (clock offsets), unsigned
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
@@ -60,8 +61,9 @@ class Reply:
 class InternalClient:
     """Signed JSON calls to other nodes over pooled keep-alive connections."""
 
-    def __init__(self, secret: str, tuning: Tuning, pool_size: int = 32):
+    def __init__(self, secret: str, tuning: Tuning, pool_size: int = 32, sender: str = ""):
         self.secret = secret
+        self.sender = {SENDER_HEADER: sender} if sender else {}  # who calls, for clock views
         # block=False: beyond pool_size a call opens a connection of its own, not waits.
         self.pools = urllib3.PoolManager(num_pools=16, maxsize=pool_size, retries=False)
         self.timeout = _timeout((tuning.connect_timeout, tuning.read_timeout))  # built once
@@ -86,7 +88,7 @@ class InternalClient:
         if params:
             path = f"{path}?{urlencode(params)}"
         body = b"" if json is None else jsonlib.dumps(json, separators=(",", ":")).encode()
-        sent = {**(JSON_HEADERS if json is not None else {}), **(headers or {})}
+        sent = {**(JSON_HEADERS if json is not None else {}), **self.sender, **(headers or {})}
         sent.update(signed_headers(self.secret, method, path, body))
         request_id = current_request_id() if traced else None
         if request_id:

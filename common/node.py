@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_sqlalchemy import SQLAlchemy
 from marshmallow import INCLUDE, Schema, fields, validate
 from sqlalchemy import event
 
-from common.auth import SignatureVerifier
+from common.auth import TS_HEADER, AuthError, SignatureVerifier
 from common.config import Cluster, ConfigError, Node, load_cluster
 from common.http import InternalClient
 from common.observe.clocks import ClockWatch
@@ -82,7 +82,8 @@ def create_base_app(
     )
     app.config.update(test_config or {})
     app.json.sort_keys = False
-    ctx = NodeContext(cluster, node, InternalClient(cluster.cluster_secret, cluster.tuning))
+    client = InternalClient(cluster.cluster_secret, cluster.tuning, sender=node.name)
+    ctx = NodeContext(cluster, node, client)
     app.extensions["bazar.verifier"] = SignatureVerifier(cluster.cluster_secret, ctx.clocks.add)
     app.extensions["bazar"] = ctx
     # Wall time for people and peers to compare with; no safety rule reads it.
@@ -154,6 +155,17 @@ class HealthSchema(Schema):
     )
 
 
+def _note_callers_clock() -> None:
+    """A health check from another node is signed: its timestamp tells how far our wall
+    clock is from the checker's (for `clock_offset` only; /health needs no signature)."""
+    if TS_HEADER in request.headers:
+        try:
+            verifier = current_app.extensions["bazar.verifier"]
+            verifier.verify(request.method, request.path, request.headers, request.get_data())
+        except AuthError:
+            pass  # a customer's odd headers, or a stale call: nothing to learn
+
+
 def health_blueprint() -> Blueprint:
     bp = Blueprint("health", __name__)
 
@@ -163,6 +175,7 @@ def health_blueprint() -> Blueprint:
         """200 when serving; 503 while recovering, stale (a catalog without a read lease)
         or behind (a catalog that cannot apply the primary's updates: `reason` says why)."""
         ctx = context()
+        _note_callers_clock()
         status = ctx.current_status()
         body = {"node": ctx.node.name, "service": ctx.node.service, "status": status}
         body.update({k: (v() if callable(v) else v) for k, v in ctx.details.items()})

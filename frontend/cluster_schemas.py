@@ -75,6 +75,14 @@ class NodeRowSchema(Schema):
         allow_none=True,
         metadata={"description": "catalog behind: why it cannot apply the primary's updates"},
     )
+    clock_offset = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "seconds its wall clock is ahead of its peers' (its /health); "
+            "shown in the notes when more than a second"
+        },
+    )
     snapshots = fields.Integer(
         required=True,
         allow_none=True,

@@ -8,6 +8,7 @@ second one, for people only, watches the recovery node and other front-ends.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -131,7 +132,11 @@ class ClusterState:
         mine = node.name == self.ctx.node.name
         if mine:
             health, since, checked = self.ctx.current_status(), self.started, time.time()
-            body = {"cache": self.cache.stats(), "lease": self.cache.lease_state()}
+            body = {
+                "cache": self.cache.stats(),
+                "lease": self.cache.lease_state(),
+                "clock_offset": self.ctx.clocks.view(),
+            }
         else:
             health, since, body, checked = self._seen(node.name)
         live = body if health != "down" and isinstance(body, dict) else {}
@@ -153,6 +158,7 @@ class ClusterState:
             "hit_rate": _hit_rate(live.get("cache")) if node.service == "frontend" else None,
             "reason": _text(live.get("reason")) if health == "behind" else None,
             "snapshots": _int(live.get("snapshots")),
+            "clock_offset": _number(live.get("clock_offset")),
             "retries": int(retries.get(node.name, 0)),
             "failovers": int(failovers.get(node.name, 0)),
             "self": mine,
@@ -230,6 +236,11 @@ class ClusterState:
 # -- reading other nodes' /health bodies: only the fields shown, of the types expected ----
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _number(value: object) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
 
 
 def _int(value: object) -> int | None:

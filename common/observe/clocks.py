@@ -8,9 +8,11 @@ still used for: order times, reports, logs and the signature window.
 Samples come from what peers tell us of their wall clock: the timestamp of
 every signed call we receive (one-way: off by the call's delay, milliseconds
 on a LAN), and the `wall` field of /health answers we fetch (against the
-midpoint of our request). The offset shown is the median of the recent
-samples: ours minus theirs, so a node 4 s ahead of the rest shows +4, while
-its peers, each of which sees mostly the others, show about 0.
+midpoint of our request). The offset shown is the median over peers (each
+peer's own median of its recent samples): ours minus theirs, so a node 4 s
+ahead of the rest shows +4, while its peers, each of which sees mostly the
+others, show about 0. A signed call names its sender in `X-Bazar-Node`
+(not signed: this is for people to read, nothing acts on it).
 """
 
 from __future__ import annotations
@@ -21,30 +23,33 @@ import time
 from collections import deque
 
 NOTICEABLE = 1.0  # seconds: beyond this, /health, the cluster page and logs say so
-KEPT = 60  # recent samples
+KEPT_PER_PEER = 16  # recent samples of each peer
 FRESH = 30.0  # seconds a sample counts
 
 
 class ClockWatch:
     def __init__(self) -> None:
-        self._samples: deque[tuple[float, float]] = deque(maxlen=KEPT)
+        self._samples: dict[str, deque[tuple[float, float]]] = {}  # per peer
         self._lock = threading.Lock()
 
-    def add(self, ours_minus_theirs: float) -> None:
+    def add(self, ours_minus_theirs: float, source: str = "?") -> None:
         if ours_minus_theirs == ours_minus_theirs and abs(ours_minus_theirs) < 1e9:
             with self._lock:
-                self._samples.append((time.monotonic(), ours_minus_theirs))
+                kept = self._samples.setdefault(source[:64], deque(maxlen=KEPT_PER_PEER))
+                kept.append((time.monotonic(), ours_minus_theirs))
 
-    def heard(self, their_wall: float, sent_at: float, answered_at: float) -> None:
+    def heard(self, their_wall: float, sent_at: float, answered_at: float, source: str) -> None:
         """A peer's wall time, read between our `sent_at` and `answered_at` (our wall)."""
-        self.add((sent_at + answered_at) / 2 - their_wall)
+        self.add((sent_at + answered_at) / 2 - their_wall, source)
 
     def offset(self) -> float | None:
-        """Seconds our wall clock is ahead of our peers' (median), None before any sample."""
+        """Seconds our wall clock is ahead of our peers' (None before any sample): the
+        median over peers of each one's median, so a chatty peer counts once."""
         since = time.monotonic() - FRESH
         with self._lock:
-            recent = [value for at, value in self._samples if at >= since]
-        return statistics.median(recent) if recent else None
+            each = [[v for at, v in kept if at >= since] for kept in self._samples.values()]
+        per_peer = [statistics.median(values) for values in each if values]
+        return statistics.median(per_peer) if per_peer else None
 
     def view(self) -> float | None:
         offset = self.offset()

@@ -41,6 +41,10 @@
     const parts = [];
     if (node.self) parts.push("this front-end");
     if (node.reason) parts.push("behind: " + node.reason);
+    if (node.clock_offset !== null && Math.abs(node.clock_offset) > 1) {
+      const sign = node.clock_offset > 0 ? "+" : "";
+      parts.push("wall clock " + sign + node.clock_offset.toFixed(1) + " s from its peers'");
+    }
     if (node.snapshots) parts.push(node.snapshots + " snapshot(s) installed");
     if (node.hit_rate !== null) parts.push("cache hits " + percent(node.hit_rate));
     if (node.outbox && node.backlog > 0) parts.push("outbox: " + counts(node.outbox));
