@@ -59,6 +59,7 @@ class Report:
     # for timelines (loadtests/timeline.py), monotonic times: the load's span,
     # the nemesis's faults (began, ended, what) and the staff's price history
     span: tuple[float, float] = (0.0, 0.0)
+    settled: float = 0.0  # seconds from the end of the load to healed and checked
     faults: list[tuple[float, float, str]] = field(default_factory=list)
     price_history: History | None = None
 
@@ -95,6 +96,10 @@ class Report:
         ended = ", ".join(f"{k} {v}" for k, v in sorted(self.unknown_ended.items())) or "-"
         made = ", ".join(f"{k}={v}" for k, v in sorted(self.made.items())) or "-"
         rows = [
+            (
+                "load / heal and check",
+                f"{self.span[1] - self.span[0]:.1f} s / {self.settled:.1f} s",
+            ),
             ("faults by kind", f"{made} (at least {self.fault_minimum} each)"),
             ("kills", sum(self.kills.values())),
             ("  by node", ", ".join(f"{k}={v}" for k, v in sorted(self.kills.items())) or "-"),

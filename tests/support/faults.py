@@ -344,6 +344,7 @@ def run(
     report = _report(cluster, load, prices, nemesis, (started, ended))
     report.fault_minimum = minimum
     report.violations += problems + check(cluster, initial, load.buys, known)
+    report.settled = time.monotonic() - ended
     return report
 
 
