@@ -123,4 +123,9 @@ class Report:
         ]
         width = max(len(r[0]) for r in rows)
         lines = [f"{name:<{width}}  {value}" for name, value in rows]
+        if self.violations:  # when each fault was in force, to set against the problems' times
+            lines += [
+                f"  t+{a - self.span[0]:.2f}s..{b - self.span[0]:.2f}s {what}"
+                for a, b, what in self.faults
+            ]
         return "\n".join(lines + [f"  ! {v}" for v in self.violations])

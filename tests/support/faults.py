@@ -9,7 +9,11 @@ cluster, cuts the network (tests/support/nemesis.py). Afterwards the
 cluster heals, and the checker reads every replica's SQLite file and checks
 the invariants of design §7 and of the order ledger (ledger.py: stock,
 exact revenue, order_items, catalog decisions), what the clients were told
-against what the replicas hold, and the client history for stale reads.
+against what the replicas hold, and the client history for stale reads,
+reads of values nobody wrote and reads going back in time. Any client,
+reader or nemesis thread that raised fails the run, and so does a nemesis
+that made fewer faults of a kind than `fault_minimum`; the report's
+`out_of_bounds` holds failed reads and the longest write pause to bounds.
 """
 
 from __future__ import annotations
@@ -325,7 +329,7 @@ def run(
     load.start()
     prices.start(initial={book_id: cost for book_id, _, cost in books})
     nemesis.start()
-    started = time.monotonic()
+    started = prices.history.origin = time.monotonic()
     while time.monotonic() - started < duration or nemesis.short_of(minimum):
         if time.monotonic() - started > 3 * duration or nemesis.errors:
             break

@@ -45,6 +45,7 @@ class History:
     writes: list[Write] = field(default_factory=list)
     reads: list[Read] = field(default_factory=list)
     initial: dict[int, float] = field(default_factory=dict)  # each book's price before any write
+    origin: float | None = None  # when set, problems say when the read began: "t+12.34s"
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wrote(self, book_id: int, price: float, started: float, acked: bool) -> None:
@@ -54,6 +55,9 @@ class History:
     def read(self, book_id: int, price: float, started: float, via: str) -> None:
         with self._lock:
             self.reads.append(Read(book_id, price, started, time.monotonic(), via))
+
+    def at(self, r: Read) -> str:
+        return "" if self.origin is None else f"t+{r.started - self.origin:.2f}s "
 
     def acked_writes(self) -> int:
         return sum(w.acked for w in self.writes)
@@ -92,7 +96,7 @@ def stale_reads(history: History) -> list[str]:
         newest = acks.before(r.book_id, r.started)
         if newest and r.price < newest[0]:
             problems.append(
-                f"stale read of book {r.book_id} via {r.via}: {r.price} after "
+                f"{history.at(r)}stale read of book {r.book_id} via {r.via}: {r.price} after "
                 f"{newest[0]} was acknowledged ({r.started - newest[1]:.3f}s before)"
             )
     return problems
@@ -111,7 +115,9 @@ def unwritten_reads(history: History) -> list[str]:
         if history.initial.get(r.book_id) == r.price or (began is not None and began <= r.ended):
             continue
         why = "nobody wrote" if began is None else f"first written {began - r.ended:.3f}s later"
-        problems.append(f"read of book {r.book_id} via {r.via}: {r.price}, a price {why}")
+        problems.append(
+            f"{history.at(r)}read of book {r.book_id} via {r.via}: {r.price}, a price {why}"
+        )
     return problems
 
 
@@ -138,8 +144,9 @@ def backward_reads(history: History, allow_in_flight: bool = True) -> list[str]:
         if not newest or r.price >= newest[0]:
             continue
         problems.append(
-            f"read of book {r.book_id} went back in time via {r.via}: {r.price} after "
-            f"{newest[0]} was read via {newest[2]} ({r.started - newest[1]:.3f}s before)"
+            f"{history.at(r)}read of book {r.book_id} went back in time via {r.via}: "
+            f"{r.price} after {newest[0]} was read via {newest[2]} "
+            f"({r.started - newest[1]:.3f}s before)"
         )
     return problems
 
