@@ -6,13 +6,16 @@
 
 With --partitions (needs --netns, so root, `ip` and `nft`) the nemesis mixes
 network cuts (one node isolated, random halves, the bridge split) with
-kills, two front-ends serve, and staff raise prices that readers check for
-staleness. About 40% of the purchases are orders of 2-4 books (POST
+kills and two front-ends serve. Staff raise the prices of two books that
+readers read through every front-end, cached and not, and the checker flags
+any stale read, read of a value nobody wrote, or read going back in time
+(tests/support/history.py). About 40% of the purchases are orders of 2-4 books (POST
 /orders), the rest single buys. Prints a summary table (partitions, kills,
 acknowledged purchases, 410s and unknowns, each split single / multi, the
 confirmed orders, their order_items lines and exact revenue, stale reads,
 longest write pause, invariant violations) and exits 1 if any invariant is
-violated (tests/support/faults.py and ledger.py list them).
+violated (tests/support/faults.py and ledger.py list them), or if more reads
+failed or writes paused longer than the bounds of tests/support/fault_report.py.
 
 It also writes a timeline of the run (loadtests/timeline.py) under the
 `--out` prefix: `<out>_timeline.csv` (per second and route: requests,
@@ -35,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from loadtests import timeline  # noqa: E402
 from tests.support import faults  # noqa: E402
 from tests.support.cluster import LocalCluster  # noqa: E402
+from tests.support.fault_report import MAX_READ_FAILURE_RATIO, max_write_pause  # noqa: E402
 from tests.support.history import History  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "loadtests" / "results"
@@ -86,21 +90,25 @@ def main() -> int:
             stock={**dict.fromkeys(range(1, 7), 1_000_000), 7: 300},
             seed=args.seed,
             kinds=kinds,
-            price_books=(1, 2) if args.partitions else (),
+            price_books=(1, 2),
             recorder=recorder,
         )
     finally:
         cluster.down()
+    tuning = cluster.cluster.tuning
+    pause = max_write_pause(args.downtime, tuning.lease_duration, tuning.read_timeout)
+    beyond = report.out_of_bounds(MAX_READ_FAILURE_RATIO, pause)
     print(
         f"\nfault run: {args.minutes:g} min, {args.catalogs} catalogs, {args.orders} orders, "
         f"{frontends} front-ends, faults {'/'.join(kinds)}, {args.clients} clients, "
         f"seed {args.seed}, {time.monotonic() - started:.0f} s in all"
     )
     print(report.table())
+    print("\n".join(f"  ! beyond its bounds: {line}" for line in beyond))
     title = f"fault_run.py: {args.clients} clients, faults {'/'.join(kinds)}, seed {args.seed}"
     print("\n".join(write_timeline(recorder, report, args.out, title)))
     print(f"files: {root}" if args.keep else "")
-    return 1 if report.violations else 0
+    return 1 if report.violations or beyond else 0
 
 
 def write_timeline(recorder: timeline.Recorder, report: faults.Report, out: str, title: str):

@@ -1,7 +1,9 @@
 """`bazar check`: do the replicas of each service hold identical data?
 
 Reads every replica's SQLite file directly (read-only), as an outside
-checker would, so it works whether the nodes are up or not.
+checker would, so it works whether the nodes are up or not. A replica
+without its file or one of its tables is an error, not an empty table:
+replicas that all lack a table are not "identical".
 """
 
 from __future__ import annotations
@@ -40,24 +42,29 @@ def read_rows(path: Path, query: str) -> list[tuple]:
         conn.close()
 
 
+def table_rows(path: Path, query: str) -> tuple[list[tuple] | None, str]:
+    """(the query's rows, ""), or (None, why not) when the file or the table is missing."""
+    if not path.exists():
+        return None, "no database file"
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return conn.execute(query).fetchall(), ""
+    except sqlite3.Error as e:  # no such table or column, not a database: said, not raised
+        return None, str(e)
+    finally:
+        conn.close()
+
+
 def compare(cluster: Cluster) -> tuple[bool, list[str]]:
     """(all identical, report lines)."""
     ok, report = True, []
     for service, tables in QUERIES.items():
-        nodes = cluster.of(service)
         for table, query in tables.items():
-            states = {n.name: read_rows(cluster.db_path(n.name), query) for n in nodes}
-            first_name, first = next(iter(states.items()))
-            for name, rows in states.items():
-                if rows != first:
-                    ok = False
-                    diff = len(set(rows) ^ set(first))
-                    report.append(
-                        f"DIFFER {service} {table}: {name} vs {first_name}: "
-                        f"{len(rows)} vs {len(first)} rows, {diff} differing"
-                    )
-            if all(rows == first for rows in states.values()):
-                report.append(f"same   {service} {table}: {len(first)} rows on {', '.join(states)}")
+            found = {
+                n.name: table_rows(cluster.db_path(n.name), query) for n in cluster.of(service)
+            }
+            same, lines = _compare_table(f"{service} {table}", found)
+            ok, report = ok and same, report + lines
     negatives = [
         r
         for n in cluster.of("catalog")
@@ -68,3 +75,26 @@ def compare(cluster: Cluster) -> tuple[bool, list[str]]:
         ok = False
         report.append(f"NEGATIVE stock: {negatives}")
     return ok, report
+
+
+def _compare_table(what: str, found: dict[str, tuple[list[tuple] | None, str]]):
+    """(identical on every replica, report lines) for one table."""
+    if not found:
+        return True, []  # a service with no replicas: nothing to differ
+    missing = [f"{name} ({why})" for name, (rows, why) in found.items() if rows is None]
+    states = {name: rows for name, (rows, _) in found.items() if rows is not None}
+    lines = [f"MISSING {what}: unreadable on {', '.join(missing)}"] if missing else []
+    if not states:
+        return False, lines
+    first_name, first = next(iter(states.items()))
+    for name, rows in states.items():
+        if rows != first:
+            diff = len(set(rows) ^ set(first))
+            lines.append(
+                f"DIFFER {what}: {name} vs {first_name}: "
+                f"{len(rows)} vs {len(first)} rows, {diff} differing"
+            )
+    same = all(rows == first for rows in states.values())
+    if same and not missing:
+        lines.append(f"same   {what}: {len(first)} rows on {', '.join(states)}")
+    return same and not missing, lines

@@ -8,6 +8,8 @@ import time
 
 from common.observe.requestlog import log_path
 from tests.support.cluster import wait_until
+from tests.support.history import History, read_problems
+from tests.support.threads import Workers
 
 
 def test_lookup_after_each_update_sees_it(shared_cluster):
@@ -42,31 +44,30 @@ def test_write_not_made_through_the_front_end_still_invalidates_it(shared_cluste
 
 
 def test_concurrent_readers_never_go_back_in_time(shared_cluster):
-    """Reads that start after a write is acknowledged return that write or a newer one."""
+    """Reads that start after a write is acknowledged return that write or a newer one,
+    only prices that were written, and never go back (the checks of tests/support/history.py).
+    A reader thread that dies fails the test."""
     api = shared_cluster.api
-    acked: list[tuple[float, float]] = []  # (time acknowledged, price)
-    reads: list[tuple[float, float]] = []  # (time started, price seen)
-    done = threading.Event()
+    history = History(initial={7: api.lookup(7).json()["cost"]})
+    done, readers = threading.Event(), Workers()
 
     def reader():
         while not done.is_set():
             started = time.monotonic()
-            reads.append((started, api.lookup(7).json()["cost"]))
+            history.read(7, api.lookup(7).json()["cost"], started, "frontend-1")
 
-    threads = [threading.Thread(target=reader) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for i in range(1, 41):
-        assert api.set_price(7, 100.0 + i).status_code == 200
-        acked.append((time.monotonic(), 100.0 + i))
-    done.set()
-    for t in threads:
-        t.join()
-
-    assert len(reads) > 40
-    for started, seen in reads:
-        newest_acked = max((p for at, p in acked if at < started), default=0.0)
-        assert seen >= newest_acked, f"read at {started} saw {seen} after {newest_acked} was acked"
+    for _ in range(4):
+        readers.spawn(reader)
+    try:
+        for i in range(1, 41):
+            started = time.monotonic()
+            assert api.set_price(7, 100.0 + i).status_code == 200
+            history.wrote(7, 100.0 + i, started, acked=True)
+    finally:
+        done.set()
+    readers.join_or_fail()
+    assert len(history.reads) > 40
+    assert read_problems(history) == []
     api.set_price(7, 20)
 
 

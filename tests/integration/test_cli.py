@@ -108,16 +108,21 @@ def copy_files(c: LocalCluster, root: Path) -> Path:
     return config
 
 
-def test_check_fails_when_a_replica_differs(shared_cluster, tmp_path):
-    # The shared cluster's files, copied while they are identical, stand for a
-    # stopped cluster; starting and stopping one of its own took seconds.
+def identical_copy_of(c: LocalCluster, root: Path) -> Path:
+    """A copy of the shared cluster's files taken while they are identical: it stands for
+    a stopped cluster (starting and stopping one of its own took seconds)."""
+
     def identical_copy():
-        config = copy_files(shared_cluster, tmp_path / "c")
+        config = copy_files(c, root)
         result = bazar("check", "--config", str(config))
         books = re.search(r"^same   catalog books: (\d+) rows", result.stdout, re.MULTILINE)
         return config if result.returncode == 0 and books and int(books[1]) >= 7 else None
 
-    config = wait_until(identical_copy, 30, "a copy of identical replicas")
+    return wait_until(identical_copy, 30, "a copy of identical replicas")
+
+
+def test_check_fails_when_a_replica_differs(shared_cluster, tmp_path):
+    config = identical_copy_of(shared_cluster, tmp_path / "c")
     conn = sqlite3.connect(load_cluster(config).db_path("catalog-2"))
     conn.execute("UPDATE books SET quantity = quantity + 1 WHERE id = 1")
     conn.commit()
@@ -125,6 +130,25 @@ def test_check_fails_when_a_replica_differs(shared_cluster, tmp_path):
     result = bazar("check", "--config", str(config))
     assert result.returncode == 1
     assert "DIFFER catalog books" in result.stdout
+
+
+def test_check_fails_when_every_replica_lacks_a_table_or_its_file(shared_cluster, tmp_path):
+    config = identical_copy_of(shared_cluster, tmp_path / "c")
+    copy = load_cluster(config)
+    for name in shared_cluster.names("catalog"):  # identical, and not there at all
+        conn = sqlite3.connect(copy.db_path(name))
+        conn.execute("DROP TABLE book_keys")
+        conn.commit()
+        conn.close()
+    copy.db_path("order-2").unlink()
+    result = bazar("check", "--config", str(config))
+    assert result.returncode == 1
+    assert "replicas DIFFER" in result.stdout and "Traceback" not in result.stderr
+    missing = [line for line in result.stdout.splitlines() if line.startswith("MISSING")]
+    assert missing[0].startswith("MISSING catalog book_keys: unreadable on catalog-1")
+    assert "no such table: book_keys" in missing[0]
+    assert "MISSING order orders: unreadable on order-2 (no database file)" in missing
+    assert "same   catalog books" in result.stdout  # the tables that are there are compared
 
 
 def test_up_prints_urls_and_staff_token_and_down_stops_all(tmp_path):

@@ -9,7 +9,11 @@ cluster, cuts the network (tests/support/nemesis.py). Afterwards the
 cluster heals, and the checker reads every replica's SQLite file and checks
 the invariants of design §7 and of the order ledger (ledger.py: stock,
 exact revenue, order_items, catalog decisions), what the clients were told
-against what the replicas hold, and the client history for stale reads.
+against what the replicas hold, and the client history for stale reads,
+reads of values nobody wrote and reads going back in time. Any client,
+reader or nemesis thread that raised fails the run, and so does a nemesis
+that made fewer faults of a kind than `fault_minimum`; the report's
+`out_of_bounds` holds failed reads and the longest write pause to bounds.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import requests
@@ -28,12 +32,19 @@ import requests
 from order.store import order_id_for
 from tests.support import ledger
 from tests.support.cluster import LocalCluster, wait_until
-from tests.support.history import History, longest_gap, stale_reads
+from tests.support.fault_report import Report
+from tests.support.history import backward_reads, longest_gap, stale_reads, unwritten_reads
 from tests.support.nemesis import MixedNemesis
 from tests.support.staff import PriceTraffic
+from tests.support.threads import Workers
+
+__all__ = ["Buy", "Clients", "Report", "check", "fault_minimum", "heal", "run"]
 
 RETRYABLE = {502, 503, 504}
 MULTI_SHARE = 0.4  # of purchases that are orders of several books
+# Seconds a fault may take beyond its downtime to be undone: a killed node's
+# restart until its /health says up (about 2 s here, more on a loaded host).
+UNDO_ALLOWANCE = 3.0
 
 
 @dataclass
@@ -53,66 +64,6 @@ class Buy:
     @property
     def kind(self) -> str:
         return "multi" if self.multi else "single"
-
-
-@dataclass
-class Report:
-    acked: int = 0  # purchases of both kinds
-    rejected: int = 0
-    unknown: int = 0
-    # per kind ("single", "multi"): Counter of outcomes ("ok", "rejected", "unknown")
-    by_kind: dict[str, Counter] = field(default_factory=dict)
-    unknown_ended: Counter = field(default_factory=Counter)  # unanswered: status after heal
-    orders_confirmed: int = 0  # on the order replicas after heal, both kinds
-    order_lines: int = 0  # order_items lines of the confirmed orders
-    revenue: Decimal = Decimal("0.00")  # Σ quantity × unit_price of the confirmed orders
-    read_failures: int = 0
-    reads: int = 0
-    kills: Counter = field(default_factory=Counter)
-    partitions: Counter = field(default_factory=Counter)
-    price_writes: int = 0
-    price_reads: int = 0
-    stale_reads: int = 0
-    longest_pause: float = 0.0
-    violations: list[str] = field(default_factory=list)
-    # for timelines (loadtests/timeline.py), monotonic times: the load's span,
-    # the nemesis's faults (began, ended, what) and the staff's price history
-    span: tuple[float, float] = (0.0, 0.0)
-    faults: list[tuple[float, float, str]] = field(default_factory=list)
-    price_history: History | None = None
-
-    @property
-    def unknown_ratio(self) -> float:
-        return self.unknown / max(self.acked, 1)
-
-    def kind(self, kind: str, outcome: str) -> int:
-        return self.by_kind.get(kind, Counter())[outcome]
-
-    def _split(self, outcome: str) -> str:
-        return f"single {self.kind('single', outcome)}, multi {self.kind('multi', outcome)}"
-
-    def table(self) -> str:
-        ended = ", ".join(f"{k} {v}" for k, v in sorted(self.unknown_ended.items())) or "-"
-        rows = [
-            ("kills", sum(self.kills.values())),
-            ("  by node", ", ".join(f"{k}={v}" for k, v in sorted(self.kills.items())) or "-"),
-            ("partitions", sum(self.partitions.values())),
-            ("  by kind", ", ".join(f"{k}={v}" for k, v in sorted(self.partitions.items())) or "-"),
-            ("acknowledged purchases (201)", f"{self.acked} ({self._split('ok')})"),
-            ("out of stock (410)", f"{self.rejected} ({self._split('rejected')})"),
-            ("unknown after retries", f"{self.unknown} ({self.unknown_ratio:.2%} of acked)"),
-            ("  by kind / after heal", f"{self._split('unknown')} / {ended}"),
-            ("confirmed orders / lines", f"{self.orders_confirmed} / {self.order_lines}"),
-            ("revenue (exact)", str(self.revenue)),
-            ("reads / failed reads", f"{self.reads} / {self.read_failures}"),
-            ("price writes acked / price reads", f"{self.price_writes} / {self.price_reads}"),
-            ("stale reads", self.stale_reads),
-            ("longest write pause", f"{self.longest_pause:.2f} s"),
-            ("invariant violations", len(self.violations)),
-        ]
-        width = max(len(r[0]) for r in rows)
-        lines = [f"{name:<{width}}  {value}" for name, value in rows]
-        return "\n".join(lines + [f"  ! {v}" for v in self.violations])
 
 
 class Clients:
@@ -139,18 +90,16 @@ class Clients:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.seed = seed
-        self._workers: list[threading.Thread] = []
+        self.workers = Workers()
 
     def start(self) -> None:
         for i in range(self.threads):
-            worker = threading.Thread(target=self._run, args=(i,), daemon=True)
-            worker.start()
-            self._workers.append(worker)
+            self.workers.spawn(self._run, i)
 
-    def stop(self) -> None:
+    def stop(self) -> list[str]:
+        """Stop every client; what went wrong in one (an exception, a client that hung)."""
         self._stop.set()
-        for worker in self._workers:
-            worker.join(timeout=60)
+        return self.workers.join(timeout=60)
 
     def _run(self, index: int) -> None:
         session = requests.Session()
@@ -342,6 +291,17 @@ def _as_told(what: str, buy: Buy, stored: list[ledger.Line]) -> list[str]:
     return problems
 
 
+def fault_minimum(
+    duration: float, interval: float, downtime: float, kinds: tuple[str, ...], rounds: int
+) -> int:
+    """Faults of each kind a run must make: at least `rounds`, and half its share of the
+    run's length when a fault takes `interval` or, if undoing it takes longer, up to
+    `downtime` + UNDO_ALLOWANCE. Half: on a loaded host (the suite shares 2 cores with
+    whatever else runs) a killed node can take several times as long to come back."""
+    period = max(interval, downtime + UNDO_ALLOWANCE)
+    return max(rounds, int(duration / period / len(kinds) / 2))
+
+
 def run(
     cluster: LocalCluster,
     duration: float,
@@ -355,39 +315,46 @@ def run(
     price_books: tuple[int, ...] = (),
     recorder=None,
 ) -> Report:
-    """Load and nemesis for `duration` seconds and at least `rounds` faults of every
-    kind, whichever is later (capped at 3x duration); then heal and check. The
+    """Load and nemesis for `duration` seconds and at least `fault_minimum` faults of
+    every kind, whichever is later (capped at 3x duration); then heal and check. The
     `recorder` (see Clients) gets every buy and lookup attempt."""
     for book_id, quantity in (stock or {}).items():
         assert cluster.api.set_quantity(book_id, quantity).status_code == 200
     books = cluster.rows("catalog-1", "SELECT id, quantity, cost FROM books")
     initial = {book_id: quantity for book_id, quantity, _ in books}
-    costs = {book_id: ledger.cents(cost) for book_id, _, cost in books}
     load = Clients(cluster, clients, sorted(initial), seed, recorder)
     prices = PriceTraffic(cluster, list(price_books))
     nemesis = MixedNemesis(cluster, kinds, interval, downtime, seed)
+    minimum = fault_minimum(duration, interval, downtime, kinds, rounds)
     load.start()
-    prices.start()
+    prices.start(initial={book_id: cost for book_id, _, cost in books})
     nemesis.start()
-    started = time.monotonic()
-    enough = rounds * len(kinds)
-    while time.monotonic() - started < duration or nemesis.count < enough:
+    started = prices.history.origin = time.monotonic()
+    while time.monotonic() - started < duration or nemesis.short_of(minimum):
         if time.monotonic() - started > 3 * duration or nemesis.errors:
             break
         time.sleep(0.2)
     nemesis.stop()
     ended = time.monotonic()
-    load.stop()
-    prices.stop()
+    problems = load.stop() + prices.stop() + nemesis.errors
+    problems += [
+        f"the nemesis made {made} {kind} faults, fewer than {minimum}"
+        for kind, made in nemesis.short_of(minimum).items()
+    ]
     heal(cluster)
-    known = {book_id: {cost} for book_id, cost in costs.items()}
+    known = {book_id: {ledger.cents(cost)} for book_id, _, cost in books}
     for write in prices.history.writes:  # acknowledged or not: either may have happened
         known[write.book_id].add(ledger.cents(write.price))
-    return _report(cluster, initial, known, load, prices, nemesis, (started, ended))
+    report = _report(cluster, load, prices, nemesis, (started, ended))
+    report.fault_minimum = minimum
+    report.violations += problems + check(cluster, initial, load.buys, known)
+    report.settled = time.monotonic() - ended
+    return report
 
 
-def _report(cluster, initial, known, load, prices, nemesis, span) -> Report:
+def _report(cluster, load, prices, nemesis, span) -> Report:
     report = Report(
+        made=nemesis.made,
         kills=nemesis.kills,
         partitions=nemesis.partitions,
         reads=load.reads,
@@ -410,11 +377,23 @@ def _report(cluster, initial, known, load, prices, nemesis, span) -> Report:
     report.orders_confirmed = len(confirmed)
     report.order_lines = sum(len(held.lines.get(o, [])) for o in confirmed)
     report.revenue = ledger.revenue(held)
-    report.price_writes = prices.history.acked_writes()
-    report.price_reads = len(prices.history.reads)
     acks = sorted([b.ended for b in load.buys if b.status == "ok"] + prices.history.ack_times())
     report.longest_pause = longest_gap(acks, *span)
-    stale = stale_reads(prices.history)
-    report.stale_reads = len(stale)
-    report.violations = nemesis.errors + check(cluster, initial, load.buys, known) + stale[:20]
+    _price_checks(report, prices)
     return report
+
+
+def _price_checks(report: Report, prices: PriceTraffic) -> None:
+    """The price readers' figures, and every read that was stale, read a value nobody
+    wrote or went back in time, and every (front-end, book, mode) never read."""
+    history = prices.history
+    report.price_writes = history.acked_writes()
+    report.price_reads = len(history.reads)
+    report.price_read_failures = prices.read_failures
+    stale = stale_reads(history)
+    wrong = unwritten_reads(history) + backward_reads(history)
+    report.stale_reads, report.wrong_reads = len(stale), len(wrong)
+    strict = backward_reads(history, allow_in_flight=False)
+    report.in_flight_backward = len(strict) - len(backward_reads(history))
+    unread = [f"no read answered for {combo}" for combo in prices.unread()]
+    report.violations += stale[:20] + wrong[:20] + unread
