@@ -30,8 +30,11 @@ from common.observe.metrics import BACKEND_FAILOVERS, BACKEND_RETRIES
 
 log = logging.getLogger(__name__)
 
-# Answers that mean "try another replica": recovering/overloaded, not primary.
-RETRY_ELSEWHERE = {503, 421}
+# Answers that mean "try another replica": recovering/overloaded, not primary, or our
+# signed call refused (401: its wall clock and ours are further apart than the signature
+# window, or a secret being rotated). None of them is the customer's to see: when every
+# replica gives one, the call fails as NoReplica (503).
+RETRY_ELSEWHERE = {503, 421, 401}
 
 
 TIMEOUTS_BEFORE_DOWN = 3

@@ -1,8 +1,10 @@
 """The partition suite (issue 10): one writer under any split, no stale read, no lost buy.
 
-Every node in its own network namespace; a nemesis mixes partitions (one
-node isolated, random halves, the "bridge" split between two voters) with
-SIGKILLs while clients buy single books and order several at once (issue
+Every node in its own network namespace and on a wall clock of its own; a
+nemesis mixes partitions (one node isolated, random halves, the "bridge"
+split between two voters) with SIGKILLs, SIGSTOP pauses (the lease holder
+among them), wall clocks set seconds to minutes off and wall clocks jumping
+(issue 20), while clients buy single books and order several at once (issue
 12) through two front-ends, staff raise prices and
 readers read them with and without the cache. After healing, the checker
 reads every replica's SQLite file and the client history. The long variant
@@ -18,9 +20,10 @@ import pytest
 
 from common.ops import hostnet
 from tests.partitions import leftovers
-from tests.support import faults
+from tests.support import faults, timefaults
 from tests.support.cluster import LocalCluster, wait_until
 from tests.support.fault_report import MAX_READ_FAILURE_RATIO, max_write_pause
+from tests.support.timenemesis import TIME_FAULTS, all_at_zero
 
 WHY_NOT = hostnet.missing_requirement()
 if WHY_NOT:
@@ -28,18 +31,22 @@ if WHY_NOT:
         f"the partition suite needs `bazar up --netns`, which {WHY_NOT}", allow_module_level=True
     )
 
-KINDS = ("isolate", "halves", "bridge", "kill")
+KINDS = ("isolate", "halves", "bridge", "kill", "pause", "clock", "jump")
 DOWNTIME = 2.5  # seconds a cut lasts or a killed node stays down (at most)
+NODES = ["frontend-1", "frontend-2", "catalog-1", "catalog-2", "order-1", "order-2", "recovery-1"]
 
 
-def netns_cluster(root) -> LocalCluster:
+def netns_cluster(root, clocks: dict[str, float] | None = None) -> LocalCluster:
     leftovers.clear()  # what an earlier crashed run left behind, not another run's cluster
-    return LocalCluster(root, frontends=2, netns=True, tuning={"resolve_after": 2.0}).up()
+    tuning = {"resolve_after": 2.0}
+    return LocalCluster(root, frontends=2, netns=True, tuning=tuning, clocks=clocks).up()
 
 
 @pytest.fixture
 def split_cluster(tmp_path):
-    cluster = netns_cluster(tmp_path / "c")
+    if timefaults.shim_missing():
+        pytest.skip(f"no clock faults: {timefaults.shim_missing()}")
+    cluster = netns_cluster(tmp_path / "c", clocks=all_at_zero(NODES))
     yield cluster
     cluster.down()
 
@@ -55,13 +62,14 @@ def cut_cluster(tmp_path_factory):
 def test_no_oversell_no_lost_buy_no_stale_read_under_partitions_and_kills(split_cluster):
     report = faults.run(
         split_cluster,
-        duration=40,
+        duration=50,
         clients=6,
         interval=3.5,
         downtime=DOWNTIME,
         stock={7: 25},
         kinds=KINDS,
         price_books=(1, 2),
+        extra=TIME_FAULTS,
     )
     print("\n" + report.table())
     assert report.violations == []  # the checker's, every fault kind made, every read combination

@@ -60,6 +60,7 @@ class Report:
     # the nemesis's faults (began, ended, what) and the staff's price history
     span: tuple[float, float] = (0.0, 0.0)
     settled: float = 0.0  # seconds from the end of the load to healed and checked
+    converged: float = 0.0  # seconds from every node up again to identical replicas
     faults: list[tuple[float, float, str]] = field(default_factory=list)
     price_history: History | None = None
 
@@ -100,6 +101,7 @@ class Report:
                 "load / heal and check",
                 f"{self.span[1] - self.span[0]:.1f} s / {self.settled:.1f} s",
             ),
+            ("replicas identical", f"{self.converged:.1f} s after every node was up again"),
             ("faults by kind", f"{made} (at least {self.fault_minimum} each)"),
             ("kills", sum(self.kills.values())),
             ("  by node", ", ".join(f"{k}={v}" for k, v in sorted(self.kills.items())) or "-"),

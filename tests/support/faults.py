@@ -41,6 +41,7 @@ from tests.support.threads import Workers
 __all__ = ["Buy", "Clients", "Report", "check", "fault_minimum", "heal", "run"]
 
 RETRYABLE = {502, 503, 504}
+CONVERGE_WITHIN = 10.0  # seconds from the last fault undone to identical replicas (§7 rule 9)
 MULTI_SHARE = 0.4  # of purchases that are orders of several books
 # Seconds a fault may take beyond its downtime to be undone: a killed node's
 # restart until its /health says up (about 2 s here, more on a loaded host).
@@ -196,8 +197,11 @@ def _answered(buy: Buy, status: int, body: dict) -> None:
         buy.items = (("malformed", body.get("items")),)
 
 
-def heal(cluster: LocalCluster, timeout: float = 60.0) -> None:
-    """Every link back, every node up, nothing pending or undelivered, replicas identical."""
+def heal(cluster: LocalCluster, timeout: float = 60.0) -> float:
+    """Every link back, every node up, nothing pending or undelivered, replicas identical.
+
+    Returns the seconds from every node being up (the faults over, the holder
+    reachable) to every replica identical (design §7 rule 9: at most 10 s)."""
     if cluster.netns:
         cluster.bazar("heal")
     for name in cluster.cluster.nodes:
@@ -205,6 +209,9 @@ def heal(cluster: LocalCluster, timeout: float = 60.0) -> None:
             cluster.start(name, wait=False)
     for name in cluster.cluster.nodes:
         cluster.wait_state(name, "up", timeout=timeout)
+    up = time.monotonic()
+    cluster.wait_converged(timeout)
+    converged = time.monotonic() - up
 
     def settled() -> bool:
         pending = sum(
@@ -220,6 +227,7 @@ def heal(cluster: LocalCluster, timeout: float = 60.0) -> None:
 
     wait_until(settled, timeout, "pending orders, outboxes and queues to drain")
     cluster.wait_converged(timeout)
+    return converged
 
 
 def check(
@@ -314,6 +322,7 @@ def run(
     kinds: tuple[str, ...] = ("kill",),
     price_books: tuple[int, ...] = (),
     recorder=None,
+    extra: dict | None = None,
 ) -> Report:
     """Load and nemesis for `duration` seconds and at least `fault_minimum` faults of
     every kind, whichever is later (capped at 3x duration); then heal and check. The
@@ -324,7 +333,7 @@ def run(
     initial = {book_id: quantity for book_id, quantity, _ in books}
     load = Clients(cluster, clients, sorted(initial), seed, recorder)
     prices = PriceTraffic(cluster, list(price_books))
-    nemesis = MixedNemesis(cluster, kinds, interval, downtime, seed)
+    nemesis = MixedNemesis(cluster, kinds, interval, downtime, seed, extra=extra)
     minimum = fault_minimum(duration, interval, downtime, kinds, rounds)
     load.start()
     prices.start(initial={book_id: cost for book_id, _, cost in books})
@@ -341,7 +350,12 @@ def run(
         f"the nemesis made {made} {kind} faults, fewer than {minimum}"
         for kind, made in nemesis.short_of(minimum).items()
     ]
-    heal(cluster)
+    converged = heal(cluster)
+    if converged > CONVERGE_WITHIN:
+        problems.append(
+            f"replicas identical only {converged:.1f} s after every node was up again "
+            f"(more than {CONVERGE_WITHIN:.0f} s)"
+        )
     known = {book_id: {ledger.cents(cost)} for book_id, _, cost in books}
     for write in prices.history.writes:  # acknowledged or not: either may have happened
         known[write.book_id].add(ledger.cents(write.price))
@@ -349,6 +363,7 @@ def run(
     report.fault_minimum = minimum
     report.violations += problems + check(cluster, initial, load.buys, known)
     report.settled = time.monotonic() - ended
+    report.converged = converged
     return report
 
 
