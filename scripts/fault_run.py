@@ -3,10 +3,13 @@
 
     .venv/bin/python scripts/fault_run.py --minutes 10 --catalogs 3
     sudo .venv/bin/python scripts/fault_run.py --minutes 10 --netns --partitions
+    sudo .venv/bin/python scripts/fault_run.py --minutes 10 --partitions --time-faults
 
 With --partitions (needs --netns, so root, `ip` and `nft`) the nemesis mixes
 network cuts (one node isolated, random halves, the bridge split) with
-kills and two front-ends serve. Staff raise the prices of two books that
+kills and two front-ends serve. --time-faults adds SIGSTOP pauses (the lease
+holder among them) and wall clocks set off and jumping, every node on a clock
+of its own (tests/support/timenemesis.py). Staff raise the prices of two books that
 readers read through every front-end, cached and not, and the checker flags
 any stale read, read of a value nobody wrote, or read going back in time
 (tests/support/history.py). About 40% of the purchases are orders of 2-4 books (POST
@@ -40,6 +43,7 @@ from tests.support import faults  # noqa: E402
 from tests.support.cluster import LocalCluster  # noqa: E402
 from tests.support.fault_report import MAX_READ_FAILURE_RATIO, max_write_pause  # noqa: E402
 from tests.support.history import History  # noqa: E402
+from tests.support.timenemesis import TIME_FAULTS, all_at_zero  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "loadtests" / "results"
 
@@ -62,12 +66,20 @@ def main() -> int:
     )
     parser.add_argument("--frontends", type=int, default=None, help="default: 2 with partitions")
     parser.add_argument(
+        "--time-faults",
+        action="store_true",
+        help="SIGSTOP pauses (the holder among them), wall clocks off and jumping (issue 20)",
+    )
+    parser.add_argument(
         "--out", default=str(RESULTS / "fault_run"), help="prefix of the timeline CSVs and PNG"
     )
     args = parser.parse_args()
     netns = args.netns or args.partitions
     kinds = ("kill", "isolate", "halves", "bridge") if args.partitions else ("kill",)
+    kinds += tuple(TIME_FAULTS) if args.time_faults else ()
     frontends = args.frontends or (2 if args.partitions else 1)
+    counts = {"frontend": frontends, "catalog": args.catalogs, "order": args.orders, "recovery": 1}
+    names = [f"{service}-{i}" for service, n in counts.items() for i in range(1, n + 1)]
 
     root = Path(tempfile.mkdtemp(prefix="bazar-faults-"))
     cluster = LocalCluster(
@@ -77,6 +89,7 @@ def main() -> int:
         frontends=frontends,
         netns=netns,
         tuning={"resolve_after": 3.0},
+        clocks=all_at_zero(names) if args.time_faults else None,
     ).up()
     started = time.monotonic()
     recorder = timeline.Recorder()
@@ -92,6 +105,7 @@ def main() -> int:
             kinds=kinds,
             price_books=(1, 2),
             recorder=recorder,
+            extra=TIME_FAULTS if args.time_faults else None,
         )
     finally:
         cluster.down()
