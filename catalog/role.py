@@ -25,6 +25,7 @@ from common.lease.keeper import LeaseKeeper
 from common.lease.raft import RaftLeaseGroup
 from common.lease.reads import Grants, ReadLease
 from common.node import NodeContext
+from common.observe.clocks import cut_off_by_clock
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class CatalogRole:
             tuning.clock_margin,
             on_gained=self._gained,
             max_drift=tuning.max_drift,
+            fit=lambda: not cut_off_by_clock(ctx.clocks.offset()),
         )
         self.read_lease = ReadLease(self.clock, tuning.max_drift, longest=tuning.read_lease)
         self.grants = Grants(self.clock, tuning.read_lease, tuning.max_drift)

@@ -190,9 +190,9 @@ def accept_lease(
     cache: BookCache,
     fence: EpochFence,
     epoch: int,
-    lease: dict | None,
     invalidate: dict,
     searches: bool = False,
+    lease: dict | None = None,
 ) -> int:
     """The catalog primary's round: fence, then its invalidations, then its read lease.
 

@@ -59,6 +59,7 @@ class LeaseKeeper:
         margin: float,
         on_gained: Callable[[int], None] = lambda epoch: None,
         max_drift: float = 0.01,
+        fit: Callable[[], bool] = lambda: True,
     ):
         self.me = me
         self.rank = rank  # place in config order: who tries first
@@ -68,6 +69,9 @@ class LeaseKeeper:
         self.renew_every = renew_every
         self.margin = margin
         self.on_gained = on_gained
+        # False while this node cannot do a writer's work (its wall clock too far from
+        # its peers' for signed calls): it neither takes the lease nor keeps it.
+        self.fit = fit
         # How long a lease must look quiet here before it is surely over at its holder.
         self.patience = duration * (1 + max_drift)
         self.epoch = 0  # the epoch we hold, or 0
@@ -93,9 +97,11 @@ class LeaseKeeper:
         seen = self.group.view()
         if self.epoch and seen.epoch > self.epoch:
             self._lose(f"epoch {seen.epoch} taken by {seen.holder}")
-        if self.epoch:
+        if self.epoch and not self.fit():
+            self._step_down("unfit to write (its wall clock is too far from its peers')")
+        elif self.epoch:
             self._renew()
-        elif self._may_try(seen):
+        elif self.fit() and self._may_try(seen):
             self._acquire(seen)
 
     def _may_try(self, seen: Grant) -> bool:
@@ -135,6 +141,12 @@ class LeaseKeeper:
             self._lose(f"renewal refused; epoch {grant.epoch} held by {grant.holder}")
             return
         self._valid_until = max(self._valid_until, proposed + self.duration - self.margin)
+
+    def _step_down(self, why: str) -> None:
+        """Stop writing now and free the lease, so another catalog takes over at once."""
+        epoch = self.epoch
+        self._lose(why)
+        self.group.release(self.me, epoch)
 
     def _lose(self, why: str) -> None:
         log.warning("%s lost the lease of epoch %d: %s", self.me, self.epoch, why)

@@ -22,6 +22,8 @@ import threading
 import time
 from collections import deque
 
+from common.auth import MAX_SKEW
+
 NOTICEABLE = 1.0  # seconds: beyond this, /health, the cluster page and logs say so
 KEPT_PER_PEER = 16  # recent samples of each peer
 FRESH = 30.0  # seconds a sample counts
@@ -58,3 +60,10 @@ class ClockWatch:
 
 def noticeable(offset: float | None) -> bool:
     return offset is not None and abs(offset) > NOTICEABLE
+
+
+def cut_off_by_clock(offset: float | None) -> bool:
+    """Our wall clock is so far from our peers' that signed calls between us are refused
+    or soon will be (half the signature window): a lease holder cannot replicate then,
+    so it steps down rather than hold writes up (`LeaseKeeper.fit`)."""
+    return offset is not None and abs(offset) > MAX_SKEW / 2

@@ -76,3 +76,20 @@ def test_health_the_cluster_page_and_metrics_show_whose_clock_is_off(skewed):
     metrics = requests.get(c.url_of("catalog-2") + "/metrics", timeout=5).text
     line = next(x for x in metrics.splitlines() if x.startswith("bazar_clock_offset_seconds"))
     assert 3.0 < float(line.split()[-1]) < 5.0
+
+
+def test_a_holder_whose_clock_goes_minutes_off_hands_over_and_writes_go_on(skewed):
+    """Past the signature window nobody takes its signed calls: it cannot replicate, so
+    it steps down instead of holding writes up; it catches up once set right."""
+    c = skewed
+    holder = next(n for n in c.names("catalog") if lease(c, n)["mine"])
+    other = next(n for n in c.names("catalog") if n != holder)
+    c.clocks[holder].set(-120.0)
+    try:
+        wait_until(lambda: lease(c, other)["mine"], 30, f"{other} to take the lease over")
+        assert c.api.set_price(3, 33.0).status_code == 200
+        assert fresh_price(c, 3) == 33.0
+    finally:
+        c.clocks[holder].set(CLOCKS[holder])
+    wait_until(lambda: c.check().returncode == 0, 30, "replicas to converge")
+    assert lease(c, other)["mine"]  # the old holder, fit again, does not take it back

@@ -139,6 +139,8 @@ def stamp(client) -> dict:
 
 def grant(client, clock, epoch=1, invalidate=None, lease=...):
     body = {"epoch": epoch, "lease": {**stamp(client), "length": 2.0} if lease is ... else lease}
+    if body["lease"] is None:
+        del body["lease"]  # no grant: no field
     if invalidate is not None:
         body["invalidate"] = invalidate
     return signed(client, "POST", "/lease", body)
@@ -191,6 +193,8 @@ def test_an_unsigned_lease_is_401(client, clock):
         ({"epoch": 1, "lease": {"run": "", "at": 1.0, "length": 2}}, "run"),
         ({"epoch": 1, "lease": {"run": "r", "at": 1.0, "length": -2}}, "length"),
         ({"epoch": 1, "until": 5.0}, "until"),
+        ({"epoch": 1, "lease": None}, "lease"),
+        ({"epoch": 1, "lease": {}}, "run"),
         ({"epoch": 1, "invalidate": [1]}, "invalidate"),
         ({"epoch": 1, "invalidate": {"one": 2}}, "invalidate"),
         ({"epoch": 1, "invalidate": {"-1": 2}}, "invalidate"),

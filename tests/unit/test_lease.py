@@ -381,3 +381,22 @@ def test_a_new_holder_waits_out_what_the_old_one_granted():
             assert not new.lapsed("copy")
             checked += 1
     assert b.holds() and checked > 0  # the old grant did overlap b's lease: the check bit
+
+
+def test_a_holder_unfit_to_write_steps_down_and_an_unfit_catalog_never_takes_over():
+    """A catalog whose wall clock is too far off for signed calls cannot replicate: it
+    frees the lease at once for another, and does not take it back while unfit."""
+    c = Cluster()
+    c.run(3)
+    unfit = {"a"}
+    for name, k in c.keepers.items():
+        k.fit = lambda name=name: name not in unfit
+    assert c.run(1) == 1
+    (new,) = c.holders()
+    assert new != "a" and c.log.table.grant.epoch == 2
+    unfit.add(new)  # now the new holder's clock goes too: the third takes over, never a
+    assert c.run(3) == 1
+    (third,) = c.holders()
+    assert third not in ("a", new)
+    unfit.clear()
+    assert c.run(10) == 1 and c.holders() == [third]  # fit again, nobody takes it back
