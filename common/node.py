@@ -119,7 +119,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # fsynced before it returns, so what a node acknowledged survives an OS
     # crash or a power cut of every host at once, not only a killed process
     # (NORMAL would lose the last commits then). Group commit keeps it one
-    # fsync per batch of buys, not per buy (README: "What survives what").
+    # fsync per batch of buys, not per buy (docs/consistency.md: "what survives what").
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")

@@ -10,7 +10,7 @@ its X-Request-Id; `ROUTE_ENVIRON` tells them which route served it.
 
 Why: Flask's request context, routing and response objects were most of the
 cost of a hit, about as much as the whole bare Flask view the bench measures
-against (README "Speed per core").
+against (docs/performance.md, "Speed per core").
 """
 
 from __future__ import annotations

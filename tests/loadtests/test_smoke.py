@@ -1,4 +1,4 @@
-"""Seconds-long smoke runs of the load scenarios; the full runs are by hand (README)."""
+"""Seconds-long smoke runs of the load scenarios; full runs by hand (docs/performance.md)."""
 
 from __future__ import annotations
 
