@@ -55,7 +55,7 @@ class CatalogCopies(RoundHooks):
         grants = self.role.grants
         with self._lock(target):
             if target not in grants.behind:
-                lease = grants.offer(target, self.role.may_grant_until()) if pulse else None
+                lease = self._offer(target) if pulse else None
                 body = with_lease({"entries": entries, "epoch": epoch}, lease)
                 answer = rep.push(target, body, self.timeout)
                 if answer is not None:
@@ -76,10 +76,14 @@ class CatalogCopies(RoundHooks):
             self._start_catch_up(rep, target, epoch)
         return True
 
+    def _offer(self, copy: str) -> dict | None:
+        """A read lease for `copy`, recorded before it is sent; None if none may be given."""
+        return self.role.grants.offer(copy, self.role.may_grant_until())
+
     def _first_grant(self, rep: Replicator, target: str, epoch: int) -> None:
         """A copy just answered for the first time since we lacked its stamp: its lease
         need not wait for the next heartbeat (a read lease counts from its own stamp)."""
-        lease = self.role.grants.offer(target, self.role.may_grant_until())
+        lease = self._offer(target)
         if lease is not None:
             body = {"entries": [], "epoch": epoch, "lease": lease}
             answer = rep.push(target, body, self.timeout)
@@ -156,14 +160,14 @@ class CatalogCopies(RoundHooks):
             if pulse and grants.lapsed(node.name):
                 self._start_probe(node, epoch)
             return True
-        lease = grants.offer(node.name, self.role.may_grant_until()) if pulse else None
+        lease = self._offer(node.name) if pulse else None
         body = with_lease({"epoch": epoch, "invalidate": books}, lease)
         if listing:
             body["searches"] = True
         if not self._post_lease(node, body):
             grants.miss(node.name)
         elif pulse and lease is None:  # the first stamp from it: grant at once
-            lease = grants.offer(node.name, self.role.may_grant_until())
+            lease = self._offer(node.name)
             if lease is not None:
                 self._post_lease(node, {"epoch": epoch, "lease": lease, "invalidate": {}})
         return True  # a front-end holds nothing durable: the round did not fail for it
