@@ -75,8 +75,9 @@ class SignedAuth:
 class SignatureVerifier:
     """Checks signed internal requests and remembers nonces to refuse replays."""
 
-    def __init__(self, secret: str, on_offset=None):
-        self.secret = secret
+    def __init__(self, secrets: str | tuple[str, ...], on_offset=None):
+        # The secret nodes sign with, then any still accepted during a rotation.
+        self.secrets = (secrets,) if isinstance(secrets, str) else tuple(secrets)
         self._seen = NonceBuckets(MAX_SKEW)
         self._lock = threading.Lock()
         self.on_offset = on_offset  # told our wall clock minus the caller's, per call
@@ -87,8 +88,10 @@ class SignatureVerifier:
         given = headers.get(SIG_HEADER, "")
         if not (timestamp and nonce and given):
             raise AuthError("internal route: signature headers missing")
-        expected = signature(self.secret, method, path, timestamp, nonce, body)
-        if not hmac.compare_digest(expected, given):
+        if not any(
+            hmac.compare_digest(signature(secret, method, path, timestamp, nonce, body), given)
+            for secret in self.secrets
+        ):
             raise AuthError("internal route: bad signature")
         try:
             offset = time.time() - float(timestamp)
@@ -142,10 +145,12 @@ class NonceBuckets:
         return sum(len(bucket) for bucket in self._buckets.values())
 
 
-def check_bearer(header: str | None, token: str) -> None:
-    """Raise AuthError unless `header` is 'Bearer <token>' (constant-time compare)."""
+def check_bearer(header: str | None, tokens: str | tuple[str, ...]) -> None:
+    """Raise AuthError unless `header` is 'Bearer <token>' for one of `tokens` (the
+    current one, and any still accepted during a rotation); constant-time compares."""
     scheme, _, given = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not given:
         raise AuthError("staff token required (Authorization: Bearer <token>)")
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+    accepted = (tokens,) if isinstance(tokens, str) else tokens
+    if not any(hmac.compare_digest(given.strip().encode(), t.encode()) for t in accepted):
         raise AuthError("staff token is wrong")

@@ -66,6 +66,33 @@ VOTERS = ("catalog", "recovery")  # services whose nodes vote in the lease's Raf
 
 
 @dataclass(frozen=True)
+class Tls:
+    """[tls] (design §2): off on loopback; on, every node serves HTTPS and nodes call
+    each other with mutual TLS under the cluster CA. Files by default under
+    `<data_dir>/tls/`, made by `bazar certs`."""
+
+    enabled: bool = False
+    directory: Path = Path("tls")
+    public_cert: Path | None = None  # the front-end's public side: the operator's own
+    public_key: Path | None = None
+
+    @property
+    def ca(self) -> Path:
+        return self.directory / "ca.pem"
+
+    def cert(self, name: str) -> Path:
+        """A node's certificate (or the operator tools', name OPERATOR)."""
+        return self.directory / f"{name}.pem"
+
+    def key(self, name: str) -> Path:
+        return self.directory / f"{name}.key"
+
+
+# The operator tools' client certificate (`bazar status`, `check`, Prometheus, tests).
+OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
 class Node:
     """One node of the cluster: its name, service, base URL and (voters) Raft address."""
 
@@ -80,7 +107,8 @@ class Node:
 
     @property
     def port(self) -> int:
-        return urlsplit(self.url).port or 80
+        parts = urlsplit(self.url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
 
     @property
     def votes(self) -> bool:
@@ -98,6 +126,20 @@ class Cluster:
     seed_file: Path
     nodes: dict[str, Node]
     tuning: Tuning = field(default_factory=Tuning)
+    tls: Tls = field(default_factory=Tls)
+    # Still accepted while a rotation rolls through the cluster, never sent (docs/operations.md).
+    accepted_staff_tokens: tuple[str, ...] = ()
+    accepted_cluster_secrets: tuple[str, ...] = ()
+
+    @property
+    def staff_tokens(self) -> tuple[str, ...]:
+        """Every staff token a front-end takes: the current one first."""
+        return (self.staff_token, *self.accepted_staff_tokens)
+
+    @property
+    def cluster_secrets(self) -> tuple[str, ...]:
+        """Every secret a signed call may carry: the one nodes sign with first."""
+        return (self.cluster_secret, *self.accepted_cluster_secrets)
 
     def of(self, service: str) -> list[Node]:
         """Nodes of one service, in config order (the order decides the primary)."""
@@ -134,15 +176,16 @@ def load_cluster(
     """Read, validate and complete the cluster config."""
     path = config_path(explicit)
     raw = _read_toml(path)
-    _reject_unknown(raw, {"data_dir", "seed_file", "auth", "tuning", "nodes"}, "")
+    _reject_unknown(raw, {"data_dir", "seed_file", "auth", "tuning", "tls", "nodes"}, "")
     data_dir = (path.parent / _typed(raw, "data_dir", str, "", "../var")).resolve()
     seed = raw.get("seed_file")
     seed_file = (
         (path.parent / _typed(raw, "seed_file", str, "")).resolve() if seed else DEFAULT_SEED
     )
     auth = _table(raw, "auth")
-    _reject_unknown(auth, {"staff_token", "cluster_secret"}, "auth.")
+    _reject_unknown(auth, {"staff_token", "cluster_secret", *ACCEPTED}, "auth.")
     token, secret = _secrets(auth, data_dir, make_secrets)
+    tls = _tls(_table(raw, "tls"), path.parent, data_dir)
     return Cluster(
         path=path,
         data_dir=data_dir,
@@ -150,7 +193,10 @@ def load_cluster(
         cluster_secret=secret,
         seed_file=seed_file,
         tuning=_tuning(_table(raw, "tuning")),
-        nodes=_nodes(_table(raw, "nodes")),
+        nodes=_nodes(_table(raw, "nodes"), tls.enabled),
+        tls=tls,
+        accepted_staff_tokens=_accepted(auth, "accepted_staff_tokens"),
+        accepted_cluster_secrets=_accepted(auth, "accepted_cluster_secrets"),
     )
 
 
@@ -204,7 +250,33 @@ def _secrets(auth: dict, data_dir: Path, make: bool) -> tuple[str, str]:
     return values[0], values[1]
 
 
-def _nodes(raw: dict) -> dict[str, Node]:
+ACCEPTED = ("accepted_staff_tokens", "accepted_cluster_secrets")
+
+
+def _accepted(auth: dict, key: str) -> tuple[str, ...]:
+    """Old (or next) secrets still taken during a rotation: a list of strings."""
+    values = auth.get(key, [])
+    if not isinstance(values, list) or not all(isinstance(v, str) and len(v) >= 16 for v in values):
+        raise ConfigError(f"'auth.{key}' must be a list of strings of at least 16 characters")
+    return tuple(values)
+
+
+def _tls(raw: dict, base: Path, data_dir: Path) -> Tls:
+    _reject_unknown(raw, {"enabled", "public_cert", "public_key"}, "tls.")
+    enabled = raw.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"'tls.enabled' must be true or false, got {enabled!r}")
+    public = [raw.get(k) for k in ("public_cert", "public_key")]
+    if (public[0] is None) != (public[1] is None):
+        raise ConfigError("'tls.public_cert' and 'tls.public_key' go together: give both or none")
+    paths = [
+        (base / _typed(raw, k, str, "tls.")).resolve() if raw.get(k) is not None else None
+        for k in ("public_cert", "public_key")
+    ]
+    return Tls(enabled, data_dir / "tls", paths[0], paths[1])
+
+
+def _nodes(raw: dict, tls: bool = False) -> dict[str, Node]:
     nodes = {}
     for name, spec in raw.items():
         where = f"nodes.{name}."
@@ -217,8 +289,10 @@ def _nodes(raw: dict) -> dict[str, Node]:
                 f"'{where}service' must be one of {', '.join(SERVICES)}, got {service!r}"
             )
         url = _typed(spec, "url", str, where).rstrip("/")
-        if not _valid_url(url):
-            raise ConfigError(f"'{where}url' must look like http://HOST:PORT, got {url!r}")
+        scheme = "https" if tls else "http"
+        if not _valid_url(url, scheme):
+            why = " ([tls] enabled = true)" if tls else " (https needs [tls] enabled = true)"
+            raise ConfigError(f"'{where}url' must look like {scheme}://HOST:PORT{why}, got {url!r}")
         nodes[name] = Node(name, service, url, _raft_address(spec, service, url, where))
     _check_counts(nodes)
     return nodes
@@ -238,13 +312,13 @@ def _raft_address(spec: dict, service: str, url: str, where: str) -> str | None:
     return address
 
 
-def _valid_url(url: str) -> bool:
+def _valid_url(url: str, scheme: str) -> bool:
     parts = urlsplit(url)
     try:
         port = parts.port
     except ValueError:  # out of range or not a number
         return False
-    return parts.scheme == "http" and bool(parts.hostname) and bool(port) and not parts.path
+    return parts.scheme == scheme and bool(parts.hostname) and bool(port) and not parts.path
 
 
 def _check_counts(nodes: dict[str, Node]) -> None:

@@ -10,6 +10,7 @@ common.cluster), which is what failover needs.
 from __future__ import annotations
 
 import json as jsonlib
+import ssl
 from typing import Any
 from urllib.parse import urlencode
 
@@ -61,11 +62,24 @@ class Reply:
 class InternalClient:
     """Signed JSON calls to other nodes over pooled keep-alive connections."""
 
-    def __init__(self, secret: str, tuning: Tuning, pool_size: int = 32, sender: str = ""):
+    def __init__(
+        self,
+        secret: str,
+        tuning: Tuning,
+        pool_size: int = 32,
+        sender: str = "",
+        tls: ssl.SSLContext | None = None,
+        public: tuple[ssl.SSLContext, set[str]] | None = None,
+    ):
+        """`tls`: the context for https nodes (common.tls.contexts); `public`: another
+        for the named nodes (front-ends that show the operator's certificate)."""
         self.secret = secret
         self.sender = {SENDER_HEADER: sender} if sender else {}  # who calls, for clock views
         # block=False: beyond pool_size a call opens a connection of its own, not waits.
-        self.pools = urllib3.PoolManager(num_pools=16, maxsize=pool_size, retries=False)
+        self.pools = _pools(pool_size, tls)
+        self.public_pools, self.public_names = (
+            (_pools(pool_size, public[0]), public[1]) if public else (self.pools, set())
+        )
         self.timeout = _timeout((tuning.connect_timeout, tuning.read_timeout))  # built once
 
     def request(
@@ -94,7 +108,8 @@ class InternalClient:
         if request_id:
             sent[REQUEST_ID_HEADER] = request_id
         try:
-            answer = self.pools.request(
+            pools = self.public_pools if node.name in self.public_names else self.pools
+            answer = pools.request(
                 method,
                 node.url + path,
                 body=body or None,
@@ -110,6 +125,11 @@ class InternalClient:
         if traced:
             note_backend(node.name, str(answer.status))
         return Reply(answer.status, answer.headers, answer.data, answer.reason, node.name)
+
+
+def _pools(pool_size: int, context: ssl.SSLContext | None) -> urllib3.PoolManager:
+    extra = {"ssl_context": context} if context else {}
+    return urllib3.PoolManager(num_pools=16, maxsize=pool_size, retries=False, **extra)
 
 
 def _timeout(value: float | tuple) -> urllib3.Timeout:

@@ -25,6 +25,7 @@ from common.observe.clocks import ClockWatch
 from common.observe.install import install as install_observability
 from common.openapi import doc, openapi_blueprint
 from common.storage.upgrade import upgrade as upgrade_tables
+from common.tls import contexts
 from common.web import RowIdConverter, install_error_handlers
 
 
@@ -76,15 +77,15 @@ def create_base_app(
     app = Flask(import_name)
     app.url_map.converters["id"] = RowIdConverter  # before any blueprint's rules
     app.config.update(
-        STAFF_TOKEN=cluster.staff_token,
+        STAFF_TOKEN=cluster.staff_tokens,  # the current one and any still accepted
         MAX_CONTENT_LENGTH=cluster.tuning.max_body,
         BACKGROUND=True,  # start replication/health threads; tests of pure logic turn it off
     )
     app.config.update(test_config or {})
     app.json.sort_keys = False
-    client = InternalClient(cluster.cluster_secret, cluster.tuning, sender=node.name)
+    client = internal_client(cluster, node.name)
     ctx = NodeContext(cluster, node, client)
-    app.extensions["bazar.verifier"] = SignatureVerifier(cluster.cluster_secret, ctx.clocks.add)
+    app.extensions["bazar.verifier"] = SignatureVerifier(cluster.cluster_secrets, ctx.clocks.add)
     app.extensions["bazar"] = ctx
     # Wall time for people and peers to compare with; no safety rule reads it.
     ctx.details["wall"] = lambda: round(time.time(), 3)
@@ -164,6 +165,19 @@ def _note_callers_clock() -> None:
             verifier.verify(request.method, request.path, request.headers, request.get_data())
         except AuthError:
             pass  # a customer's odd headers, or a stale call: nothing to learn
+
+
+def internal_client(cluster: Cluster, name: str) -> InternalClient:
+    """This node's client for calls to the others: signed, and under TLS when it is on."""
+    public = contexts.public_context(cluster)
+    fronts = {n.name for n in cluster.nodes.values() if contexts.shows_public_cert(cluster, n)}
+    return InternalClient(
+        cluster.cluster_secret,
+        cluster.tuning,
+        sender=name,
+        tls=contexts.client_context(cluster, name),
+        public=(public, fronts) if public else None,
+    )
 
 
 def health_blueprint() -> Blueprint:

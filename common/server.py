@@ -15,6 +15,7 @@ from gunicorn import util
 from gunicorn.app.base import BaseApplication
 
 from common.config import Cluster, Node
+from common.tls.contexts import server_options
 
 FACTORIES = {
     "frontend": "frontend",
@@ -44,6 +45,7 @@ def gunicorn_options(cluster: Cluster, node: Node) -> dict:
         "loglevel": "info",
         "control_socket_disable": True,  # no gunicornc socket: nodes are run by `bazar`
         "child_exit": _worker_exit,
+        **server_options(cluster, node),  # HTTPS when [tls] is on
     }
 
 

@@ -8,6 +8,7 @@ turns any error into `{"message": ...}` with the right status.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import logging
 import re
@@ -236,3 +237,23 @@ def staff_only(view: Callable) -> Callable:
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def staff_off_loopback(view: Callable) -> Callable:
+    """Open from loopback; from anywhere else the staff bearer token (views of the inside
+    of the cluster: /metrics, /cluster)."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if not from_loopback():
+            check_bearer(request.headers.get("Authorization"), current_app.config["STAFF_TOKEN"])
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def from_loopback() -> bool:
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False

@@ -1,7 +1,8 @@
 """GET /cluster (a live page for operators) and GET /cluster.json (what it shows).
 
-Both are open, like /health: they show node names, loopback URLs, health,
-roles, epochs and queue depths, never a token or a secret. The page is
+Both show node names, URLs, health, roles, epochs and queue depths, never a token or
+a secret; still, customers need not see the inside of the cluster: like /metrics,
+they are open from loopback and want the staff token from anywhere else. The page is
 plain HTML rendered here with the current snapshot; /static/cluster.js then
 fetches /cluster.json every second and redraws it (text only, no innerHTML),
 under a CSP that allows nothing but this front-end's own files.
@@ -14,6 +15,7 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, render_template
 
 from common.openapi import doc
+from common.web import staff_off_loopback
 from frontend.cluster_schemas import HEALTHS, ClusterViewSchema
 from frontend.cluster_state import ClusterState
 
@@ -50,16 +52,18 @@ def _guarded(response: Response, csp: str = PAGE_CSP) -> Response:
     return response
 
 
-@doc(responses={200: ClusterViewSchema}, auth="none")
+@doc(responses={200: ClusterViewSchema}, errors=(401,), auth="none")
 @bp.get("/cluster.json")
+@staff_off_loopback
 def cluster_json():
     """Every node as this front-end sees it: health and since when, roles, primary and
     epoch, outbox and recovery queue depths, cache hit rate, request rate, last events."""
     return _guarded(jsonify(_state().snapshot()), "default-src 'none'; frame-ancestors 'none'")
 
 
-@doc(responses={200: None}, auth="none")
+@doc(responses={200: None}, errors=(401,), auth="none")
 @bp.get("/cluster")
+@staff_off_loopback
 def cluster_page():
     """The live cluster page (HTML; it refreshes itself from /cluster.json)."""
     snapshot = _state().snapshot()

@@ -4,7 +4,11 @@ Voters are every catalog node and the recovery node, each on its own Raft
 address (`raft` in the config). The group's log is journaled under data_dir,
 with the current term and vote (PySyncObj >= 0.3.17), so a restarted voter
 never votes twice in one term. Raft traffic is encrypted and authenticated
-with the cluster secret.
+with the cluster secret (PySyncObj's Fernet), also when [tls] is on: PySyncObj
+speaks its own TCP protocol, which TLS cannot wrap without patching it, and its
+Fernet tokens already give what TLS would (secrecy, integrity, replay protection per
+connection). During a rotation every accepted secret decrypts, the current one
+encrypts (`_Sync`), so the group never splits.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from cryptography.fernet import MultiFernet
 from pysyncobj import SyncObj, SyncObjConf, SyncObjConsumer, SyncObjException, replicated
+from pysyncobj.encryptor import getEncryptor
 
 from common.config import Cluster, Node
 from common.lease.clock import Clock
@@ -68,7 +74,9 @@ class RaftLeaseGroup:
         self.state = LeaseState(clock)
         self.timeout = timeout
         others = [n.raft for n in cluster.voters if n.name != node.name]
-        self.sync = SyncObj(node.raft, others, _conf(cluster, node), consumers=[self.state])
+        self.sync = _Sync(
+            cluster.cluster_secrets, node.raft, others, _conf(cluster, node), consumers=[self.state]
+        )
 
     def view(self) -> Grant:
         """The lease as this voter's applied log has it (may lag the leader a little)."""
@@ -109,6 +117,19 @@ class RaftLeaseGroup:
 
     def stop(self) -> None:
         self.sync.destroy()
+
+
+class _Sync(SyncObj):
+    """A SyncObj whose traffic any of `secrets` decrypts and the first encrypts: a
+    cluster-secret rotation rolls through the voters without splitting the group."""
+
+    def __init__(self, secrets: tuple[str, ...], *args, **kwargs):
+        self._keys = MultiFernet([getEncryptor(secret) for secret in secrets])
+        super().__init__(*args, **kwargs)
+
+    @property
+    def encryptor(self):  # what PySyncObj's transport encrypts and decrypts with
+        return self._keys
 
 
 def _conf(cluster: Cluster, node: Node) -> SyncObjConf:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import time
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from common.auth import check_bearer
 from common.observe.metrics import LiveMetrics, gauge, node_registry
 from common.observe.recorder import Recorder
 from common.observe.requestlog import (
@@ -22,6 +20,7 @@ from common.observe.requestlog import (
     log_path,
 )
 from common.openapi import doc
+from common.web import staff_off_loopback
 
 
 def install(app: Flask) -> None:
@@ -115,19 +114,11 @@ def _metrics_blueprint() -> Blueprint:
 
     @doc(responses={200: None}, errors=(401,), auth="none")
     @bp.get("/metrics")
+    @staff_off_loopback
     def metrics():
         """Prometheus text format. From loopback as is; from elsewhere with the staff token."""
-        if not _from_loopback():
-            check_bearer(request.headers.get("Authorization"), current_app.config["STAFF_TOKEN"])
         current_app.extensions["bazar.recorder"].fold()  # every request finished so far
         body = generate_latest(current_app.extensions["bazar.registry"])
         return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return bp
-
-
-def _from_loopback() -> bool:
-    try:
-        return ipaddress.ip_address(request.remote_addr or "").is_loopback
-    except ValueError:
-        return False

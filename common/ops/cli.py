@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster = load_cluster(args.config)
         if args.command != "up":  # `up` may be the one that makes the namespaces
             cluster = netns.effective(cluster)
+        procs.trust(cluster)  # HTTPS to the nodes when [tls] is on
         return args.func(cluster, args) or 0
     except ConfigError as e:
         print(f"bazar: config error: {e}", file=sys.stderr)
@@ -80,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     cut.add_argument("groups", nargs="*", metavar="GROUP", help="node names joined by commas: A,B")
     cut.add_argument("--isolate", metavar="NODE", help="cut NODE from every other node")
     add("heal", cmd_heal, "remove every cut made by partition")
+    tls = add("certs", cmd_certs, "make the cluster CA and each node's key and certificate")
+    tls.add_argument("--force", action="store_true", help="make every file again, the CA too")
+    tls.add_argument("--renew", action="store_true", help="sign every certificate again")
+    tls.add_argument("--new-ca", action="store_true", help="rotation: a new CA, old ones kept")
+    tls.add_argument("--drop-old-cas", action="store_true", help="rotation: trust the new CA only")
     follow = add("trace", cmd_trace, "one request's log lines from every node, in time order")
     follow.add_argument("request_id", metavar="ID", help="the request's X-Request-Id")
     follow.add_argument("--json", action="store_true", help="the raw JSON lines")
@@ -97,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_up(cluster: Cluster, args) -> int:
     if args.netns or netns.active(cluster):  # a netns cluster stays one until `down`
         cluster = _netns_up(cluster)
+    if cluster.tls.enabled:  # what is missing, and names for the addresses it runs at
+        from common.tls import certs  # cryptography: not in every node's master
+
+        for line in certs.make(cluster):
+            print(f"tls: made {line}")
+        procs.trust(cluster)
     nodes = sorted(cluster.nodes.values(), key=lambda n: START_ORDER.index(n.service))
     display = None if args.detach else Display(cluster)
     pids = {node: procs.start(cluster, node, netns.exec_prefix(cluster, node)) for node in nodes}
@@ -270,6 +282,19 @@ def cmd_partition(cluster: Cluster, args) -> int:
 
 def cmd_heal(cluster: Cluster, args) -> int:
     print("\n".join(partition.heal(cluster)))
+    return 0
+
+
+def cmd_certs(cluster: Cluster, args) -> int:
+    from common.tls import certs
+
+    if args.drop_old_cas:
+        lines = certs.drop_old_cas(cluster)
+    else:
+        lines = certs.make(cluster, force=args.force, new_ca=args.new_ca, renew=args.renew)
+    print("\n".join(lines) or f"certificates up to date in {cluster.tls.directory}")
+    if not cluster.tls.enabled:
+        print("note: [tls] enabled = true in the config makes the nodes use them")
     return 0
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common.config import SERVICES, Cluster, Node
+from common.config import OPERATOR, SERVICES, Cluster, Node
 from common.ops import procs
 
 DEFAULT_PORT = 9090
@@ -87,6 +87,7 @@ def scrape_config(cluster: Cluster, credentials: Path) -> str:
         if not nodes:
             continue
         lines += [f"  - job_name: {q(service)}", "    metrics_path: /metrics"]
+        lines += _tls_lines(cluster, service)
         if any(needs_token(n) for n in nodes):
             lines += [
                 "    authorization:",
@@ -100,6 +101,22 @@ def scrape_config(cluster: Cluster, credentials: Path) -> str:
                 f"        labels: {{node: {q(node.name)}}}",
             ]
     return "\n".join(lines) + "\n"
+
+
+def _tls_lines(cluster: Cluster, service: str) -> list[str]:
+    """Under [tls]: HTTPS, the cluster CA, and the operator's client certificate (catalog,
+    order and recovery nodes refuse a client without one)."""
+    tls = cluster.tls
+    if not tls.enabled:
+        return []
+    q = json.dumps
+    lines = ["    scheme: https", "    tls_config:"]
+    if not (service == "frontend" and tls.public_cert):
+        lines.append(f"      ca_file: {q(str(tls.ca))}")
+    return lines + [
+        f"      cert_file: {q(str(tls.cert(OPERATOR)))}",
+        f"      key_file: {q(str(tls.key(OPERATOR)))}",
+    ]
 
 
 def write_config(cluster: Cluster) -> Path:

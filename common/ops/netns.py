@@ -28,6 +28,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import tomli_w
 
@@ -145,6 +146,11 @@ def derived_config(cluster: Cluster, layout: Layout) -> dict:
         raw = tomllib.load(f)  # [auth] and [tuning] as written, so env overrides still apply
     config = {"data_dir": str(cluster.data_dir), "seed_file": str(cluster.seed_file)}
     config.update({key: raw[key] for key in ("auth", "tuning") if key in raw})
+    if "tls" in raw:  # its file paths made absolute: this file lives elsewhere
+        tls = cluster.tls
+        config["tls"] = {"enabled": tls.enabled}
+        if tls.public_cert and tls.public_key:
+            config["tls"].update(public_cert=str(tls.public_cert), public_key=str(tls.public_key))
     config["nodes"] = {name: _node_block(node, layout) for name, node in cluster.nodes.items()}
     return config
 
@@ -157,7 +163,8 @@ def write_derived_config(cluster: Cluster, layout: Layout) -> Path:
 
 def _node_block(node: Node, layout: Layout) -> dict:
     address = layout.address(node.name)
-    block = {"service": node.service, "url": f"http://{address}:{node.port}"}
+    scheme = urlsplit(node.url).scheme
+    block = {"service": node.service, "url": f"{scheme}://{address}:{node.port}"}
     if node.raft:
         block["raft"] = f"{address}:{node.raft.rpartition(':')[2]}"
     return block

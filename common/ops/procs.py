@@ -34,6 +34,16 @@ def http_session():
     return session
 
 
+def trust(cluster: Cluster) -> None:
+    """Let the tools' session speak HTTPS to this cluster's nodes (when [tls] is on): the
+    cluster CA verifies them and the operator's certificate opens mutual TLS. Mounted per
+    node url, so clusters with and without TLS share the one session."""
+    if cluster.tls.enabled:
+        from common.tls import tools  # requests: only where a tool runs
+
+        tools.mount(http_session(), cluster)
+
+
 def pid_file(cluster: Cluster, node: Node) -> Path:
     return cluster.data_dir / "run" / f"{node.name}.pid"
 

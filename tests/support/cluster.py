@@ -25,6 +25,7 @@ import requests
 from common.config import VOTERS, Cluster, load_cluster
 from common.http import InternalClient
 from common.ops import monitor, netns, procs
+from common.tls import contexts
 from tests.support import timefaults
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,9 +117,11 @@ class LocalCluster:
         netns: bool = False,
         code: Path = ROOT,
         clocks: dict[str, float] | None = None,
+        tls: bool = False,
     ):
         """`clocks`: node name -> seconds its wall clock is off the host's, from its first
-        start (`timefaults.give_clock`); `self.clocks[name].set(s)` makes it jump."""
+        start (`timefaults.give_clock`); `self.clocks[name].set(s)` makes it jump.
+        `tls`: [tls] on, certificates made by `bazar certs` before the first start."""
         self.root = root
         self.code = code  # the checkout whose `bazar` (and so whose nodes) run
         self.netns = netns  # `up --netns`: each node in a namespace of its own (root only)
@@ -133,9 +136,10 @@ class LocalCluster:
             "threads": 8,
             **(tuning or {}),
         }
-        self.config_path.write_text(_config_text(counts, settings))
+        self.config_path.write_text(_config_text(counts, settings, tls))
+        if tls:
+            self.bazar("certs")
         self._use(load_cluster(self.config_path))
-        self.internal = InternalClient(self.cluster.cluster_secret, self.cluster.tuning)
         self.clocks: dict[str, timefaults.WallClock] = {}
         for name, seconds in (clocks or {}).items():
             timefaults.give_clock(self, name, seconds)
@@ -144,6 +148,13 @@ class LocalCluster:
         """Talk to the nodes where this config puts them (namespace addresses after --netns)."""
         self.cluster = cluster
         self.api = Api(self.url_of(self.names("frontend")[0]), self.cluster.staff_token)
+        # As the operator: the cluster CA verifies the nodes, the operator's certificate
+        # opens mutual TLS (no-ops without [tls]).
+        procs.trust(cluster)
+        self.api.http.verify = str(cluster.tls.ca) if cluster.tls.enabled else True
+        self.internal = InternalClient(
+            cluster.cluster_secret, cluster.tuning, tls=contexts.client_context(cluster)
+        )
 
     # -- naming ---------------------------------------------------------------
     def names(self, service: str) -> list[str]:
@@ -264,10 +275,12 @@ class LocalCluster:
         return self.internal.request(self.node(name), method, path, **kw)
 
 
-def _config_text(counts: dict[str, int], tuning: dict) -> str:
+def _config_text(counts: dict[str, int], tuning: dict, tls: bool = False) -> str:
+    scheme = "https" if tls else "http"
     lines = [
         'data_dir = "var"',
         "",
+        *(["[tls]", "enabled = true", ""] if tls else []),
         "[auth]",
         f'staff_token = "{secrets.token_urlsafe(24)}"',
         f'cluster_secret = "{secrets.token_urlsafe(32)}"',
@@ -283,7 +296,7 @@ def _config_text(counts: dict[str, int], tuning: dict) -> str:
                 "",
                 f"[nodes.{service}-{i}]",
                 f'service = "{service}"',
-                f'url = "http://127.0.0.1:{next(ports)}"',
+                f'url = "{scheme}://127.0.0.1:{next(ports)}"',
             ]
             if service in VOTERS:  # port + 1000 could be taken, or past 65535
                 lines.append(f'raft = "127.0.0.1:{next(ports)}"')

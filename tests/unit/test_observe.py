@@ -161,3 +161,18 @@ def test_observe_all_counts_like_observe_one_by_one():
                 counted[side][(s.name, s.labels.get("le"))] = s.value
     assert counted[0] == counted[1] and counted[0][("t_count", None)] == len(values)
     assert summed[1]["sum"] == pytest.approx(summed[0]["sum"])
+
+
+@pytest.mark.parametrize("path", ["/cluster", "/cluster.json"])
+def test_the_cluster_view_is_open_from_loopback_and_staff_only_from_elsewhere(app, path):
+    token = app.config["test.cluster"].staff_token
+    client = app.test_client()
+    assert client.get(path, environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
+    refused = client.get(path, environ_base={"REMOTE_ADDR": "198.18.0.9"})
+    assert refused.status_code == 401 and "staff token" in refused.get_json()["message"]
+    with_token = client.get(
+        path,
+        headers={"Authorization": f"Bearer {token}"},
+        environ_base={"REMOTE_ADDR": "::ffff:198.18.0.9"},
+    )
+    assert with_token.status_code == 200

@@ -1,0 +1,94 @@
+"""A cluster with [tls] on: HTTPS everywhere, mutual TLS between nodes (issue 21).
+
+Real nodes on loopback; the test speaks to them as a customer (HTTPS, the cluster CA
+verifies the front-end), as the operator (the `bazar` CLI with the operator's
+certificate), and as strangers: plain HTTP, no client certificate, and a certificate
+from another cluster's CA must all be refused by the inside nodes.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+
+from common.config import OPERATOR, load_cluster
+from common.tls import certs
+from tests.support.cluster import LocalCluster, wait_until
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    cluster = LocalCluster(tmp_path_factory.mktemp("tls"), tls=True).up()
+    yield cluster
+    cluster.discard()
+
+
+@pytest.fixture(scope="module")
+def stranger(tmp_path_factory, cluster) -> tuple[str, str]:
+    """The operator certificate of another cluster: same names, another CA."""
+    other = tmp_path_factory.mktemp("other")
+    text = cluster.config_path.read_text().replace('data_dir = "var"', f'data_dir = "{other}"')
+    (other / "cluster.toml").write_text(text)
+    elsewhere = load_cluster(other / "cluster.toml")
+    certs.make(elsewhere)
+    return str(elsewhere.tls.cert(OPERATOR)), str(elsewhere.tls.key(OPERATOR))
+
+
+def plain(url: str) -> str:
+    return url.replace("https://", "http://")
+
+
+def test_every_node_serves_https(cluster):
+    assert all(n.url.startswith("https://") for n in cluster.cluster.nodes.values())
+    status = cluster.bazar("status", "--json").stdout
+    assert status.count('"state": "up"') == len(cluster.cluster.nodes)
+
+
+def test_customers_buy_and_staff_write_over_https(cluster):
+    api = cluster.api
+    assert api.search("distributed systems").status_code == 200
+    before = api.lookup(1).json()["quantity"]
+    bought = api.buy(1, key=str(uuid.uuid4()))
+    assert bought.status_code == 201, bought.text
+    assert api.set_price(1, 12.5).status_code == 200
+    book = wait_until(lambda: (r := api.lookup(1).json())["cost"] == 12.5 and r, 10)
+    assert book["quantity"] == before - 1
+
+
+@pytest.mark.parametrize("service", ["frontend", "catalog", "order", "recovery"])
+def test_plain_http_is_refused(cluster, service):
+    node = cluster.cluster.of(service)[0]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(plain(node.url) + "/health", timeout=5)
+
+
+@pytest.mark.parametrize("service", ["catalog", "order", "recovery"])
+def test_inside_nodes_refuse_a_client_without_a_certificate(cluster, service):
+    node = cluster.cluster.of(service)[0]
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(node.url + "/health", verify=str(cluster.cluster.tls.ca), timeout=5)
+
+
+@pytest.mark.parametrize("service", ["catalog", "order", "recovery"])
+def test_inside_nodes_refuse_a_certificate_from_another_ca(cluster, stranger, service):
+    node = cluster.cluster.of(service)[0]
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(
+            node.url + "/health", verify=str(cluster.cluster.tls.ca), cert=stranger, timeout=5
+        )
+
+
+def test_the_front_end_asks_customers_for_no_certificate(cluster):
+    answer = requests.get(
+        cluster.api.url + "/health", verify=str(cluster.cluster.tls.ca), timeout=5
+    )
+    assert answer.status_code == 200
+
+
+def test_check_and_report_work_over_mutual_tls(cluster):
+    cluster.api.buy(2, key=str(uuid.uuid4()))
+    wait_until(lambda: cluster.bazar("check", check=False).returncode == 0, 20, "replicas equal")
+    assert "replicas identical" in cluster.bazar("check").stdout
+    assert cluster.bazar("report", "--json").returncode == 0
