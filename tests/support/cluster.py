@@ -156,6 +156,15 @@ class LocalCluster:
             cluster.cluster_secret, cluster.tuning, tls=contexts.client_context(cluster)
         )
 
+    def session(self) -> requests.Session:
+        """A customer's session: no proxy; under [tls], the cluster CA verifies the
+        front-ends (customers show no certificate)."""
+        session = requests.Session()
+        session.trust_env = False
+        if self.cluster.tls.enabled:
+            session.verify = str(self.cluster.tls.ca)
+        return session
+
     # -- naming ---------------------------------------------------------------
     def names(self, service: str) -> list[str]:
         return [n.name for n in self.cluster.of(service)]

@@ -103,8 +103,7 @@ class Clients:
         return self.workers.join(timeout=60)
 
     def _run(self, index: int) -> None:
-        session = requests.Session()
-        session.trust_env = False
+        session = self.cluster.session()
         frontends = [self.cluster.url_of(n) for n in self.cluster.names("frontend")]
         rng = random.Random(self.seed * 1000 + index)
         while not self._stop.is_set():

@@ -70,9 +70,7 @@ class PriceTraffic:
         return [f"book {b} via {via(u, m)}" for u, b, m in wanted if (b, via(u, m)) not in read]
 
     def _session(self) -> requests.Session:
-        session = requests.Session()
-        session.trust_env = False
-        return session
+        return self.cluster.session()
 
     def _write_prices(self, book_id: int) -> None:
         session, token = self._session(), self.cluster.cluster.staff_token
