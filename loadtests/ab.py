@@ -3,6 +3,7 @@
 
     .venv/bin/python loadtests/ab.py --before addf2b6                # HEAD vs addf2b6
     .venv/bin/python loadtests/ab.py --before addf2b6 --rounds 8 --scenarios cached,buy
+    .venv/bin/python loadtests/ab.py --tls                           # TLS off vs on, HEAD
 
 On a shared 2-core VM two runs of the same code differ by up to 20%, which
 hides a 5% cost. Here both builds run at once (each idle while the other is
@@ -11,6 +12,9 @@ both alike. Each round prints req/s of both and their ratio; the summary is
 the median ratio per scenario, and the CPU time the whole cluster spent per
 request (every node's processes, from /proc), which drifts less than req/s.
 The "before" checkout is a git worktree made for the run and removed after.
+With --tls both sides run this working tree, "before" with [tls] off and "after"
+with it on: customers (wrk) speak HTTPS to the front-end over keep-alive
+connections, and every call between nodes is mutual TLS.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ class Side:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", required=True, help="git revision to compare with")
+    parser.add_argument("--before", help="git revision to compare with")
+    parser.add_argument("--tls", action="store_true", help="compare [tls] off with on instead")
     parser.add_argument("--after", help="git revision (default: this working tree)")
     parser.add_argument("--rounds", type=int, default=6, help="pairs of runs per scenario")
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per run")
@@ -56,13 +61,22 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("ab: wrk not found (apt-get install wrk)", file=sys.stderr)
         return 2
+    if bool(args.before) == args.tls:
+        parser.error("give either --before REVISION or --tls")
     scenarios = args.scenarios.split(",")
-    trees = {"before": checkout(args.before), "after": checkout(args.after) if args.after else ROOT}
+    trees = {
+        "before": checkout(args.before) if args.before else ROOT,
+        "after": checkout(args.after) if args.after else ROOT,
+    }
     sides: list[Side] = []
     try:
         sides = [
-            start(f"before ({args.before})", trees["before"]),
-            start(f"after ({args.after or 'working tree'})", trees["after"]),
+            start(f"before ({args.before or 'TLS off'})", trees["before"]),
+            start(
+                f"after ({args.after or 'working tree'}{', TLS on' * args.tls})",
+                trees["after"],
+                args.tls,
+            ),
         ]
         for scenario in scenarios:
             run_scenario(scenario, sides, args)
@@ -89,9 +103,9 @@ def git(*args: str) -> None:
     subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True)  # noqa: S603 S607  # nosec
 
 
-def start(label: str, code: Path) -> Side:
+def start(label: str, code: Path, tls: bool = False) -> Side:
     root = Path(tempfile.mkdtemp(prefix="bazar-ab-cluster-"))
-    cluster = LocalCluster(root, tuning=TUNING, code=code).up()
+    cluster = LocalCluster(root, tuning=TUNING, code=code, tls=tls).up()
     for book_id in range(1, 8):  # stock high enough that no buy is refused
         assert cluster.api.set_quantity(book_id, 1_000_000_000).status_code == 200
     print(f"{label}: {cluster.api.url}", flush=True)

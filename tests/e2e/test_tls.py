@@ -8,14 +8,16 @@ from another cluster's CA must all be refused by the inside nodes.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 
 import pytest
 import requests
 
 from common.config import OPERATOR, load_cluster
+from common.ops import monitor
 from common.tls import certs
-from tests.support.cluster import LocalCluster, wait_until
+from tests.support.cluster import LocalCluster, free_ports, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +94,22 @@ def test_check_and_report_work_over_mutual_tls(cluster):
     wait_until(lambda: cluster.bazar("check", check=False).returncode == 0, 20, "replicas equal")
     assert "replicas identical" in cluster.bazar("check").stdout
     assert cluster.bazar("report", "--json").returncode == 0
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not on PATH")
+def test_prometheus_scrapes_every_node_with_the_operator_certificate(cluster):
+    port = free_ports(1)[0]
+    outcome = monitor.start(cluster.cluster, port)
+    assert outcome.url, outcome.message
+    session = requests.Session()
+    session.trust_env = False
+
+    def all_up():
+        answer = session.get(f"{outcome.url}/api/v1/query", params={"query": "up"}, timeout=5)
+        found = {r["metric"]["node"]: r["value"][1] for r in answer.json()["data"]["result"]}
+        return found if all(found.get(n) == "1" for n in cluster.cluster.nodes) else None
+
+    try:
+        wait_until(all_up, 30, "up == 1 for every node over HTTPS")
+    finally:
+        monitor.stop(cluster.cluster)

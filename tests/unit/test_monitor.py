@@ -75,3 +75,24 @@ def test_without_the_binary_the_outcome_says_how_to_install(tmp_path, monkeypatc
 
 def test_stop_without_a_prometheus_is_false(tmp_path, monkeypatch):
     assert monitor.stop(make(tmp_path, monkeypatch, "127.0.0.1")) is False
+
+
+def test_a_tls_cluster_is_scraped_over_https_with_the_operator_certificate(tmp_path, monkeypatch):
+    from common.tls import certs
+
+    text = config_text("198.18.7.2", catalogs=2, tuning="[tls]\nenabled = true\n")
+    cluster = load_config(tmp_path, monkeypatch, text.replace("http://", "https://"))
+    certs.make(cluster)
+    path = monitor.write_config(cluster)
+    for job in yaml.safe_load(path.read_text())["scrape_configs"]:
+        assert job["scheme"] == "https"
+        assert job["tls_config"] == {
+            "ca_file": str(cluster.tls.ca),
+            "cert_file": str(cluster.tls.cert("operator")),
+            "key_file": str(cluster.tls.key("operator")),
+        }
+    if promtool := shutil.which("promtool"):
+        result = subprocess.run(
+            [promtool, "check", "config", str(path)], capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
