@@ -70,7 +70,7 @@ needs_systemd_analyze = pytest.mark.skipif(
 )
 
 
-def bazar(*args: str) -> subprocess.CompletedProcess:
+def bazar(*args: str, code: int = 0) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [sys.executable, "-m", "common.ops.cli", *args],
         capture_output=True,
@@ -79,7 +79,7 @@ def bazar(*args: str) -> subprocess.CompletedProcess:
         cwd=ROOT,
         env={**os.environ, **SECRETS},
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == code, result.stderr
     return result
 
 
@@ -159,6 +159,37 @@ def test_systemd_options_and_where_the_config_will_live(tmp_path, three_catalogs
     assert "StateDirectory=bazar\n" in (out / "bazar-order-1.service").read_text()
 
 
+@pytest.mark.parametrize(
+    "option, named",
+    [
+        (("k8s", "--namespace", "Shop_NS"), "--namespace"),
+        (("systemd", "--user", "r00t;"), "--user"),
+    ],
+)
+def test_a_bad_option_is_one_clear_error(tmp_path, option, named):
+    result = bazar("deploy", *option, "--out", str(tmp_path / "out"), code=2)
+    assert named in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@needs_systemd_analyze
+def test_a_node_name_systemd_would_misread_is_escaped(tmp_path, three_catalogs):
+    odd = tmp_path / "odd.toml"
+    odd.write_text(three_catalogs.read_text().replace("[nodes.order-1]", '[nodes."order 1%"]'))
+    out = tmp_path / "units"
+    bazar("deploy", "systemd", "--out", str(out), "--config", str(odd), "--bazar",
+          a_bazar_script())  # fmt: skip
+    unit = out / "bazar-order\\x201\\x25.service"
+    assert f' node "order 1%%" --config {odd}\n' in unit.read_text()
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
 @needs_systemd_analyze
 def test_systemd_analyze_verify_passes(tmp_path, config):
     out = tmp_path / "units"
@@ -222,6 +253,9 @@ def test_k8s_manifests_validate_and_hold_no_secret(tmp_path, config):
         assert refs["BAZAR_CLUSTER_SECRET"]["secretKeyRef"]["name"] == "bazar-secrets"
         assert services[service]["spec"]["clusterIP"] == "None"
     assert services["bazar-public"]["spec"]["type"] == "LoadBalancer"
+    voters = of_kind(docs, "PodDisruptionBudget")["bazar-voters"]["spec"]  # one vote at a time
+    assert voters["maxUnavailable"] == 1
+    assert voters["selector"]["matchExpressions"][0]["values"] == ["catalog", "recovery"]
     assert (
         of_kind(docs, "ConfigMap")["bazar-config"]["data"]["cluster.toml"]
         == (out / "cluster.toml").read_text()

@@ -10,6 +10,8 @@ See docs/deploy.md.
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from pathlib import Path
 
 from common.config import Cluster, load_cluster
@@ -27,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "k8s default: bazar, on the image's PATH)",
     )
     host = parser.add_argument_group("systemd")
-    host.add_argument("--user", default="bazar", help="user (and group) the nodes run as")
+    host.add_argument(
+        "--user", default="bazar", type=_user, help="user (and group) the nodes run as"
+    )
     host.add_argument(
         "--config-at",
         help="where the config file lives on the hosts (default: this config's absolute path)",
@@ -38,8 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the operator's secrets file, mode 0600 (default /etc/bazar/secrets.env)",
     )
     kube = parser.add_argument_group("k8s")
-    kube.add_argument("--namespace", default="bazar", help="namespace (default bazar)")
-    kube.add_argument("--image", default="bazar:latest", help="the operator's Bazar image")
+    kube.add_argument(
+        "--namespace", default="bazar", type=_dns_label, help="namespace (default bazar)"
+    )
+    kube.add_argument(
+        "--image", default="bazar:latest", help="your Bazar image (default bazar:latest)"
+    )
     kube.add_argument("--storage", default="1Gi", help="volume size per pod (default 1Gi)")
     kube.add_argument("--storage-class", help="storage class (default: the cluster's default)")
     kube.add_argument(
@@ -62,7 +70,12 @@ def run(cluster: Cluster, args: argparse.Namespace) -> int:
         from common.ops.deploy import k8s
 
         files = k8s.render(cluster, k8s.options_from(args))
-    for path in write_files(Path(args.out), files):
+    try:
+        written = write_files(Path(args.out), files)
+    except OSError as e:
+        print(f"bazar: deploy: cannot write into {args.out}: {e}", file=sys.stderr)
+        return 1
+    for path in written:
         print(f"wrote {path}")
     return 0
 
@@ -76,3 +89,15 @@ def write_files(out: Path, files: dict[str, str]) -> list[Path]:
         path.write_text(text)
         written.append(path)
     return written
+
+
+def _dns_label(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", text):
+        raise argparse.ArgumentTypeError(f"not a DNS label (a-z, 0-9, '-'): {text!r}")
+    return text
+
+
+def _user(text: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", text):
+        raise argparse.ArgumentTypeError(f"not a user name: {text!r}")
+    return text

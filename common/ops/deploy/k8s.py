@@ -24,6 +24,8 @@ Choices, each for a reason:
   (keys staff-token and cluster-secret), and with TLS on, a Secret
   `bazar-tls-<service>` per service (ca.pem, <pod>.pem, <pod>.key of its pods)
   mounted over <data_dir>/tls.
+- pods of a service, and the voters among themselves, prefer different
+  machines, and a PodDisruptionBudget lets a drain take one of them at a time.
 - every pod runs as uid 10001 with a read-only root file system, no
   capabilities (bar binding a port below 1024 if the config asks for one), one
   volume claim of its own at data_dir and an emptyDir at /tmp (gunicorn).
@@ -84,6 +86,7 @@ def render(cluster: Cluster, options: Options) -> dict[str, str]:
         docs.append(stateful_set(cluster, service, options, kc.digest(config, seed)))
         files[f"{service}.yaml"] = dump(docs)
     files["frontend-public.yaml"] = dump([public_service(cluster, options)])
+    files["disruption.yaml"] = dump(disruption_budgets(options))
     files[kc.CONFIG_FILE] = config
     files[kc.SEED_FILE] = seed
     return files
@@ -158,6 +161,37 @@ def public_service(cluster: Cluster, options: Options) -> dict:
     }
 
 
+def _peers(service: str) -> list[str]:
+    """The services whose pods this one's should not share a machine with: the
+    voters among themselves (one machine down must cost one vote), else its own."""
+    return list(VOTERS) if service in VOTERS else [service]
+
+
+def _selector(services: list[str]) -> dict:
+    return {
+        "matchLabels": {"app.kubernetes.io/name": "bazar"},
+        "matchExpressions": [
+            {"key": "app.kubernetes.io/component", "operator": "In", "values": services}
+        ],
+    }
+
+
+def disruption_budgets(options: Options) -> list[dict]:
+    """One pod at a time for drains and upgrades of the machines: the voters (the
+    Raft group of every catalog and the recovery node) together, so a drain never
+    takes two votes; the order servers and the front-ends each."""
+    groups = {"bazar-voters": list(VOTERS), "order": ["order"], "frontend": ["frontend"]}
+    return [
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": meta(name, options),
+            "spec": {"maxUnavailable": 1, "selector": _selector(services)},
+        }
+        for name, services in groups.items()
+    ]
+
+
 def stateful_set(cluster: Cluster, service: str, options: Options, digest: str) -> dict:
     claim = {
         "metadata": {"name": "data"},
@@ -199,7 +233,17 @@ def pod_spec(cluster: Cluster, service: str, options: Options) -> dict:
         volumes.append(
             {"name": "tls", "secret": {"secretName": f"bazar-tls-{service}", "defaultMode": 0o440}}
         )
+    spread = {
+        "weight": 100,
+        "podAffinityTerm": {
+            "labelSelector": _selector(_peers(service)),
+            "topologyKey": "kubernetes.io/hostname",
+        },
+    }
     return {
+        "affinity": {
+            "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [spread]}
+        },
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": 20,
         "securityContext": {
