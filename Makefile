@@ -16,12 +16,14 @@ $(STAMP): pyproject.toml
 
 # Debian packages the test tiers need, as command:package: partitions (ip, nft), the
 # clock tier's wall-clock shim and libfaketime (gcc, faketime), the browser tier
-# (chromium, chromedriver), the Prometheus tests, the bench (wrk) and the README's
-# walk-through (curl, tests/integration/test_readme.py). As root, one
-# `apt-get update` and one install of those missing. Without root or apt the build goes on (a warning): those
+# (chromium, chromedriver), the Prometheus tests, the bench (wrk), the README's
+# walk-through (curl, tests/integration/test_readme.py) and the check of `bazar deploy
+# systemd`'s units (systemd-analyze). As root, one `apt-get update` and one install of
+# those missing. Without root or apt the build goes on (a warning): those
 # tiers skip, and under CI=true a skip there fails the run (tests/support/tiers.py).
 TEST_PACKAGES := ip:iproute2 nft:nftables gcc:gcc faketime:faketime wrk:wrk chromium:chromium \
-	chromedriver:chromium-driver prometheus:prometheus promtool:prometheus curl:curl
+	chromedriver:chromium-driver prometheus:prometheus promtool:prometheus curl:curl \
+	systemd-analyze:systemd
 
 test-packages:
 	@export PATH="$$PATH:/usr/sbin:/sbin"; missing=""; \

@@ -9,7 +9,7 @@ import sys
 import threading
 
 from common.config import VOTERS, Cluster, ConfigError, load_cluster
-from common.ops import monitor, netns, partition, procs, report
+from common.ops import deploy, monitor, netns, partition, procs, report
 from common.ops.check import compare
 from common.ops.hostnet import HostNetError, NetnsError
 from common.ops.watch import Display
@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         "--by", choices=("book", "day"), default="book", help="one row per book (default) or day"
     )
     money.add_argument("--json", action="store_true", help="the report as the front-end sent it")
+    deploy.add_arguments(add("deploy", deploy.run, "write systemd units or Kubernetes manifests"))
     return parser
 
 

@@ -1,7 +1,7 @@
 """Test tiers that skip where a host lacks something, and CI's rule for them.
 
-Where root, `ip`/`nft`, gcc, Chromium, Prometheus or curl are missing, those tiers skip
-with the reason, so a laptop still runs the rest. On CI (`CI=true`, as CI
+Where root, `ip`/`nft`, gcc, Chromium, Prometheus, curl or systemd-analyze are missing,
+those tiers skip with the reason, so a laptop still runs the rest. On CI (`CI=true`, as CI
 services set it) `make test` installs what they need, so a skip there means the
 tier did not run: the run must fail, not pass quietly (tests/conftest.py).
 """
@@ -17,6 +17,7 @@ TIERS = {
     "tests/browser/": "browser",
     "tests/e2e/test_prometheus.py": "Prometheus",
     "tests/integration/test_readme.py": "README walk-through",  # needs curl
+    "tests/integration/test_deploy.py": "deploy",  # systemd-analyze verify
 }
 
 

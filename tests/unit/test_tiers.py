@@ -18,6 +18,7 @@ CI = {"CI": "true"}
         ("tests/browser/test_cluster_page.py::test_page", "browser"),
         ("tests/e2e/test_prometheus.py::test_scrape", "Prometheus"),
         ("tests/e2e/test_metrics.py::test_x", None),
+        ("tests/integration/test_deploy.py::test_systemd_analyze_verify_passes", "deploy"),
         ("tests/loadtests/test_bench.py::test_wrk", None),
         ("tests/unit/test_tiers.py", None),
     ],
