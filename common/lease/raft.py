@@ -151,4 +151,8 @@ def _conf(cluster: Cluster, node: Node) -> SyncObjConf:
         connectionRetryTime=0.3,
         leaderFallbackTimeout=1.0,  # an isolated Raft leader steps down soon
         commandsWaitLeader=False,  # fail fast without a leader; the keeper retries
+        # PySyncObj caches a peer's DNS answer for 600 s: a voter that comes back at a new
+        # address (a rescheduled Kubernetes pod, a replaced host) would stay unheard.
+        dnsCacheTime=2.0,
+        dnsFailCacheTime=2.0,
     )

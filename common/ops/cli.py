@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     add("start", cmd_start, "start one node", node=True)
     add("kill", cmd_kill, "SIGKILL one node (failover scenarios)", node=True)
     add("check", cmd_check, "exit 0 only if replicas hold identical data")
+    add(
+        "probe",
+        cmd_probe,
+        "exit 0 if the node answers /health with 200 (service checks)",
+        node=True,
+    )
     add("node", cmd_node, "run one node in the foreground (gunicorn)", node=True)
     cut = add("partition", cmd_partition, "cut every link between groups of nodes (--netns)")
     cut.add_argument("groups", nargs="*", metavar="GROUP", help="node names joined by commas: A,B")
@@ -273,6 +279,16 @@ def cmd_check(cluster: Cluster, args) -> int:
     print("\n".join(report))
     print("replicas identical" if ok else "replicas DIFFER")
     return 0 if ok else 1
+
+
+def cmd_probe(cluster: Cluster, args) -> int:
+    """A readiness check from the node's own host (Kubernetes, systemd): under TLS it
+    shows the node's own certificate, which the host has; the operator's need not be."""
+    node = cluster.node(args.node)
+    procs.trust_as(cluster, node.name)
+    state, body = procs.health(node, timeout=2.0)
+    print(f"{node.name}: {body.get('status', state)}")
+    return 0 if state == "up" else 1
 
 
 def cmd_partition(cluster: Cluster, args) -> int:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common.config import Cluster, Node
+from common.config import OPERATOR, Cluster, Node
 
 
 @functools.cache
@@ -38,10 +38,15 @@ def trust(cluster: Cluster) -> None:
     """Let the tools' session speak HTTPS to this cluster's nodes (when [tls] is on): the
     cluster CA verifies them and the operator's certificate opens mutual TLS. Mounted per
     node url, so clusters with and without TLS share the one session."""
+    trust_as(cluster, OPERATOR)
+
+
+def trust_as(cluster: Cluster, name: str) -> None:
+    """As `trust`, showing the certificate of `name` (a node's own, for `bazar probe`)."""
     if cluster.tls.enabled:
         from common.tls import tools  # requests: only where a tool runs
 
-        tools.mount(http_session(), cluster)
+        tools.mount(http_session(), cluster, name)
 
 
 def pid_file(cluster: Cluster, node: Node) -> Path:

@@ -22,10 +22,11 @@ class ClusterTls(HTTPAdapter):
         return super().send(request, **{**kwargs, **self.tls})
 
 
-def mount(session: requests.Session, cluster: Cluster) -> None:
-    """Mount an adapter per node url, so clusters with and without TLS share a session."""
+def mount(session: requests.Session, cluster: Cluster, own: str = OPERATOR) -> None:
+    """Mount an adapter per node url, so clusters with and without TLS share a session;
+    every request shows `own`'s certificate."""
     tls = cluster.tls
-    operator = (str(tls.cert(OPERATOR)), str(tls.key(OPERATOR)))
+    operator = (str(tls.cert(own)), str(tls.key(own)))
     for node in cluster.nodes.values():
         public = shows_public_cert(cluster, node)  # the system's CAs verify the operator's own
         session.mount(node.url + "/", ClusterTls(True if public else str(tls.ca), operator))

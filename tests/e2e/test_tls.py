@@ -113,3 +113,8 @@ def test_prometheus_scrapes_every_node_with_the_operator_certificate(cluster):
         wait_until(all_up, 30, "up == 1 for every node over HTTPS")
     finally:
         monitor.stop(cluster.cluster)
+
+
+def test_probe_asks_a_node_with_its_own_certificate(cluster):
+    answer = cluster.bazar("probe", "catalog-1")
+    assert answer.stdout.strip() == "catalog-1: up"

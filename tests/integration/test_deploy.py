@@ -4,13 +4,13 @@ against Kubernetes' schemas (kubernetes-validate), and no secret in any of them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
-from types import SimpleNamespace
 
 import kubernetes_validate
 import pytest
@@ -292,19 +292,13 @@ def test_k8s_config_names_nodes_after_their_pods(tmp_path, three_catalogs):
     assert node["securityContext"]["capabilities"]["add"] == ["NET_BIND_SERVICE"]  # port 80
 
 
-class WithTLS:
-    """A cluster with [tls] enabled, whether or not `Cluster` has a tls field yet."""
-
-    def __init__(self, cluster):
-        self._cluster = cluster
-        self.tls = SimpleNamespace(enabled=True, public_cert=None, public_key=None)
-
-    def __getattr__(self, name):
-        return getattr(self._cluster, name)
+def with_tls(cluster):
+    """The same cluster with [tls] enabled."""
+    return dataclasses.replace(cluster, tls=dataclasses.replace(cluster.tls, enabled=True))
 
 
 def test_k8s_with_tls_probes_https_and_mounts_each_service_s_certificates():
-    cluster = WithTLS(load_cluster(ROOT / "config" / "cluster.toml", make_secrets=False))
+    cluster = with_tls(load_cluster(ROOT / "config" / "cluster.toml", make_secrets=False))
     files = k8s.render(cluster, k8s.Options())
     docs = [doc for name, text in files.items() if name.endswith(".yaml")
             for doc in yaml.safe_load_all(text)]  # fmt: skip
@@ -312,7 +306,10 @@ def test_k8s_with_tls_probes_https_and_mounts_each_service_s_certificates():
         kubernetes_validate.validate(doc, K8S_VERSIONS[-1], strict=True)
     catalog = of_kind(docs, "StatefulSet")["catalog"]["spec"]["template"]["spec"]
     (node,) = catalog["containers"]
-    assert node["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    # The kubelet has no client certificate: inside nodes are probed with their own.
+    assert node["readinessProbe"]["exec"]["command"][1:3] == ["probe", "$(POD_NAME)"]
+    front = of_kind(docs, "StatefulSet")["frontend"]["spec"]["template"]["spec"]["containers"][0]
+    assert front["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
     assert {"name": "tls", "mountPath": "/var/lib/bazar/tls", "readOnly": True} in node[
         "volumeMounts"
     ]

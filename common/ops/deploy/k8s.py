@@ -258,6 +258,15 @@ def pod_spec(cluster: Cluster, service: str, options: Options) -> dict:
     }
 
 
+def _readiness(cluster: Cluster, service: str, options: Options) -> dict:
+    """GET /health answers 200. Under TLS the inside nodes want a client certificate,
+    which the kubelet has none of: `bazar probe` asks with the pod's own."""
+    if source.tls_enabled(cluster) and service != "frontend":
+        config = f"{kc.CONFIG_DIR}/{kc.CONFIG_FILE}"
+        return {"exec": {"command": [options.bazar, "probe", "$(POD_NAME)", "--config", config]}}
+    return {"httpGet": {"path": "/health", "port": "http", "scheme": kc.scheme(cluster).upper()}}
+
+
 def container(cluster: Cluster, service: str, options: Options) -> dict:
     mounts = [
         {"name": "data", "mountPath": kc.DATA_DIR},
@@ -278,7 +287,7 @@ def container(cluster: Cluster, service: str, options: Options) -> dict:
             {"name": name, "containerPort": number} for name, number in _ports(cluster, service)
         ],
         "readinessProbe": {
-            "httpGet": {"path": "/health", "port": "http", "scheme": kc.scheme(cluster).upper()},
+            **_readiness(cluster, service, options),
             "periodSeconds": 5,
             "timeoutSeconds": 2,
             "failureThreshold": 2,

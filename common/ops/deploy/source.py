@@ -1,8 +1,7 @@
 """What both generators read from the cluster beyond `Cluster` itself.
 
 The config's own text (its relative `data_dir` must be resolved where the file
-will live, not where it is now) and TLS, read defensively: a `Cluster` without a
-`tls` attribute, or with `tls.enabled` false, is a plain-HTTP cluster.
+will live, not where it is now) and its [tls] table.
 """
 
 from __future__ import annotations
@@ -26,15 +25,12 @@ def data_dir_at(cluster: Cluster, config_at: Path) -> Path:
 
 
 def tls_enabled(cluster: Cluster) -> bool:
-    tls = getattr(cluster, "tls", None)
-    return bool(tls is not None and getattr(tls, "enabled", False))
+    return cluster.tls.enabled
 
 
 def public_files(cluster: Cluster) -> list[str]:
     """The operator's own certificate and key for the front-end's public side, if set."""
-    tls = getattr(cluster, "tls", None)
-    if not tls_enabled(cluster):
+    tls = cluster.tls
+    if not tls.enabled:
         return []
-    return [
-        str(p) for p in (getattr(tls, "public_cert", None), getattr(tls, "public_key", None)) if p
-    ]
+    return [str(p) for p in (tls.public_cert, tls.public_key) if p]
