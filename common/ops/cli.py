@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         cluster = load_cluster(args.config)
         if args.command != "up":  # `up` may be the one that makes the namespaces
             cluster = netns.effective(cluster)
-        procs.trust(cluster)  # HTTPS to the nodes when [tls] is on
+        if args.command not in ("certs", "up", "node", "probe") and (why := procs.trust(cluster)):
+            print(f"bazar: warning: {why}", file=sys.stderr)  # HTTPS to the nodes fails
         return args.func(cluster, args) or 0
     except ConfigError as e:
         print(f"bazar: config error: {e}", file=sys.stderr)
@@ -115,7 +116,7 @@ def cmd_up(cluster: Cluster, args) -> int:
 
         for line in certs.make(cluster):
             print(f"tls: made {line}")
-        procs.trust(cluster)
+        procs.trust(cluster)  # the files now exist
     nodes = sorted(cluster.nodes.values(), key=lambda n: START_ORDER.index(n.service))
     display = None if args.detach else Display(cluster)
     pids = {node: procs.start(cluster, node, netns.exec_prefix(cluster, node)) for node in nodes}
@@ -285,7 +286,9 @@ def cmd_probe(cluster: Cluster, args) -> int:
     """A readiness check from the node's own host (Kubernetes, systemd): under TLS it
     shows the node's own certificate, which the host has; the operator's need not be."""
     node = cluster.node(args.node)
-    procs.trust_as(cluster, node.name)
+    if why := procs.trust_as(cluster, node.name):
+        print(f"bazar: probe: {why}", file=sys.stderr)
+        return 1
     state, body = procs.health(node, timeout=2.0)
     print(f"{node.name}: {body.get('status', state)}")
     return 0 if state == "up" else 1

@@ -34,19 +34,26 @@ def http_session():
     return session
 
 
-def trust(cluster: Cluster) -> None:
+def trust(cluster: Cluster) -> str | None:
     """Let the tools' session speak HTTPS to this cluster's nodes (when [tls] is on): the
     cluster CA verifies them and the operator's certificate opens mutual TLS. Mounted per
     node url, so clusters with and without TLS share the one session."""
-    trust_as(cluster, OPERATOR)
+    return trust_as(cluster, OPERATOR)
 
 
-def trust_as(cluster: Cluster, name: str) -> None:
-    """As `trust`, showing the certificate of `name` (a node's own, for `bazar probe`)."""
-    if cluster.tls.enabled:
-        from common.tls import tools  # requests: only where a tool runs
+def trust_as(cluster: Cluster, name: str) -> str | None:
+    """As `trust`, showing the certificate of `name` (a node's own, for `bazar probe`).
+    Returns why it could not (the files are missing: `bazar certs` makes them)."""
+    tls = cluster.tls
+    if not tls.enabled:
+        return None
+    missing = [p for p in (tls.ca, tls.cert(name), tls.key(name)) if not p.exists()]
+    if missing:
+        return f"[tls] is on but {', '.join(map(str, missing))} missing (`bazar certs` makes them)"
+    from common.tls import tools  # requests: only where a tool runs
 
-        tools.mount(http_session(), cluster, name)
+    tools.mount(http_session(), cluster, name)
+    return None
 
 
 def pid_file(cluster: Cluster, node: Node) -> Path:

@@ -1,32 +1,39 @@
 """HTTPS for the operator tools' requests session (`bazar status`, `check`, `report`,
-tests): the cluster CA verifies the nodes, the operator's certificate opens mutual TLS.
-Kept apart from common.tls.contexts: only tools import requests, never a node."""
+tests): the same SSL contexts the nodes use (common.tls.contexts), so a tool trusts
+what a node trusts and shows a certificate of the cluster. Kept apart from contexts:
+only tools import requests, never a node."""
 
 from __future__ import annotations
+
+import ssl
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from common.config import OPERATOR, Cluster
-from common.tls.contexts import shows_public_cert
+from common.tls import contexts
 
 
-class ClusterTls(HTTPAdapter):
-    """An adapter that verifies with `verify` and shows `cert` on every request."""
+class ContextAdapter(HTTPAdapter):
+    """An adapter whose connections all use one SSL context (trust and certificate)."""
 
-    def __init__(self, verify: bool | str, cert: tuple[str, str]):
+    def __init__(self, context: ssl.SSLContext):
+        self.context = context
         super().__init__()
-        self.tls = {"verify": verify, "cert": cert}
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **{**kwargs, "ssl_context": self.context})
 
     def send(self, request, **kwargs):
-        return super().send(request, **{**kwargs, **self.tls})
+        # verify=True and no cert: requests then leaves the context's own settings alone.
+        return super().send(request, **{**kwargs, "verify": True, "cert": None})
 
 
 def mount(session: requests.Session, cluster: Cluster, own: str = OPERATOR) -> None:
     """Mount an adapter per node url, so clusters with and without TLS share a session;
-    every request shows `own`'s certificate."""
-    tls = cluster.tls
-    operator = (str(tls.cert(own)), str(tls.key(own)))
+    every request to an inside node shows `own`'s certificate."""
+    inside = ContextAdapter(contexts.client_context(cluster, own))
+    public = contexts.public_context(cluster)
     for node in cluster.nodes.values():
-        public = shows_public_cert(cluster, node)  # the system's CAs verify the operator's own
-        session.mount(node.url + "/", ClusterTls(True if public else str(tls.ca), operator))
+        shows_own = contexts.shows_public_cert(cluster, node)
+        session.mount(node.url + "/", ContextAdapter(public) if shows_own else inside)

@@ -118,3 +118,64 @@ def test_prometheus_scrapes_every_node_with_the_operator_certificate(cluster):
 def test_probe_asks_a_node_with_its_own_certificate(cluster):
     answer = cluster.bazar("probe", "catalog-1")
     assert answer.stdout.strip() == "catalog-1: up"
+
+
+def self_signed(folder, name: str) -> tuple:
+    """An operator's own certificate for the public side, as from another authority."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    paths = folder / "shop.pem", folder / "shop.key"
+    paths[0].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+def test_the_front_end_can_show_the_operators_own_certificate(tmp_path):
+    public = self_signed(tmp_path, "shop.test")
+    shop = LocalCluster(tmp_path / "c", catalogs=1, orders=1, tls=True, public=public).up()
+    try:
+        session = shop.session()  # trusts shop.pem alone: the cluster CA is not asked
+        assert session.verify == str(public[0])
+        with pytest.raises(requests.exceptions.SSLError):  # not what the cluster CA signed
+            requests.get(shop.api.url + "/health", verify=str(shop.cluster.tls.ca), timeout=5)
+        assert shop.api.buy(3, key=str(uuid.uuid4())).status_code == 201
+        # The catalog's read-lease grants reach the front-end: nodes verify its public
+        # certificate on their calls to it.
+        health = wait_until(
+            lambda: (h := session.get(shop.api.url + "/health").json())["lease"]["valid"] and h,
+            10,
+            "a read lease granted over the public certificate",
+        )
+        assert health["status"] == "up"
+    finally:
+        shop.discard()

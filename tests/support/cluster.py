@@ -118,10 +118,12 @@ class LocalCluster:
         code: Path = ROOT,
         clocks: dict[str, float] | None = None,
         tls: bool = False,
+        public: tuple[Path, Path] | None = None,
     ):
         """`clocks`: node name -> seconds its wall clock is off the host's, from its first
         start (`timefaults.give_clock`); `self.clocks[name].set(s)` makes it jump.
-        `tls`: [tls] on, certificates made by `bazar certs` before the first start."""
+        `tls`: [tls] on, certificates made by `bazar certs` before the first start;
+        `public`: the front-ends' own certificate and key (`public_cert`, `public_key`)."""
         self.root = root
         self.code = code  # the checkout whose `bazar` (and so whose nodes) run
         self.netns = netns  # `up --netns`: each node in a namespace of its own (root only)
@@ -136,7 +138,7 @@ class LocalCluster:
             "threads": 8,
             **(tuning or {}),
         }
-        self.config_path.write_text(_config_text(counts, settings, tls))
+        self.config_path.write_text(_config_text(counts, settings, tls, public))
         if tls:
             self.bazar("certs")
         self._use(load_cluster(self.config_path))
@@ -151,19 +153,24 @@ class LocalCluster:
         # As the operator: the cluster CA verifies the nodes, the operator's certificate
         # opens mutual TLS (no-ops without [tls]).
         procs.trust(cluster)
-        self.api.http.verify = str(cluster.tls.ca) if cluster.tls.enabled else True
+        self.api.http.verify = self._customer_trust()
         self.internal = InternalClient(
             cluster.cluster_secret, cluster.tuning, tls=contexts.client_context(cluster)
         )
 
     def session(self) -> requests.Session:
-        """A customer's session: no proxy; under [tls], the cluster CA verifies the
-        front-ends (customers show no certificate)."""
+        """A customer's session: no proxy; under [tls], what the front-ends show is
+        verified (customers show no certificate)."""
         session = requests.Session()
         session.trust_env = False
-        if self.cluster.tls.enabled:
-            session.verify = str(self.cluster.tls.ca)
+        session.verify = self._customer_trust()
         return session
+
+    def _customer_trust(self) -> bool | str:
+        tls = self.cluster.tls
+        if not tls.enabled:
+            return True
+        return str(tls.public_cert or tls.ca)  # a self-signed public certificate: itself
 
     # -- naming ---------------------------------------------------------------
     def names(self, service: str) -> list[str]:
@@ -284,12 +291,15 @@ class LocalCluster:
         return self.internal.request(self.node(name), method, path, **kw)
 
 
-def _config_text(counts: dict[str, int], tuning: dict, tls: bool = False) -> str:
+def _config_text(
+    counts: dict[str, int], tuning: dict, tls: bool = False, public: tuple | None = None
+) -> str:
     scheme = "https" if tls else "http"
+    own = [f'public_cert = "{public[0]}"', f'public_key = "{public[1]}"'] if public else []
     lines = [
         'data_dir = "var"',
         "",
-        *(["[tls]", "enabled = true", ""] if tls else []),
+        *(["[tls]", "enabled = true", *own, ""] if tls else []),
         "[auth]",
         f'staff_token = "{secrets.token_urlsafe(24)}"',
         f'cluster_secret = "{secrets.token_urlsafe(32)}"',
