@@ -39,7 +39,8 @@ def create_app(
     store.seed(ctx.cluster.seed_file)
     store.load_data_epoch()
     role.takeover = replica.take_over
-    role.whole = lambda: store.restored is None
+    # A lone catalog has nobody to heal from: what it holds is all there is.
+    role.whole = lambda: store.restored is None or not ctx.peers()
     app.extensions.update(
         {"catalog.store": store, "catalog.replica": replica, "catalog.role": role}
     )

@@ -130,9 +130,10 @@ class CatalogReplica:
         with self.store.ctx.write_lock:
             with self.store.engine.begin() as conn:
                 set_data_epoch(conn, epoch)
+                restored.clear(conn)  # only a lone catalog takes over restored (role.whole)
                 base = {"epoch": epoch, "base": _state(conn)}
                 staged = self.store.replicator.stage(conn, base)
-            self.store.data_epoch = epoch
+            self.store.data_epoch, self.store.restored = epoch, None
             ticket = self.store.replicator.enqueue(staged)
         return not self.store.replicator.wait(ticket, staged)
 

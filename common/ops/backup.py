@@ -23,6 +23,7 @@ import contextlib
 import os
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,6 +47,8 @@ SHAPES: dict[str, dict[str, set[str]]] = {
     "recovery": {"queue": {"seq", "target", "entry"}},
 }
 MAGIC = b"SQLite format 3\x00"
+Prepare = Callable[[sqlite3.Connection], None]
+SEQ_JUMP = 2**40  # more queue appends than any recovery node makes between two backups
 
 
 class BackupError(Exception):
@@ -105,7 +108,7 @@ def restore(cluster: Cluster, name: str, src: str) -> list[str]:
     fd, partial = tempfile.mkstemp(dir=db.parent, prefix=f".{db.name}.", suffix=".restore")
     os.close(fd)
     try:
-        _online_copy(source, Path(partial), mark=_stamp(now))
+        _online_copy(source, Path(partial), _preparation(node.service, _stamp(now)))
         kept = _set_aside(db, f"before-restore-{now:%Y%m%dT%H%M%SZ}")
         _durable_rename(Path(partial), db)
     finally:
@@ -116,8 +119,9 @@ def restore(cluster: Cluster, name: str, src: str) -> list[str]:
     lines.append(f"next: bazar start {node.name}  (it catches up before it serves)")
     if node.service == "recovery":
         lines.append(
-            "note: updates queued after this backup was taken are not in it; see "
-            "docs/backup.md before restoring the recovery node"
+            "note: updates queued after this backup was taken are not in it: a replica that "
+            "was down or cut off since may lack some; docs/backup.md says how to find and "
+            "restore it"
         )
     return lines
 
@@ -165,10 +169,10 @@ def _destination(cluster: Cluster, node: Node, dest: Path) -> Path:
     return dest
 
 
-def _online_copy(source: Path, target: Path, mark: str | None = None) -> None:
+def _online_copy(source: Path, target: Path, prepare: Prepare | None = None) -> None:
     """SQLite's online backup of `source` into `target`, in steps, in one read
     transaction of the source (see the module docstring); the copy is a single file
-    (rollback journal mode, no -wal). `mark`: also mark it restored."""
+    (rollback journal mode, no -wal). `prepare`: run on the copy in one transaction."""
     with (
         contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)) as src,
         contextlib.closing(sqlite3.connect(target, isolation_level=None)) as dst,
@@ -181,10 +185,28 @@ def _online_copy(source: Path, target: Path, mark: str | None = None) -> None:
         except sqlite3.DatabaseError as e:
             raise BackupError(f"could not read {source}: {e}") from None
         dst.execute("PRAGMA journal_mode=DELETE")
-        if mark is not None:
+        if prepare is not None:
             dst.execute("BEGIN IMMEDIATE")
-            restored.mark(dst, mark)
+            prepare(dst)
             dst.execute("COMMIT")
+
+
+def _past_every_seq(conn: sqlite3.Connection) -> None:
+    """A recovery node's queue seqs never restart (a late "ack up to N" must not delete
+    newer entries): the restored file's next seqs jump past any the lost file gave."""
+    moved = conn.execute(
+        "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'queue'", (SEQ_JUMP,)
+    ).rowcount
+    if not moved:  # nothing was ever queued before the backup
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('queue', ?)", (SEQ_JUMP,))
+
+
+def _preparation(service: str, when: str) -> Prepare:
+    """What a restore does to the copy it puts in place: a replica's is marked restored
+    (it catches up on start); a recovery node's queue seqs move on."""
+    if service == "recovery":
+        return _past_every_seq
+    return lambda conn: restored.mark(conn, when)
 
 
 def _problem(path: Path, service: str) -> str | None:

@@ -148,3 +148,37 @@ def test_a_replica_restored_from_an_old_backup_converges_with_nothing_lost(fresh
     health = procs.health(c.node(catalog))[1]
     assert health["snapshots"] >= 1 and health["restored"] is None, health
     assert c.check().returncode == 0
+
+
+def test_a_primary_restored_from_its_backup_heals_from_the_new_primary(fresh_cluster, tmp_path):
+    """The backup holds an older epoch's data and outbox; the lease moved on meanwhile."""
+    c = fresh_cluster
+    old = next(n for n in c.names("catalog") if c.role(n) == "primary")
+    initial = stock(c, old)
+    buyers = Buyers(c)
+    try:
+        buyers.wait_for(20)
+        c.bazar("backup", old, str(tmp_path / "old-primary.sqlite3"))
+        buyers.wait_for(20)
+        assert c.api.set_price(5, 55.5).status_code == 200
+        c.kill(old)
+        lose_file(c, old)
+        new = wait_until(
+            lambda: next((n for n in c.names("catalog") if c.role(n) == "primary"), None),
+            what="another catalog to take the lease",
+        )
+        buyers.wait_for(20)  # written by the new primary, queued for the old one
+        c.bazar("restore", old, str(tmp_path / "old-primary.sqlite3"))
+        c.start(old, wait=False)
+        c.wait_state(old, "up", CONVERGE_WITHIN)
+        buyers.wait_for(10)
+    finally:
+        buyers.finish()
+    c.wait_converged(CONVERGE_WITHIN)
+    assert c.role(old) == "backup" and c.role(new) == "primary"  # it did not take over
+    bought = Counter(book for book, _ in buyers.acked.values())
+    for name in c.names("catalog"):
+        assert stock(c, name) == {b: q - bought[b] for b, q in initial.items()}, name
+        assert c.book_row(name, 5)[3] == 55.5
+    health = procs.health(c.node(old))[1]
+    assert health["restored"] is None and health["data_epoch"] == health["lease"]["epoch"]

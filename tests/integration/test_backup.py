@@ -21,8 +21,7 @@ CATALOG_TABLES = (
     "INSERT INTO meta VALUES ('data_epoch', '4')",
 )
 ORDER_TABLES = (
-    "CREATE TABLE orders (order_id TEXT PRIMARY KEY, book_id, quantity, total, status,"
-    " created_at)",
+    "CREATE TABLE orders (order_id TEXT PRIMARY KEY, book_id, quantity, total, status, created_at)",
     "CREATE TABLE order_items (order_id, book_id, quantity, unit_price)",
 )
 
@@ -106,3 +105,23 @@ def test_restore_refuses_a_file_that_is_not_a_backup_of_that_service(cluster, tm
     assert not list(db.parent.glob("*.before-restore-*"))
     out = c.bazar("restore", "order-2", str(orders)).stdout  # the right service: taken
     assert "restored order-2" in out and "(it had no database file)" in out, out
+
+
+def test_a_restored_recovery_node_gives_seqs_past_any_it_gave_before(cluster, tmp_path):
+    c = cluster
+    backup = tmp_path / "recovery.sqlite3"
+    make_db(
+        backup,
+        (
+            "CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, target, entry)",
+            "INSERT INTO queue (target, entry) VALUES ('order-2', '{}')",
+        ),
+    )
+    out = c.bazar("restore", "recovery-1", str(backup)).stdout
+    assert "restored recovery-1" in out and "queued: order-2 1" in out, out
+    assert "updates queued after this backup was taken are not in it" in out
+    with sqlite3.connect(c.cluster.db_path("recovery-1")) as conn:
+        conn.execute("INSERT INTO queue (target, entry) VALUES ('order-2', '{}')")
+        seqs = [seq for (seq,) in conn.execute("SELECT seq FROM queue ORDER BY seq")]
+    conn.close()
+    assert seqs == [1, 2**40 + 2]
