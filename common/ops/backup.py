@@ -109,6 +109,7 @@ def restore(cluster: Cluster, name: str, src: str) -> list[str]:
     os.close(fd)
     try:
         _online_copy(source, Path(partial), _preparation(node.service, _stamp(now)))
+        _owned_like(Path(partial), db)
         kept = _set_aside(db, f"before-restore-{now:%Y%m%dT%H%M%SZ}")
         _durable_rename(Path(partial), db)
     finally:
@@ -228,6 +229,19 @@ def _problem(path: Path, service: str) -> str | None:
     except sqlite3.DatabaseError as e:
         return f"not a readable SQLite database ({e})"
     return None
+
+
+def _owned_like(path: Path, db: Path) -> None:
+    """Give the restored file the replaced file's mode and owner (the folder's owner if
+    there was none): the node may run as another user than the operator (root)."""
+    if db.exists():
+        ref = db.stat()
+        os.chmod(path, ref.st_mode & 0o666)
+    else:
+        ref = db.parent.stat()
+        os.chmod(path, 0o640)
+    if os.geteuid() == 0:
+        os.chown(path, ref.st_uid, ref.st_gid)
 
 
 def _set_aside(db: Path, suffix: str) -> Path | None:

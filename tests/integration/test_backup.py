@@ -73,6 +73,7 @@ def test_backup_copies_and_restore_puts_it_in_place_keeping_the_old_file(cluster
     with sqlite3.connect(db) as conn:  # the node goes on after its backup
         conn.execute("UPDATE books SET quantity = 4, version = 4")
     conn.close()
+    db.chmod(0o640)
 
     out = c.bazar("restore", "catalog-1", str(tmp_path / "c1.sqlite3")).stdout
     assert "restored catalog-1" in out and "bazar start catalog-1" in out, out
@@ -80,6 +81,7 @@ def test_backup_copies_and_restore_puts_it_in_place_keeping_the_old_file(cluster
     kept = list(db.parent.glob("catalog-1.sqlite3.before-restore-*"))
     assert len(kept) == 1 and f"the file it replaced: {kept[0]}" in out
     assert c.rows("catalog-1", "SELECT quantity, version FROM books") == [(5, 3)]
+    assert db.stat().st_mode & 0o777 == 0o640  # the replaced file's mode (and owner)
     assert sqlite3.connect(kept[0]).execute("SELECT quantity FROM books").fetchall() == [(4,)]
     marked = dict(c.rows("catalog-1", "SELECT key, value FROM meta"))
     assert "restored" in marked and marked["data_epoch"] == "4"  # the node resets it on start
