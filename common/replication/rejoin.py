@@ -38,13 +38,13 @@ def merge_catch_up(ctx: NodeContext, replicator: Replicator) -> list[str]:
     if not marked:
         return replicator.catch_up()
     answered = replicator.catch_up(with_queues=True)
-    if not answered:
+    if not answered and replicator.peers:  # a lone replica: what it holds is all there is
         raise NotWhole(
             f"restored from a backup ({marked}): no peer and its recovery queue answered yet"
         )
     with ctx.write_lock, replicator.engine.begin() as conn:
         restored.clear(conn)
-    log.info("restored from a backup (%s): merged %s and its queue", marked, answered[0])
+    log.info("restored from a backup (%s): merged %s", marked, answered or "no peer (none)")
     return answered
 
 
