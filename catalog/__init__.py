@@ -39,6 +39,8 @@ def create_app(
     store.seed(ctx.cluster.seed_file)
     store.load_data_epoch()
     role.takeover = replica.take_over
+    # A lone catalog has nobody to heal from: what it holds is all there is.
+    role.whole = lambda: store.restored is None or not ctx.peers()
     app.extensions.update(
         {"catalog.store": store, "catalog.replica": replica, "catalog.role": role}
     )
@@ -52,6 +54,7 @@ def create_app(
     ctx.details["outbox"] = lambda: outbox_view(store.replicator)
     ctx.details["reason"] = lambda: replica.healer.reason
     ctx.details["snapshots"] = lambda: replica.healer.installed
+    ctx.details["restored"] = lambda: store.restored  # from a backup, not yet healed
     live_metrics(app).add(lambda: catalog_figures(role, store, replica.healer))
     live_metrics(app).add(lambda: outbox_figures(store.replicator))
     app.register_blueprint(bp)

@@ -82,7 +82,7 @@ class Healer:
                 if role.epoch:  # a holder never takes another's data (its takeover merges)
                     raise ApiError(409, f"this catalog holds the lease of epoch {role.epoch}")
                 how = snapshot.install(self.store.engine, path, epoch)
-                self.store.data_epoch = epoch
+                self.store.data_epoch, self.store.restored = epoch, None
         self.installed += 1
         log.info("installed a snapshot of epoch %d (%s)", epoch, how)
         return {"installed": how, "data_epoch": epoch}

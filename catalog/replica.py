@@ -23,6 +23,7 @@ from catalog.models import Book, BookKey, Meta, OrderDecision, outbox_table
 from catalog.schemas import CatalogEntrySchema
 from common.replication.replicator import CannotApplyYet
 from common.replication.routes import valid_entries
+from common.storage import restored
 from common.web import ApiError
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class CatalogReplica:
     def apply(self, entries: list[dict]) -> None:
         """Apply replicated entries in order (see the module docstring); all or nothing."""
         with self.store.ctx.write_lock, self.store.engine.begin() as conn:
-            base = data_epoch_of(conn)
+            base = start = data_epoch_of(conn)
             for entry in entries:
                 epoch = entry.get("epoch", 0)
                 if "base" in entry:
@@ -105,6 +106,8 @@ class CatalogReplica:
                 elif epoch == base:
                     _apply_one(conn, entry)
         self.store.data_epoch = base
+        if base > start:  # a holder's base was installed (and the restore mark cleared)
+            self.store.restored = None
 
     def take_over(self, epoch: int) -> bool:
         """A new holder: gather every acknowledged write, make it the base, deliver it."""
@@ -127,9 +130,10 @@ class CatalogReplica:
         with self.store.ctx.write_lock:
             with self.store.engine.begin() as conn:
                 set_data_epoch(conn, epoch)
+                restored.clear(conn)  # only a lone catalog takes over restored (role.whole)
                 base = {"epoch": epoch, "base": _state(conn)}
                 staged = self.store.replicator.stage(conn, base)
-            self.store.data_epoch = epoch
+            self.store.data_epoch, self.store.restored = epoch, None
             ticket = self.store.replicator.enqueue(staged)
         return not self.store.replicator.wait(ticket, staged)
 
@@ -167,6 +171,8 @@ class CatalogReplica:
             for state in chosen:
                 for entry in state["entries"]:
                     _apply_one(conn, entry)
+        if newest > own:
+            self.store.restored = None
 
     def snapshot(self) -> dict:
         """Everything this replica holds, with the epoch of its base."""
@@ -218,6 +224,7 @@ def _install(conn: Connection, base: dict, epoch: int) -> None:
         if base.get(part):
             conn.execute(insert(table), base[part])
     set_data_epoch(conn, epoch)
+    restored.clear(conn)  # a holder's whole base: what a restored file lacked is in it
 
 
 def _newer_book_statement():

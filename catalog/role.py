@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from common.config import Cluster, Node
 from common.lease.clock import Clock
@@ -49,7 +50,7 @@ class CatalogRole:
             tuning.clock_margin,
             on_gained=self._gained,
             max_drift=tuning.max_drift,
-            fit=lambda: not cut_off_by_clock(ctx.clocks.offset()),
+            fit=lambda: not cut_off_by_clock(ctx.clocks.offset()) and self.whole(),
         )
         self.read_lease = ReadLease(self.clock, tuning.max_drift, longest=tuning.read_lease)
         self.grants = Grants(self.clock, tuning.read_lease, tuning.max_drift)
@@ -57,6 +58,10 @@ class CatalogRole:
         self.copies = [n.name for n in ctx.peers()] + [n.name for n in ctx.cluster.of("frontend")]
         self.gathered = 0  # the epoch whose takeover has finished
         self.takeover = None  # set by the app factory: callable(epoch) -> bool
+        # False while this catalog's data was restored from a backup and has not had a
+        # writer's base since: it lacks writes it once held, so it must not take over
+        # (set by the app factory; docs/backup.md).
+        self.whole: Callable[[], bool] = lambda: True
 
     # -- view ---------------------------------------------------------------
     @property

@@ -57,6 +57,7 @@ from catalog.replica import (
     meta,
     set_data_epoch,
 )
+from common.storage import restored
 from common.web import ApiError
 
 MAGIC = b"SQLite format 3\x00"
@@ -175,6 +176,7 @@ def _take_in(conn: Connection, epoch: int) -> str:
     for statement in MERGES:
         conn.execute(statement)
     set_data_epoch(conn, epoch)
+    restored.clear(conn)  # the writer's state: what a restored file lacked is in it
     return how
 
 

@@ -22,12 +22,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from catalog import decisions
 from catalog.models import BookKey
-from catalog.replica import data_epoch_of
+from catalog.replica import data_epoch_of, set_data_epoch
 from catalog.role import CatalogRole
 from catalog.rows import any_book, books, listed_book
 from common.node import NodeContext
 from common.observe.metrics import CATALOG_WRITES
 from common.replication.replicator import Replicator
+from common.storage import restored
 from common.web import ApiError
 
 book_keys = BookKey.__table__
@@ -43,9 +44,18 @@ class CatalogStore:
         self.replicator: Replicator | None = None
         self.reads = 0  # reads served, for /health (a statistic: no lock needed)
         self.data_epoch = 0
+        self.restored: str | None = None  # restored from a backup, no writer's base since
 
     def load_data_epoch(self) -> int:
-        with self.engine.connect() as conn:
+        """The data epoch at start. A file `bazar restore` put in place lacks writes this
+        catalog applied after the backup, which no queue holds: it counts as no base at
+        all (epoch 0), so the writer's first push or lease heals it from a snapshot
+        (`catalog.heal`), which clears the mark. Until then it serves no read and does
+        not stand for the lease (docs/backup.md)."""
+        with self.ctx.write_lock, self.engine.begin() as conn:
+            self.restored = restored.restored_at(conn)
+            if self.restored:
+                set_data_epoch(conn, 0)
             self.data_epoch = data_epoch_of(conn)
         return self.data_epoch
 

@@ -24,6 +24,7 @@ MAX_EPOCH = 2**62
 bp = Blueprint("recovery", __name__)
 LIMIT = QueryInt("limit", default=500, low=1, high=5000)
 EPOCH = QueryInt("epoch", default=0, low=0, high=MAX_EPOCH)
+AFTER = QueryInt("after", default=0, low=0, high=2**62)
 protect_internal(bp)
 queue = QueuedEntry.__table__
 
@@ -85,18 +86,23 @@ def append(target: str):
 @doc(
     responses={200: QueueSchema},
     errors=(400, 404, 409),
-    query={"limit": LIMIT.schema, "epoch": EPOCH.schema},
+    query={"limit": LIMIT.schema, "epoch": EPOCH.schema, "after": AFTER.schema},
 )
 @bp.get("/queue/<target>")
 def read(target: str):
-    """The oldest entries queued for a target (`epoch`: the reader is that writer)."""
+    """The oldest entries queued for a target (`epoch`: the reader is that writer;
+    `after`: only entries past that seq, for reading a queue page by page)."""
     limit = LIMIT.read()
     epoch = EPOCH.read()
+    after = AFTER.read()
     if epoch:
         with _fence().ordered():
             _fence().observe(epoch)
     query = (
-        select(queue).where(queue.c.target == _target(target)).order_by(queue.c.seq).limit(limit)
+        select(queue)
+        .where(queue.c.target == _target(target), queue.c.seq > after)
+        .order_by(queue.c.seq)
+        .limit(limit)
     )
     with db.engine.connect() as conn:
         items = [{"seq": r.seq, "entry": json.loads(r.entry)} for r in conn.execute(query)]

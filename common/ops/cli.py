@@ -9,7 +9,7 @@ import sys
 import threading
 
 from common.config import VOTERS, Cluster, ConfigError, load_cluster
-from common.ops import deploy, monitor, netns, partition, procs, report
+from common.ops import backup, deploy, monitor, netns, partition, procs, report
 from common.ops.check import compare
 from common.ops.hostnet import HostNetError, NetnsError
 from common.ops.watch import Display
@@ -105,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     money.add_argument("--json", action="store_true", help="the report as the front-end sent it")
     deploy.add_arguments(add("deploy", deploy.run, "write systemd units or Kubernetes manifests"))
+    copy = add("backup", cmd_backup, "online copy of a running node's database (on its host)", True)
+    copy.add_argument("dest", help="file to write, or a folder for <node>-<UTC time>.sqlite3")
+    put = add("restore", cmd_restore, "put a backup in place of a stopped node's database", True)
+    put.add_argument("src", help="a file `bazar backup` wrote for a node of the same service")
     return parser
 
 
@@ -336,6 +340,23 @@ def cmd_trace(cluster: Cluster, args) -> int:
 
 def cmd_report(cluster: Cluster, args) -> int:
     return report.run(cluster, args.day, args.by, args.json)
+
+
+def cmd_backup(cluster: Cluster, args) -> int:
+    return _backup_verb(backup.backup, cluster, args.node, args.dest)
+
+
+def cmd_restore(cluster: Cluster, args) -> int:
+    return _backup_verb(backup.restore, cluster, args.node, args.src)
+
+
+def _backup_verb(verb, cluster: Cluster, node: str, path: str) -> int:
+    try:
+        print("\n".join(verb(cluster, node, path)))
+    except backup.BackupError as e:
+        print(f"bazar: {verb.__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_node(cluster: Cluster, args) -> int:

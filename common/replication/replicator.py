@@ -271,12 +271,40 @@ class Replicator:
             return None
         return response.json() if response.status_code == 200 else None
 
-    def catch_up(self) -> list[str]:
-        """Pull the full state of every reachable peer and apply it; return who answered."""
+    def catch_up(self, with_queues: bool = False) -> list[str]:
+        """Pull the full state of every reachable peer and apply it; return who answered.
+
+        with_queues: also what waits for that peer on the recovery node (read, never
+        acknowledged), read first. Every acknowledged update is on each replica or in
+        its queue, and a queue entry leaves only once applied, so one peer that answers
+        both gives everything acknowledged (a replica restored from a backup)."""
         answered = []
         for node in self.peers.values():
-            state = self.fetch_state(node)
+            queued = self.read_queue(node.name) if with_queues else []
+            state = self.fetch_state(node) if queued is not None else None
             if state is not None:
-                self.apply(state["entries"])
+                self.apply(queued + state["entries"])
                 answered.append(node.name)
         return answered
+
+    def read_queue(self, target: str) -> list[dict] | None:
+        """Every entry queued for `target` (left there), or None if the recovery node
+        did not answer."""
+        entries, after = [], 0
+        while True:
+            try:
+                response = self.ctx.client.request(
+                    self.ctx.cluster.recovery,
+                    "GET",
+                    f"/queue/{target}",
+                    params={"limit": BATCH, "after": after},
+                )
+            except Unreachable:
+                return None
+            if response.status_code != 200:
+                return None
+            items = response.json()["entries"]
+            if not items:
+                return entries
+            entries += [item["entry"] for item in items]
+            after = items[-1]["seq"]

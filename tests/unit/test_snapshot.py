@@ -11,6 +11,7 @@ from catalog import snapshot
 from catalog.models import db, outbox_table
 from catalog.replica import books, data_epoch_of, decisions, set_data_epoch
 from catalog.snapshot import SnapshotError
+from common.storage import restored
 
 
 def catalog_db(path, epoch: int, prices: dict[int, tuple[float, int]], orders=()):
@@ -127,3 +128,19 @@ def test_a_database_without_a_data_epoch_is_refused(tmp_path):
     assert epoch == 0
     with pytest.raises(SnapshotError, match="no data_epoch"):
         install(None, data, tmp_path)
+
+
+def test_installing_the_writers_snapshot_clears_a_restore_mark(tmp_path):
+    """`bazar restore` marks a file; the node is whole once a writer's state is in it."""
+    catalog_db(tmp_path / "w.sqlite3", 3, {1: (10.0, 4)}, ["o-1"])
+    replica = catalog_db(tmp_path / "r.sqlite3", 0, {1: (9.0, 2)})
+    with sqlite3.connect(tmp_path / "r.sqlite3") as conn:
+        restored.mark(conn, "2026-12-02T03:00:00+00:00")
+    conn.close()
+    with replica.connect() as conn:
+        assert restored.restored_at(conn) == "2026-12-02T03:00:00+00:00"
+    data, _ = snapshot.make(tmp_path / "w.sqlite3")
+    assert install(replica, data, tmp_path) == "replaced"
+    with replica.connect() as conn:
+        assert restored.restored_at(conn) is None
+    assert state(replica) == ([(1, 10.0, 4)], ["o-1"], 0, 3)
