@@ -39,6 +39,7 @@ def create_app(
     store.seed(ctx.cluster.seed_file)
     store.load_data_epoch()
     role.takeover = replica.take_over
+    ctx.on_stop.append(store.hand_off)  # a graceful stop frees the lease at once
     app.extensions.update(
         {"catalog.store": store, "catalog.replica": replica, "catalog.role": role}
     )

@@ -75,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     add("start", cmd_start, "start one node", node=True)
     add("kill", cmd_kill, "SIGKILL one node (failover scenarios)", node=True)
     add("check", cmd_check, "exit 0 only if replicas hold identical data")
+    roll = add("rolling-restart", cmd_rolling, "restart every node in turn, the holder last")
+    roll.add_argument("--timeout", type=float, default=60.0, help="seconds for a node to be back")
     add("node", cmd_node, "run one node in the foreground (gunicorn)", node=True)
     cut = add("partition", cmd_partition, "cut every link between groups of nodes (--netns)")
     cut.add_argument("groups", nargs="*", metavar="GROUP", help="node names joined by commas: A,B")
@@ -260,6 +262,12 @@ def cmd_check(cluster: Cluster, args) -> int:
     print("\n".join(report))
     print("replicas identical" if ok else "replicas DIFFER")
     return 0 if ok else 1
+
+
+def cmd_rolling(cluster: Cluster, args) -> int:
+    from common.ops import rolling
+
+    return rolling.run(cluster, args.timeout)
 
 
 def cmd_partition(cluster: Cluster, args) -> int:
