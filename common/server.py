@@ -173,12 +173,9 @@ def _worker_ready(cluster: Cluster, node: Node, worker) -> None:
 def _soon(action: Callable[[], None]) -> None:
     """Run `action` from a signal handler: in a gevent worker the handler runs inside the
     event loop, where nothing may block (not even starting a thread), so on a greenlet."""
-    from gevent import monkey
-
-    if monkey.is_module_patched("threading"):
-        import gevent
-
-        gevent.spawn(action)
+    monkey = sys.modules.get("gevent.monkey")  # loaded by a gevent worker only
+    if monkey is not None and monkey.is_module_patched("threading"):
+        sys.modules["gevent"].spawn(action)
     else:
         action()
 

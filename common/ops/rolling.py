@@ -15,8 +15,8 @@ The order keeps the cluster whole at every step (docs/upgrading.md):
    port never closes, so no customer's connection is refused;
 4. a node is back when its /health says up (a catalog: under a read lease, so caught
    up; an order server: rejoined) and, for a voter, when its Raft log moves with the
-   group's again (the lease's `seq` reached what the others showed once it was up), so
-   the next voter's stop leaves a quorum.
+   group's again (the lease's `seq` passed what the others showed once it had
+   stopped), so the next voter's stop leaves a quorum.
 
 A node not back within the timeout stops the roll there with exit status 1.
 """
@@ -113,8 +113,9 @@ def restart(cluster: Cluster, node: Node, timeout: float) -> Step:
         new = upgrade_in_place(cluster, node, timeout)
     else:
         step = Step(node, "stop + start")
-        mark = _voters_seq(cluster, node) if node.service in VOTERS else None
         step.note = _stop(cluster, node)
+        # Read once it has stopped: nothing it replays from its own journal can be newer.
+        mark = _voters_seq(cluster, node) if node.service in VOTERS else None
         new = procs.start(cluster, node, netns.exec_prefix(cluster, node))
         _wait_up(cluster, node, new, timeout)
         if mark is not None:
@@ -213,7 +214,7 @@ def _voters_seq(cluster: Cluster, node: Node) -> int:
 
 def _wait_follows_log(cluster: Cluster, node: Node, before: int, timeout: float) -> None:
     """A restarted voter replays its own journal first; only a `seq` newer than what the
-    others showed before it stopped proves it applies the group's new entries again."""
+    others showed once it had stopped proves it applies the group's new entries again."""
     try:
         _until(
             time.monotonic() + max(1.0, timeout),

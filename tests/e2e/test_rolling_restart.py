@@ -169,3 +169,38 @@ def test_rolling_restart_under_traffic_fails_no_request(cluster):
     for name, replica in replicas.items():
         assert set(replica.confirmed()) == traffic.acked, name  # every 201, and only those
     assert c.check().returncode == 0
+
+
+def test_a_roll_does_not_begin_while_a_node_is_down(cluster):
+    c = cluster
+    c.kill("order-2")
+    try:
+        roll = c.bazar("rolling-restart", check=False)
+        assert roll.returncode == 1
+        assert "not up: order-2 (down)" in roll.stderr
+        assert "restarting" not in roll.stdout
+    finally:
+        c.start("order-2")
+
+
+def test_a_node_that_does_not_come_back_stops_the_roll_there(cluster):
+    """The recovery node (first in the roll) comes back with the wrong cluster secret:
+    its /health says up, but it never rejoins the Raft group; the roll waits for that,
+    gives up after --timeout and restarts no other node."""
+    c = cluster
+    pids = {n.name: procs.running_pid(c.cluster, n) for n in c.cluster.nodes.values()}
+    env = procs.env_file(c.cluster, c.node("recovery-1"))
+    env.parent.mkdir(parents=True, exist_ok=True)
+    env.write_text("BAZAR_CLUSTER_SECRET=not-the-cluster-secret\n")
+    try:
+        roll = c.bazar("rolling-restart", "--timeout", "8", check=False)
+        assert roll.returncode == 1, roll.stdout
+        assert "recovery-1: up, but timed out waiting for its Raft log" in roll.stderr
+        assert "stopped here" in roll.stderr
+        after = {n.name: procs.running_pid(c.cluster, n) for n in c.cluster.nodes.values()}
+        assert after["recovery-1"] != pids["recovery-1"]
+        assert all(after[n] == pids[n] for n in pids if n != "recovery-1")
+    finally:
+        env.unlink()
+        c.stop("recovery-1")
+        c.start("recovery-1")
