@@ -41,6 +41,7 @@ def create_app(
     role.takeover = replica.take_over
     # A lone catalog has nobody to heal from: what it holds is all there is.
     role.whole = lambda: store.restored is None or not ctx.peers()
+    ctx.on_stop.append(store.hand_off)  # a graceful stop frees the lease at once
     app.extensions.update(
         {"catalog.store": store, "catalog.replica": replica, "catalog.role": role}
     )

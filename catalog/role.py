@@ -51,6 +51,7 @@ class CatalogRole:
             on_gained=self._gained,
             max_drift=tuning.max_drift,
             fit=lambda: not cut_off_by_clock(ctx.clocks.offset()) and self.whole(),
+            before_release=lambda: self.grants.close(),
         )
         self.read_lease = ReadLease(self.clock, tuning.max_drift, longest=tuning.read_lease)
         self.grants = Grants(self.clock, tuning.read_lease, tuning.max_drift)
@@ -62,6 +63,7 @@ class CatalogRole:
         # writer's base since: it lacks writes it once held, so it must not take over
         # (set by the app factory; docs/backup.md).
         self.whole: Callable[[], bool] = lambda: True
+        self.closing = False  # stopping: no new write starts here (`may_write`)
 
     # -- view ---------------------------------------------------------------
     @property
@@ -70,6 +72,10 @@ class CatalogRole:
 
     def is_writer(self) -> bool:
         return self.keeper.holds() and self.gathered == self.keeper.epoch
+
+    def may_write(self) -> bool:
+        """A new write may start here: the writer, and not stepping down."""
+        return self.is_writer() and not self.closing
 
     def serves_reads(self, data_epoch: int) -> bool:
         if self.is_writer():
@@ -101,6 +107,7 @@ class CatalogRole:
         return {
             "holder": grant.holder,
             "epoch": grant.epoch,
+            "seq": grant.seq,  # moves with every renewal: a voter that follows the log
             "newest_seen": self.fence.newest,
             "mine": self.keeper.epoch or None,
             "remaining": round(self.keeper.remaining(), 2),
@@ -117,9 +124,10 @@ class CatalogRole:
     # -- gaining the lease ------------------------------------------------------
     def _gained(self, epoch: int) -> None:
         self.fence.observe(epoch)
-        old = self.keeper.taken_from
+        old = self.keeper.taken_from or self.keeper.released_by
         # The old holder answered reads as the writer, under the write lease that ran
-        # out before ours began: only the other copies may hold a read lease of its.
+        # out (or that it released) before ours began: only the other copies may hold a
+        # read lease of its.
         self.grants.gained([c for c in self.copies if c != old])
         if old in self.copies:
             # Its lease went quiet, so it is most likely frozen or cut off: its base goes
@@ -140,6 +148,12 @@ class CatalogRole:
 
     def start(self) -> None:
         self.keeper.start()
+
+    def step_down(self) -> None:
+        """A graceful stop: stop renewing and trying, and free a lease we hold (after
+        `closing` has let the writes in flight finish: `CatalogStore.hand_off`)."""
+        self.closing = True
+        self.keeper.stop()
 
     def stop(self) -> None:
         self.keeper.stop()

@@ -50,7 +50,7 @@ def _origin() -> str | None:
 def _require_primary() -> None:
     # Called after the body is parsed: bad input is a 400 on any replica.
     role = store().role
-    if not role.is_writer():
+    if not role.may_write():
         raise ApiError(421, "not the primary", primary=role.group.view().holder)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 import tomllib
 from datetime import UTC, datetime
@@ -45,6 +46,8 @@ class CatalogStore:
         self.reads = 0  # reads served, for /health (a statistic: no lock needed)
         self.data_epoch = 0
         self.restored: str | None = None  # restored from a backup, no writer's base since
+        self.acking = 0  # writes committed here and not yet answered (`hand_off` waits)
+        self._acking_lock = threading.Lock()
 
     def load_data_epoch(self) -> int:
         """The data epoch at start. A file `bazar restore` put in place lacks writes this
@@ -226,7 +229,7 @@ class CatalogStore:
         """Run `change(conn)` -> (result, [(entry, origin)]) as the writer in one transaction,
         stage its entries, and return (result, epoch) once they are acknowledged."""
         with self.ctx.write_lock:
-            if not self.role.is_writer():  # checked under the lock a takeover takes
+            if not self.role.may_write():  # checked under the lock a takeover takes
                 raise ApiError(421, "not the primary")
             epoch = self.role.epoch
             with self.engine.begin() as conn:
@@ -240,8 +243,17 @@ class CatalogStore:
                 for book in entry.get("books", ()):
                     self.copies.note_change(book, origin, listing)
             ticket = self.replicator.enqueue(staged)  # rounds see rows in commit order
-        if not staged:
-            return result, epoch  # nothing written (every order named unknown books)
+            if not staged:
+                return result, epoch  # nothing written (every order named unknown books)
+            with self._acking_lock:
+                self.acking += 1
+        try:
+            return self._acknowledge(result, epoch, ticket, staged)
+        finally:
+            with self._acking_lock:
+                self.acking -= 1
+
+    def _acknowledge(self, result, epoch: int, ticket, staged):
         # Delivered outside the lock, so concurrent writes share one round (group push).
         missing = self.replicator.wait(ticket, staged)
         if missing:
@@ -257,6 +269,19 @@ class CatalogStore:
             # replicated or superseded; a retry with the same key finds out which.
             raise ApiError(503, "lease lost before the write was acknowledged", epoch=epoch)
         return result, epoch
+
+    def hand_off(self, timeout: float = 2.0) -> None:
+        """On a graceful stop (an on-stop hook): no new write starts; the writes already
+        committed are answered (up to `timeout`); then the lease is freed, so another
+        catalog takes over at once instead of waiting out a quiet lease. Callers meet a
+        421 or a refused connection meanwhile and retry at the next primary."""
+        self.role.closing = True
+        with self.ctx.write_lock:
+            pass  # a write that passed the check before `closing` is now counted in acking
+        deadline = time.monotonic() + timeout
+        while self.acking and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.role.step_down()
 
     def seed(self, path: Path) -> int:
         """Load the seed catalog into an empty database (every replica seeds alike)."""

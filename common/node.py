@@ -43,6 +43,9 @@ class NodeContext:
     clocks: ClockWatch = field(default_factory=ClockWatch)  # our wall clock vs our peers'
     # A service whose readiness changes by itself (a catalog's read lease) sets this.
     status_fn: Callable[[], str] | None = None
+    # Run once, as soon as the node is asked to stop (SIGTERM) or to hand over to its
+    # upgraded self (SIGUSR2 to the worker), while it still serves (common/server.py).
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
 
     def current_status(self) -> str:
         return self.status_fn() if self.status_fn else self.status

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import shutil
+import signal
+import sys
+import threading
+from collections.abc import Callable
 
 from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from common.config import Cluster, Node
+from common.ops.procs import ready_file
 from common.tls.contexts import server_options
 
 FACTORIES = {
@@ -46,6 +53,10 @@ def gunicorn_options(cluster: Cluster, node: Node) -> dict:
         "control_socket_disable": True,  # no gunicornc socket: nodes are run by `bazar`
         "child_exit": _worker_exit,
         **server_options(cluster, node),  # HTTPS when [tls] is on
+        # Stopping and upgrading in place (`bazar rolling-restart`, docs/upgrading.md):
+        "pre_exec": _own_session,
+        "post_worker_init": lambda worker: _worker_ready(cluster, node, worker),
+        "worker_exit": _worker_done,
     }
 
 
@@ -102,6 +113,89 @@ def _worker_exit(_server, worker) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+# -- stopping gracefully, and upgrading in place ---------------------------------------
+#
+# A node's app may register hooks in `NodeContext.on_stop`: what to do as soon as it is
+# asked to stop, while it still serves what is in flight (a catalog lease holder steps
+# down and frees the lease; a front-end drops its read lease). They run once, on a
+# thread, when the worker gets SIGTERM (a graceful stop: `bazar stop`, `down`) or
+# SIGUSR2 (sent to the WORKER by `bazar rolling-restart` before it upgrades a front-end
+# in place: the worker retires but keeps serving). gunicorn leaves SIGUSR2 at its default
+# (terminate) in workers; here it means "hand off". The master's own SIGUSR2 is gunicorn's
+# on-the-fly upgrade: it re-executes the node's command line with the listening socket.
+
+
+class HandOff:
+    """The worker's on-stop hooks, run once on a thread of their own."""
+
+    def __init__(self, hooks: list[Callable[[], None]]):
+        self.hooks = hooks
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def begin(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="hand-off", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def _run(self) -> None:
+        for hook in self.hooks:
+            try:
+                hook()
+            except Exception:  # one failed hook must not keep the others from running
+                logging.getLogger(__name__).exception("on-stop hook failed")
+
+    def wait(self, timeout: float) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+
+def _worker_ready(cluster: Cluster, node: Node, worker) -> None:
+    ctx = getattr(worker.wsgi, "extensions", {}).get("bazar")
+    hand_off = HandOff(list(ctx.on_stop) if ctx is not None else [])
+    worker.bazar_hand_off = hand_off
+    exit_now = worker.handle_exit
+
+    def on_term(sig, frame):
+        _soon(hand_off.begin)
+        exit_now(sig, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGUSR2, lambda *_: _soon(hand_off.begin))
+    path = ready_file(cluster, node)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f"{path.name}.{os.getpid()}")
+    staged.write_text(json.dumps({"master": os.getppid(), "worker": os.getpid()}))
+    staged.replace(path)  # whole or not at all, for `bazar rolling-restart` to read
+
+
+def _soon(action: Callable[[], None]) -> None:
+    """Run `action` from a signal handler: in a gevent worker the handler runs inside the
+    event loop, where nothing may block (not even starting a thread), so on a greenlet."""
+    monkey = sys.modules.get("gevent.monkey")  # loaded by a gevent worker only
+    if monkey is not None and monkey.is_module_patched("threading"):
+        sys.modules["gevent"].spawn(action)
+    else:
+        action()
+
+
+def _worker_done(_server, worker) -> None:
+    """A worker ends (its drain is over): let the hand-off finish first, if it began."""
+    hand_off = getattr(worker, "bazar_hand_off", None)
+    if hand_off is not None:
+        hand_off.wait(2.0)
+
+
+def _own_session(_arbiter) -> None:
+    """In the child a master forks to re-execute itself (SIGUSR2): a session and process
+    group of its own, as `bazar start` gives every node, so the old master's group can be
+    stopped without it and `bazar stop`/`kill` signal the new group by the new pid."""
+    os.setsid()
+
+
 class NodeServer(BaseApplication):
     def __init__(self, cluster: Cluster, node: Node):
         self.cluster = cluster
@@ -115,6 +209,22 @@ class NodeServer(BaseApplication):
     def load(self):
         module = importlib.import_module(FACTORIES[self.node.service])
         return module.create_app(self.node.name, str(self.cluster.path))
+
+    def run(self) -> None:
+        arbiter = Arbiter(self)
+        # gunicorn re-executes sys.executable + sys.argv on SIGUSR2; a node runs as
+        # `python -m common.ops.cli node NAME --config F`, whose sys.argv[0] is the file
+        # cli.py, not `-m common.ops.cli`: run the command line exactly as it was given.
+        arbiter.START_CTX = {**arbiter.START_CTX, 0: sys.executable, "args": _command_line()}
+        try:
+            arbiter.run()
+        except RuntimeError as e:  # as BaseApplication.run: a bad start, said in one line
+            print(f"\nError: {e}\n", file=sys.stderr, flush=True)
+            sys.exit(1)
+
+
+def _command_line() -> list[str]:
+    return [sys.executable, *sys.orig_argv[1:]]
 
 
 def serve(cluster: Cluster, node: Node) -> None:

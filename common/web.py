@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
-from marshmallow import Schema, ValidationError
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import IntegerConverter
 
@@ -119,8 +119,13 @@ def parse_json(raw: bytes) -> Any:
 
 
 def load_body(shape: type[Schema], *, optional: bool = False) -> dict:
-    """Parse and validate the request body with a marshmallow schema class."""
-    schema = _instance(shape)
+    """Parse and validate the request body with a marshmallow schema class.
+
+    A public body with a field the schema does not know is a 400. An internal one (a
+    signed call from another node: `protect_internal`) drops such fields instead, at
+    every depth: a node of the next version may send a field this one does not know
+    yet, and a rolling upgrade has both versions talking (docs/upgrading.md)."""
+    schema = tolerant(shape) if g.get(INTERNAL_CALL) else _instance(shape)
     raw = request.get_data(cache=True)
     if not raw.strip():
         if optional:
@@ -139,6 +144,31 @@ def _instance(shape: type[Schema]) -> Schema:
     """One instance per schema class: building one (its nested fields are deep-copied)
     cost a tenth of a /sync request's CPU. Loading keeps no state in the instance."""
     return shape()
+
+
+INTERNAL_CALL = "bazar_internal_call"  # flask.g: this request carries a valid signature
+
+
+@functools.cache
+def tolerant(shape: type[Schema]) -> Schema:
+    """One instance of `shape` that excludes unknown fields, its nested schemas too (a
+    Meta `unknown` reaches only its own level): for what other nodes send."""
+    schema = shape(unknown=EXCLUDE)
+    _exclude_nested(schema.fields.values())
+    return schema
+
+
+def _exclude_nested(found) -> None:
+    for field in found:
+        if isinstance(field, fields.Nested):
+            field.unknown = EXCLUDE  # passed down when the nested schema loads
+            _exclude_nested(field.schema.fields.values())
+        elif isinstance(field, fields.List):
+            _exclude_nested([field.inner])
+        elif isinstance(field, fields.Tuple):
+            _exclude_nested(field.tuple_fields)
+        elif isinstance(field, fields.Dict) and field.value_field is not None:
+            _exclude_nested([field.value_field])
 
 
 @dataclass(frozen=True)
@@ -226,6 +256,7 @@ def protect_internal(blueprint: Blueprint) -> None:
         verifier: SignatureVerifier = current_app.extensions["bazar.verifier"]
         target = signed_target(request.path, request.query_string.decode("latin-1"))
         verifier.verify(request.method, target, request.headers, request.get_data(cache=True))
+        setattr(g, INTERNAL_CALL, True)  # its bodies may carry fields of a newer version
 
 
 def staff_only(view: Callable) -> Callable:

@@ -52,6 +52,7 @@ def create_app(
     app.extensions["frontend.fence"] = EpochFence()
     ctx.details["cache"] = cache.stats
     ctx.details["lease"] = cache.lease_state
+    ctx.on_stop.append(lease.retire)  # stopping or handing over: no cached answer after
     live_metrics(app).add(lambda: cache_figures(cache))
     live_metrics(app).add(lambda: backend_figures(membership))
     live_metrics(app).add(lambda: order_batch_figures(app.extensions["frontend.orders"]))

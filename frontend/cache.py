@@ -141,6 +141,9 @@ class BookCache:
             "epoch": self.lease.epoch,
             "valid": self.lease.valid(),
             "remaining": round(self.lease.remaining(), 3),
+            # handing over to a successor process (on-stop hook): only then, so the
+            # usual view stays as it was
+            **({"retired": True} if self.lease.retired else {}),
         }
 
     # -- refills --------------------------------------------------------------

@@ -151,7 +151,13 @@ def get_order(order_id: str):
 
 def _lease_deps():
     ext = current_app.extensions
-    return ext["frontend.cache"], ext["frontend.fence"]
+    cache = ext["frontend.cache"]
+    if cache.lease.retired:
+        # Handing over to a new process on the same port (`bazar rolling-restart`): a
+        # message for this front-end may reach either process, so this one takes none;
+        # the primary treats the 503 as a miss and waits out the read lease.
+        raise ApiError(503, "this front-end process is handing over to its successor")
+    return cache, ext["frontend.fence"]
 
 
 @doc(body=LeaseSchema, responses={200: LeaseAnswerSchema}, errors=(409,), auth="cluster")

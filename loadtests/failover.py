@@ -7,9 +7,13 @@
         --schedule 10:isolate:primary,25:split:catalog-1+order-1/catalog-2+recovery-1,40:order-2
 
 An event is SECOND:NODE (SIGKILL, restarted `--downtime` seconds later),
-SECOND:isolate:NODE (cut NODE from every other node), or
-SECOND:split:A+B/C+D (cut every link between the groups); a cut is healed
-`--downtime` seconds later and needs a cluster started with `--netns`.
+SECOND:isolate:NODE (cut NODE from every other node),
+SECOND:split:A+B/C+D (cut every link between the groups; a cut is healed
+`--downtime` seconds later and needs a cluster started with `--netns`), or
+SECOND:rolling (`bazar rolling-restart`, every node in turn; its progress lines are
+printed). The rolling restart's figures under the locust mix:
+
+    .venv/bin/python loadtests/failover.py --start --duration 60 --schedule 10:rolling
 `primary` means the catalog primary of that moment. Then the cluster heals,
 `bazar check` runs, and the runner prints requests and failures by route,
 p50/p95/p99 per route over time, the longest pause between acknowledged
@@ -105,6 +109,8 @@ def run(cluster: Cluster, args) -> int:
     print_route_table(args.out)
     print_time_table(args.out, args.window)
     print("\nnemesis:", "; ".join(events.log) or "nothing")
+    if events.roll_output:
+        print("\n" + events.roll_output.rstrip())
     print_timeline(args, events, ended)
     problems = invariants(cluster, before, after)
     print("invariants:", "hold" if not problems else "VIOLATED")
@@ -159,11 +165,15 @@ class Schedule(threading.Thread):
         self.log: list[str] = []
         self.faults: list[timeline.Fault] = []  # applied -> undone, monotonic times
         self.started = time.monotonic()  # the origin of the schedule's seconds
+        self.roll_output = ""  # what `bazar rolling-restart` printed, if it ran
 
     def run(self) -> None:
         started = self.started = time.monotonic()
         for at, kind, target in self.events:
             time.sleep(max(0.0, started + at - time.monotonic()))
+            if kind == "rolling":
+                self._roll()
+                continue
             undo = self._kill(target) if kind == "kill" else self._cut(kind, target)
             began = time.monotonic()  # the fault is in force (as scripts/write_pause.py times it)
             label = self.log[-1].replace("--isolate ", "")
@@ -172,6 +182,17 @@ class Schedule(threading.Thread):
             undo()
             self.faults.append(timeline.Fault(label, began, time.monotonic()))
             self.log.append(f"{time.monotonic() - started:.1f}s {self.log.pop()}")
+
+    def _roll(self) -> None:
+        """`bazar rolling-restart`, as an operator runs it: one fault from start to end."""
+        began = time.monotonic()
+        command = [sys.executable, "-m", "common.ops.cli", "rolling-restart"]
+        done = subprocess.run(  # noqa: S603  # nosec B603
+            [*command, "--config", str(self.cluster.path)], capture_output=True, text=True
+        )
+        self.faults.append(timeline.Fault("rolling-restart", began, time.monotonic()))
+        self.log.append(f"{began - self.started:.1f}s rolling-restart (exit {done.returncode})")
+        self.roll_output = done.stdout + done.stderr
 
     def _node_name(self, name: str) -> str:
         return primary(self.cluster) if name == "primary" else name
@@ -204,6 +225,8 @@ class Schedule(threading.Thread):
 def _event(item: str) -> tuple[float, str, str]:
     """'10:order-1' -> (10, kill, order-1); '10:isolate:catalog-1'; '10:split:a+b/c+d'."""
     parts = item.split(":")
+    if parts[1:] == ["rolling"]:
+        return float(parts[0]), "rolling", ""
     if len(parts) == 2:
         return float(parts[0]), "kill", parts[1]
     if len(parts) == 3 and parts[1] in ("isolate", "split"):

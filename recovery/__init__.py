@@ -38,6 +38,7 @@ def _lease_view(group: RaftLeaseGroup | None, fence: EpochFence) -> dict:
     return {
         "holder": grant.holder if grant else None,
         "epoch": grant.epoch if grant else 0,
+        "seq": grant.seq if grant else 0,  # moves with every renewal, once we follow the log
         "newest_seen": fence.newest,
         "fenced": fence.refused,
     }

@@ -7,7 +7,8 @@ Starts a `--netns` cluster with the default tuning (lease 2.5 s, read lease
 2 s, heartbeats every 0.5 s), keeps a buyer and a staff price writer busy
 through frontend-1, and for each fault (the primary isolated or killed, the
 backup catalog, the recovery node or an order server isolated, the primary
-frozen with SIGSTOP) measures the
+frozen with SIGSTOP, the primary stopped gracefully: the lease hand-off of
+`bazar stop` and `bazar rolling-restart`) measures the
 time from the cut to the first acknowledged write that started after it,
 and the longest gap between acknowledged writes while the fault lasts. The
 target: under 5 s from the cut to the first acknowledged write.
@@ -40,6 +41,7 @@ FAULTS = (
     "pause primary",  # SIGSTOP for `hold` s: a frozen process or VM, not a crash
     "isolate primary",
     "kill primary",
+    "stop primary",  # graceful (SIGTERM): it steps down and releases the lease
     "isolate backup",
     "isolate recovery-1",
     "isolate order-1",
@@ -113,13 +115,16 @@ def measure(cluster: LocalCluster, fault: str, hold: float) -> tuple[float, floa
     backup = next(n for n in cluster.names("catalog") if n != primary)
     victim = {"primary": primary, "backup": backup}.get(who, who)
     pid = procs.running_pid(cluster.cluster, cluster.node(victim))
+    began = time.monotonic()  # a graceful stop acts from its start, and returns seconds later
     if verb == "kill":
         cluster.kill(victim)
+    elif verb == "stop":
+        cluster.stop(victim)
     elif verb == "pause":
         os.killpg(pid, signal.SIGSTOP)  # the gunicorn master and its worker: one group
     else:
         cluster.bazar("partition", "--isolate", victim)
-    cut = time.monotonic()  # once the command returned: the cut is in place
+    cut = began if verb == "stop" else time.monotonic()  # once the command returned
     try:
         time.sleep(hold)
     finally:
@@ -128,7 +133,7 @@ def measure(cluster: LocalCluster, fault: str, hold: float) -> tuple[float, floa
     end = time.monotonic()
     writers.stop()
     cluster.bazar("heal")
-    if verb == "kill":
+    if verb in ("kill", "stop"):
         cluster.start(victim)
     faults.heal(cluster)
     after = [ended for started, ended in writers.acks if started >= cut]

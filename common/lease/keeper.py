@@ -60,6 +60,7 @@ class LeaseKeeper:
         on_gained: Callable[[int], None] = lambda epoch: None,
         max_drift: float = 0.01,
         fit: Callable[[], bool] = lambda: True,
+        before_release: Callable[[], None] = lambda: None,
     ):
         self.me = me
         self.rank = rank  # place in config order: who tries first
@@ -72,10 +73,17 @@ class LeaseKeeper:
         # False while this node cannot do a writer's work (its wall clock too far from
         # its peers' for signed calls): it neither takes the lease nor keeps it.
         self.fit = fit
+        # Run after this node stopped holding and before its release is proposed: the
+        # catalog closes its read-lease grants here, so none it records can come after
+        # the release that lets the next holder in (and count from before that one).
+        self.before_release = before_release
         # How long a lease must look quiet here before it is surely over at its holder.
         self.patience = duration * (1 + max_drift)
         self.epoch = 0  # the epoch we hold, or 0
         self.taken_from: str | None = None
+        # The holder that freed the lease we took (None: it went quiet, or none was seen).
+        self.released_by: str | None = None
+        self._last_holder: tuple[str, int] | None = None  # (holder, epoch) last seen held
         self._valid_until = 0.0  # monotonic
         self._free_since: float | None = None
         self._stop = threading.Event()
@@ -95,6 +103,8 @@ class LeaseKeeper:
     # -- one step -------------------------------------------------------------
     def tick(self) -> None:
         seen = self.group.view()
+        if seen.holder is not None:
+            self._last_holder = (seen.holder, seen.epoch)
         if self.epoch and seen.epoch > self.epoch:
             self._lose(f"epoch {seen.epoch} taken by {seen.holder}")
         if self.epoch and not self.fit():
@@ -129,6 +139,9 @@ class LeaseKeeper:
         self._valid_until = proposed + self.duration - self.margin
         self._free_since = None
         self.taken_from = seen.holder  # the holder whose lease went quiet (None: released)
+        last = self._last_holder
+        released = seen.holder is None and last is not None and last[1] == seen.epoch
+        self.released_by = last[0] if released else None
         log.info("%s holds the lease, epoch %d", self.me, self.epoch)
         self.on_gained(self.epoch)
 
@@ -146,6 +159,7 @@ class LeaseKeeper:
         """Stop writing now and free the lease, so another catalog takes over at once."""
         epoch = self.epoch
         self._lose(why)
+        self.before_release()
         self.group.release(self.me, epoch)
 
     def _lose(self, why: str) -> None:
@@ -167,8 +181,17 @@ class LeaseKeeper:
                 log.exception("lease step failed")
 
     def stop(self) -> None:
-        """Stop renewing; free the lease so another catalog takes over without waiting."""
+        """Stop renewing and trying; free a lease we hold so another catalog takes over
+        without waiting out a quiet lease (a graceful stop, `bazar rolling-restart`).
+
+        Safe because this node stops acting as the holder (`holds()` is False from the
+        next line on) and closes its grants before the release is even proposed: the
+        next holder's acquire comes after the release in the log, so after every write
+        and grant of ours, and it waits out the read leases we gave as after any change.
+        """
         self._stop.set()
         if self.epoch:
             epoch, self.epoch, self._valid_until = self.epoch, 0, 0.0
+            log.info("%s steps down: releasing the lease of epoch %d", self.me, epoch)
+            self.before_release()
             self.group.release(self.me, epoch)

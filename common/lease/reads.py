@@ -50,6 +50,7 @@ class ReadLease:
         self._deadline = 0.0  # monotonic
         self.lapses = 0  # how many times the lease ran out (or was never held)
         self._held = False
+        self.retired = False  # set by `retire`: this process takes no lease any more
         self._lock = threading.Lock()
 
     def stamp(self) -> dict:
@@ -67,6 +68,8 @@ class ReadLease:
         """
         now = self.clock.mono()
         at, length = lease.get("at"), lease.get("length")
+        if self.retired:
+            return False
         if lease.get("run") != self.run or not _number(at) or not _number(length) or at > now:
             return False
         deadline = at + min(length, self.longest) * (1 - self.max_drift)
@@ -83,6 +86,14 @@ class ReadLease:
     def end(self) -> None:
         """Stop trusting the lease now (a newer epoch was seen, or a resync began)."""
         with self._lock:
+            self._deadline, self._held = 0.0, False
+
+    def retire(self) -> None:
+        """End the lease for good: this process is handing over to another one that
+        answers under the same name (a front-end upgraded in place), and a message for
+        that name may reach either of the two. So the old one trusts no grant again."""
+        with self._lock:
+            self.retired = True
             self._deadline, self._held = 0.0, False
 
     def remaining(self) -> float:
@@ -113,7 +124,14 @@ class Grants:
         self.expiry: dict[str, float] = {}  # monotonic, this node's clock
         self.stamps: dict[str, dict] = {}  # each copy's newest stamp
         self.behind: set[str] = set()
+        self.closed = False  # a holder stepping down grants nothing more (`close`)
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Grant nothing from now on (until we gain a lease again): once this returns, no
+        offer of ours is being recorded, so none can come after a release that follows."""
+        with self._lock:
+            self.closed = True
 
     def heard(self, copy: str, stamp) -> None:
         """A copy answered with `stamp`: the next grant may count from it."""
@@ -133,7 +151,7 @@ class Grants:
         with self._lock:
             now = self.clock.mono()
             stamp = self.stamps.get(copy)
-            if copy in self.behind or stamp is None or now >= holds_until:
+            if self.closed or copy in self.behind or stamp is None or now >= holds_until:
                 return None
             self.expiry[copy] = max(self.expiry.get(copy, 0.0), now + self.duration)
             return {**stamp, "length": self.duration}
@@ -145,6 +163,7 @@ class Grants:
             for copy in copies:
                 self.expiry[copy] = max(self.expiry.get(copy, 0.0), until)
             self.behind.clear()
+            self.closed = False
 
     @property
     def longest(self) -> float:

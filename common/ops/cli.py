@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
         "exit 0 if the node answers /health with 200 (service checks)",
         node=True,
     )
+    roll = add("rolling-restart", cmd_rolling, "restart every node in turn, the holder last")
+    roll.add_argument("--timeout", type=float, default=60.0, help="seconds for a node to be back")
     add("node", cmd_node, "run one node in the foreground (gunicorn)", node=True)
     cut = add("partition", cmd_partition, "cut every link between groups of nodes (--netns)")
     cut.add_argument("groups", nargs="*", metavar="GROUP", help="node names joined by commas: A,B")
@@ -296,6 +298,12 @@ def cmd_probe(cluster: Cluster, args) -> int:
     state, body = procs.health(node, timeout=2.0)
     print(f"{node.name}: {body.get('status', state)}")
     return 0 if state == "up" else 1
+
+
+def cmd_rolling(cluster: Cluster, args) -> int:
+    from common.ops import rolling
+
+    return rolling.run(cluster, args.timeout)
 
 
 def cmd_partition(cluster: Cluster, args) -> int:

@@ -60,6 +60,12 @@ def pid_file(cluster: Cluster, node: Node) -> Path:
     return cluster.data_dir / "run" / f"{node.name}.pid"
 
 
+def ready_file(cluster: Cluster, node: Node) -> Path:
+    """Written by each worker once its app is loaded: {"master": pid, "worker": pid}
+    (common/server.py); `bazar rolling-restart` reads it."""
+    return cluster.data_dir / "run" / f"{node.name}.worker"
+
+
 def log_file(cluster: Cluster, node: Node) -> Path:
     return cluster.data_dir / "logs" / f"{node.name}.log"
 
@@ -165,6 +171,7 @@ def stop_all(cluster: Cluster, nodes: list[Node], timeout: float = 10.0) -> list
             _signal_group(pid, signal.SIGKILL)
             wait_gone(pid, 5.0)
         pid_file(cluster, node).unlink(missing_ok=True)
+        ready_file(cluster, node).unlink(missing_ok=True)
     return list(running)
 
 
@@ -176,12 +183,20 @@ def kill(cluster: Cluster, node: Node) -> bool:
     _signal_group(pid, signal.SIGKILL)
     wait_gone(pid, 5.0)
     pid_file(cluster, node).unlink(missing_ok=True)
+    ready_file(cluster, node).unlink(missing_ok=True)
     return True
 
 
 def _signal_group(pid: int, sig: int) -> None:
+    """Signal the process group `pid` leads. A node's master leads its own (`spawn`, and
+    the `pre_exec` of an in-place upgrade, common/server.py); asked by id all the same,
+    so a process in another's group gets only its own signal, and ours is never hit."""
     try:
-        os.killpg(pid, sig)
+        group = os.getpgid(pid)
+        if group == os.getpgrp():
+            os.kill(pid, sig)
+        else:
+            os.killpg(group, sig)
     except ProcessLookupError:
         pass
 

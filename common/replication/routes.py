@@ -13,7 +13,7 @@ from flask import Blueprint, jsonify
 from marshmallow import Schema, ValidationError, fields
 
 from common.openapi import doc
-from common.web import load_body
+from common.web import load_body, tolerant
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,9 @@ def add_sync_routes(bp: Blueprint, store: Callable, push: type[Schema], state: t
 
 def valid_entries(entry: type[Schema], entries: list) -> list[dict]:
     """Entries replayed from the recovery queue that have the right shape; others are
-    logged and skipped, so one bad entry can never block a replica's replay."""
-    schema, good = entry(), []
+    logged and skipped, so one bad entry can never block a replica's replay. A field
+    this version does not know (queued by a newer node) is dropped, not a fault."""
+    schema, good = tolerant(entry), []
     for item in entries:
         try:
             good.append(schema.load(item))

@@ -293,6 +293,52 @@ def test_graceful_stop_releases_the_lease_for_at_once():
     assert c.holders() in (["b"], ["c"])
 
 
+def test_a_graceful_release_follows_the_closed_grants_and_names_the_releaser():
+    """The holder closes its read-lease grants while the log still names it, then
+    releases: the next holder knows who released (it held no copy's read lease) and
+    does not count it among the copies whose grants it must wait out."""
+    c = Cluster()
+    c.run(2)
+    a = c.keepers["a"]
+    seen: list[str | None] = []
+    a.before_release = lambda: seen.append(c.log.table.grant.holder)
+    a.stop()
+    c.paused.add("a")
+    assert seen == ["a"] and not a.holds()
+    c.run(0.2)
+    (new,) = c.holders()
+    assert c.keepers[new].released_by == "a" and c.keepers[new].taken_from is None
+
+
+def test_a_lease_gone_quiet_is_not_taken_as_released():
+    c = Cluster()
+    c.run(2)
+    c.paused.add("a")  # frozen: no release
+    c.run(DURATION * 2)
+    (new,) = c.holders()
+    assert c.keepers[new].taken_from == "a" and c.keepers[new].released_by is None
+
+
+def test_closed_grants_offer_nothing_until_the_next_lease_is_gained():
+    clock = FakeClock()
+    grants = Grants(clock, 2.0, DRIFT)
+    grants.heard("copy", ReadLease(clock).stamp())
+    grants.close()
+    assert grants.offer("copy", holds_until=clock.mono() + 10) is None
+    grants.gained(["copy"])
+    assert grants.offer("copy", holds_until=clock.mono() + 10) is not None
+
+
+def test_a_retired_read_lease_takes_no_grant_again():
+    clock = FakeClock()
+    lease = ReadLease(clock, DRIFT)
+    lease.grant(1, {**lease.stamp(), "length": 2.0})
+    lease.retire()
+    assert not lease.valid()
+    lease.grant(1, {**lease.stamp(), "length": 2.0})
+    assert not lease.valid()
+
+
 # -- read leases: each copy counts from its own stamp ---------------------------
 
 
