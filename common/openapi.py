@@ -148,7 +148,46 @@ def build_spec(app: Flask, title: str, default_auth: str) -> dict:
             for m in sorted(rule.methods - {"HEAD", "OPTIONS"})
         }
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    return _tolerant_internal_bodies(spec.to_dict())
+
+
+def _tolerant_internal_bodies(document: dict) -> dict:
+    """Signed calls ignore fields they do not know (a newer node may send more:
+    common.web.tolerant, docs/upgrading.md), so their body schemas allow more properties;
+    a schema that a public route takes too stays strict, as that route is."""
+    internal, public = set(), set()
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            signed = {"cluster": []} in operation.get("security", [])
+            body = operation.get("requestBody", {}).get("content", {})
+            (internal if signed else public).update(_refs(body, document))
+    for name in internal - public:
+        _allow_more(document["components"]["schemas"][name])
+    return document
+
+
+def _refs(node, document: dict, found: set | None = None) -> set:
+    """Names of the components `node` refers to, and those they refer to in turn."""
+    found = set() if found is None else found
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if (
+            ref.startswith("#/components/schemas/")
+            and (name := ref.rpartition("/")[2]) not in found
+        ):
+            found.add(name)
+            _refs(document["components"]["schemas"].get(name, {}), document, found)
+        for value in node.values():
+            _refs(value, document, found)
+    elif isinstance(node, list):
+        for value in node:
+            _refs(value, document, found)
+    return found
+
+
+def _allow_more(schema: dict) -> None:
+    if schema.get("additionalProperties") is False:
+        del schema["additionalProperties"]
 
 
 def _register_body_extras(

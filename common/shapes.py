@@ -101,6 +101,10 @@ class RevenueFiguresSchema(Schema):
 class RevenueRowSchema(RevenueFiguresSchema):
     day = fields.String(metadata={"description": "UTC date (by=day)"})
     book_id = fields.Integer(metadata={"description": "by=book"})
+    title = fields.String(
+        allow_none=True,
+        metadata={"description": "by=book, added by the front-end (null: no catalog could say)"},
+    )
 
 
 class RevenueSchema(Schema):

@@ -13,12 +13,13 @@ is `scripts/fault_run.py --netns --partitions --minutes 10`.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 import uuid
 
 import pytest
 
-from common.ops import hostnet
+from common.ops import hostnet, netns
 from tests.partitions import leftovers
 from tests.support import faults, timefaults
 from tests.support.cluster import LocalCluster, wait_until
@@ -49,7 +50,8 @@ def split_cluster(tmp_path):
     # Seven "hosts" on a bridge, as a deployment over several machines would be: with
     # [tls] on, so every call between nodes is mutual TLS (issue 21).
     cluster = netns_cluster(tmp_path / "c", clocks=all_at_zero(NODES), tls=True)
-    assert all(n.url.startswith("https://198.18.") for n in cluster.cluster.nodes.values())
+    for node in cluster.cluster.nodes.values():
+        assert node.url.startswith("https://") and ipaddress.ip_address(node.host) in netns.NETWORK
     yield cluster
     cluster.down()
 
