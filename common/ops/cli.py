@@ -9,7 +9,7 @@ import sys
 import threading
 
 from common.config import VOTERS, Cluster, ConfigError, load_cluster
-from common.ops import backup, deploy, monitor, netns, partition, procs, report
+from common.ops import deploy, monitor, netns, partition, procs, report
 from common.ops.check import compare
 from common.ops.hostnet import HostNetError, NetnsError
 from common.ops.watch import Display
@@ -351,14 +351,17 @@ def cmd_report(cluster: Cluster, args) -> int:
 
 
 def cmd_backup(cluster: Cluster, args) -> int:
-    return _backup_verb(backup.backup, cluster, args.node, args.dest)
+    return _backup_verb("backup", cluster, args.node, args.dest)
 
 
 def cmd_restore(cluster: Cluster, args) -> int:
-    return _backup_verb(backup.restore, cluster, args.node, args.src)
+    return _backup_verb("restore", cluster, args.node, args.src)
 
 
-def _backup_verb(verb, cluster: Cluster, node: str, path: str) -> int:
+def _backup_verb(name: str, cluster: Cluster, node: str, path: str) -> int:
+    from common.ops import backup  # SQLAlchemy: not in every command's start-up
+
+    verb = getattr(backup, name)
     try:
         print("\n".join(verb(cluster, node, path)))
     except backup.BackupError as e:
