@@ -30,7 +30,7 @@ def test_buys_stay_exactly_once_and_reads_fresh_while_nodes_are_killed(fault_clu
     c = fault_cluster
     report = faults.run(
         c,
-        duration=30,
+        duration=25,
         clients=6,
         interval=2.0,
         downtime=DOWNTIME,

@@ -1,11 +1,12 @@
 """schemathesis against every kind of node's OpenAPI document, with valid credentials.
 
 Each node gets the cases of tests/fuzz/schemathesis.toml (deterministic,
-25 per operation and phase): schema-valid and schema-violating requests,
-every check on (no 5xx, status codes, content types, headers and bodies as
-documented, invalid data refused, valid data accepted unless the answer is
-a business one, credentials enforced). The fuzzer's own auth probes take
-the credentials away, so every secured operation must also have answered 401.
+15 per operation and phase; the four nodes are fuzzed at once): schema-valid
+and schema-violating requests, every check on (no 5xx, status codes, content
+types, headers and bodies as documented, invalid data refused, valid data
+accepted unless the answer is a business one, credentials enforced). The
+fuzzer's own auth probes take the credentials away, so every secured
+operation must also have answered 401.
 
 The cluster is this module's own: signed fuzzing writes into it.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.cluster import LocalCluster
-from tests.support.fuzz import FuzzRun, fuzz_node, table
+from tests.support.fuzz import FuzzRun, fuzz_nodes, table
 from tests.support.shop import Shop
 
 # One node of each kind (catalog-1 is the primary, so its write handlers run).
@@ -32,9 +33,15 @@ def fuzz_cluster(tmp_path_factory):
     cluster.discard()
 
 
+@pytest.fixture(scope="module")
+def fuzzed(fuzz_cluster, tmp_path_factory) -> dict[str, FuzzRun]:
+    RUNS.update(fuzz_nodes(fuzz_cluster, NODES, tmp_path_factory.mktemp("fuzz-reports")))
+    return RUNS
+
+
 @pytest.mark.parametrize("node", NODES)
-def test_fuzzer_finds_nothing(fuzz_cluster, node, tmp_path):
-    run = RUNS[node] = fuzz_node(fuzz_cluster, node, tmp_path)
+def test_fuzzer_finds_nothing(fuzzed, node):
+    run = fuzzed[node]
     assert run.exit_code == 0, run.output[-6000:]
     documented = run.documented
     # Every operation was fuzzed, but for the document schemathesis was loaded from.
