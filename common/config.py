@@ -266,14 +266,11 @@ def _tls(raw: dict, base: Path, data_dir: Path) -> Tls:
     enabled = raw.get("enabled", False)
     if not isinstance(enabled, bool):
         raise ConfigError(f"'tls.enabled' must be true or false, got {enabled!r}")
-    public = [raw.get(k) for k in ("public_cert", "public_key")]
-    if (public[0] is None) != (public[1] is None):
+    given = [k for k in ("public_cert", "public_key") if raw.get(k) is not None]
+    if len(given) == 1:
         raise ConfigError("'tls.public_cert' and 'tls.public_key' go together: give both or none")
-    paths = [
-        (base / _typed(raw, k, str, "tls.")).resolve() if raw.get(k) is not None else None
-        for k in ("public_cert", "public_key")
-    ]
-    return Tls(enabled, data_dir / "tls", paths[0], paths[1])
+    cert, key = [(base / _typed(raw, k, str, "tls.")).resolve() for k in given] or [None, None]
+    return Tls(enabled, data_dir / "tls", cert, key)
 
 
 def _nodes(raw: dict, tls: bool = False) -> dict[str, Node]:

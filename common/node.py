@@ -173,13 +173,14 @@ def _note_callers_clock() -> None:
 def internal_client(cluster: Cluster, name: str) -> InternalClient:
     """This node's client for calls to the others: signed, and under TLS when it is on."""
     public = contexts.public_context(cluster)
-    fronts = {n.name for n in cluster.nodes.values() if contexts.shows_public_cert(cluster, n)}
+    if public is not None:  # front-ends that show the operator's certificate
+        fronts = {n.name for n in cluster.of("frontend") if contexts.shows_public_cert(cluster, n)}
     return InternalClient(
         cluster.cluster_secret,
         cluster.tuning,
         sender=name,
         tls=contexts.client_context(cluster, name),
-        public=(public, fronts) if public else None,
+        public=(public, fronts) if public is not None else None,
     )
 
 

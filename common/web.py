@@ -264,7 +264,7 @@ def staff_only(view: Callable) -> Callable:
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        check_bearer(request.headers.get("Authorization"), current_app.config["STAFF_TOKEN"])
+        _check_staff()
         return view(*args, **kwargs)
 
     return wrapper
@@ -277,10 +277,14 @@ def staff_off_loopback(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if not from_loopback():
-            check_bearer(request.headers.get("Authorization"), current_app.config["STAFF_TOKEN"])
+            _check_staff()
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def _check_staff() -> None:
+    check_bearer(request.headers.get("Authorization"), current_app.config["STAFF_TOKEN"])
 
 
 def from_loopback() -> bool:

@@ -163,12 +163,12 @@ def stop_all(cluster: Cluster, nodes: list[Node], timeout: float = 10.0) -> list
     """Stop several nodes at once: SIGTERM to all, then wait; return those that ran."""
     running = {node: pid for node in nodes if (pid := running_pid(cluster, node))}
     for pid in running.values():
-        _signal_group(pid, signal.SIGTERM)
-        _signal_group(pid, signal.SIGCONT)  # a stopped (paused) node gets it only when continued
+        signal_group(pid, signal.SIGTERM)
+        signal_group(pid, signal.SIGCONT)  # a stopped (paused) node gets it only when continued
     deadline = time.monotonic() + timeout
     for node, pid in running.items():
         if not wait_gone(pid, max(0.0, deadline - time.monotonic())):
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
             wait_gone(pid, 5.0)
         pid_file(cluster, node).unlink(missing_ok=True)
         ready_file(cluster, node).unlink(missing_ok=True)
@@ -180,14 +180,14 @@ def kill(cluster: Cluster, node: Node) -> bool:
     pid = running_pid(cluster, node)
     if pid is None:
         return False
-    _signal_group(pid, signal.SIGKILL)
+    signal_group(pid, signal.SIGKILL)
     wait_gone(pid, 5.0)
     pid_file(cluster, node).unlink(missing_ok=True)
     ready_file(cluster, node).unlink(missing_ok=True)
     return True
 
 
-def _signal_group(pid: int, sig: int) -> None:
+def signal_group(pid: int, sig: int) -> None:
     """Signal the process group `pid` leads. A node's master leads its own (`spawn`, and
     the `pre_exec` of an in-place upgrade, common/server.py); asked by id all the same,
     so a process in another's group gets only its own signal, and ours is never hit."""
@@ -275,9 +275,9 @@ def stop_pid_file(path: Path, marker: str, timeout: float = 10.0) -> bool:
     file. True if it was running. For helpers such as Prometheus, not nodes."""
     pid = pid_from_file(path, marker)
     if pid is not None:
-        _signal_group(pid, signal.SIGTERM)
+        signal_group(pid, signal.SIGTERM)
         if not wait_gone(pid, timeout):
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
             wait_gone(pid, 5.0)
     path.unlink(missing_ok=True)
     return pid is not None

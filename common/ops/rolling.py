@@ -170,7 +170,7 @@ def upgrade_in_place(cluster: Cluster, node: Node, timeout: float) -> int:
     #    the old master stops gracefully (in-flight requests finish, Connection: close).
     os.kill(old, signal.SIGTERM)
     if not procs.wait_gone(old, 15.0):
-        procs._signal_group(old, signal.SIGKILL)  # the old master's group: not the new one
+        procs.signal_group(old, signal.SIGKILL)  # the old master's group: not the new one
         procs.wait_gone(old, 5.0)
     if procs.running_pid(cluster, node) != new:
         raise RollError(f"the new master {new} did not stay up")

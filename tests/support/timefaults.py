@@ -202,12 +202,12 @@ def paused(cluster: LocalCluster, name: str) -> Iterator[int]:
     pid = procs.running_pid(cluster.cluster, cluster.node(name))
     if pid is None:
         raise AssertionError(f"cannot pause {name}: it is not running")
-    _signal_group(pid, signal.SIGSTOP)
+    procs.signal_group(pid, signal.SIGSTOP)
     try:
         _wait_stopped(pid)
         yield pid
     finally:
-        _signal_group(pid, signal.SIGCONT)
+        procs.signal_group(pid, signal.SIGCONT)
 
 
 def pause_for(
@@ -223,7 +223,7 @@ def continue_all(cluster: LocalCluster) -> None:
     for node in cluster.cluster.nodes.values():
         pid = procs.running_pid(cluster.cluster, node)
         if pid is not None:
-            _signal_group(pid, signal.SIGCONT)
+            procs.signal_group(pid, signal.SIGCONT)
 
 
 def _wait_stopped(pgid: int, timeout: float = 5.0) -> None:
@@ -233,11 +233,6 @@ def _wait_stopped(pgid: int, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"process group {pgid} did not stop: {group_states(pgid)}")
         time.sleep(0.01)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
 
 
 def group_states(pgid: int) -> dict[int, str]:
