@@ -54,6 +54,15 @@ class Report:
     # back in time while the higher value's write was unanswered: allowed (design §7),
     # counted to show how far reads are from linearizable
     in_flight_backward: int = 0
+    # staff (issue 22): writes per account and outcome, sign-ins, 401s, the audit trail
+    staff_acked: Counter = field(default_factory=Counter)  # per account, admin too
+    staff_refused: int = 0  # 4xx (a 401 among them: the member signed in again)
+    staff_unknown: int = 0  # 5xx or no answer
+    staff_unauthorized: int = 0  # 401s on writes
+    sign_ins: int = 0
+    audit_entries: int = 0
+    audit_by_staff: Counter = field(default_factory=Counter)
+    audit_unknown: tuple[int, int] = (0, 0)  # unknown-outcome writes with an entry, of all
     longest_pause: float = 0.0
     violations: list[str] = field(default_factory=list)
     # for timelines (loadtests/timeline.py), monotonic times: the load's span,
@@ -93,6 +102,10 @@ class Report:
     def _split(self, outcome: str) -> str:
         return f"single {self.kind('single', outcome)}, multi {self.kind('multi', outcome)}"
 
+    @staticmethod
+    def _by(counts: Counter) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
+
     def table(self) -> str:
         ended = ", ".join(f"{k} {v}" for k, v in sorted(self.unknown_ended.items())) or "-"
         made = ", ".join(f"{k}={v}" for k, v in sorted(self.made.items())) or "-"
@@ -120,6 +133,14 @@ class Report:
             ("stale reads", self.stale_reads),
             ("unwritten or backward reads", self.wrong_reads),
             ("  back during a write in flight", f"{self.in_flight_backward} (allowed)"),
+            (
+                "staff writes acked",
+                f"{sum(self.staff_acked.values())} ({self._by(self.staff_acked)})",
+            ),
+            ("  refused (4xx) / unknown", f"{self.staff_refused} / {self.staff_unknown}"),
+            ("  401s (signed in again) / sign-ins", f"{self.staff_unauthorized} / {self.sign_ins}"),
+            ("audit entries", f"{self.audit_entries} ({self._by(self.audit_by_staff)})"),
+            ("  of unknown-outcome writes", "{} of {}".format(*self.audit_unknown)),
             ("longest write pause", f"{self.longest_pause:.2f} s"),
             ("invariant violations", len(self.violations)),
         ]

@@ -30,12 +30,12 @@ from decimal import Decimal, InvalidOperation
 import requests
 
 from order.store import order_id_for
-from tests.support import ledger
+from tests.support import audit_trail, ledger
 from tests.support.cluster import LocalCluster, wait_until
 from tests.support.fault_report import Report
 from tests.support.history import backward_reads, longest_gap, stale_reads, unwritten_reads
 from tests.support.nemesis import MixedNemesis
-from tests.support.staff import PriceTraffic
+from tests.support.staff import PriceTraffic, StaffLog
 from tests.support.threads import Workers
 
 __all__ = ["Buy", "Clients", "Report", "check", "fault_minimum", "heal", "run"]
@@ -326,12 +326,13 @@ def run(
     """Load and nemesis for `duration` seconds and at least `fault_minimum` faults of
     every kind, whichever is later (capped at 3x duration); then heal and check. The
     `recorder` (see Clients) gets every buy and lookup attempt."""
+    prices = PriceTraffic(cluster, list(price_books))
     for book_id, quantity in (stock or {}).items():
-        assert cluster.api.set_quantity(book_id, quantity).status_code == 200
+        prices.set_stock(book_id, quantity)  # as admin: an audit entry like any staff write
     books = cluster.rows("catalog-1", "SELECT id, quantity, cost FROM books")
     initial = {book_id: quantity for book_id, quantity, _ in books}
     load = Clients(cluster, clients, sorted(initial), seed, recorder)
-    prices = PriceTraffic(cluster, list(price_books))
+    prices.make_staff()  # the accounts, as admin, and every member signed in
     nemesis = MixedNemesis(cluster, kinds, interval, downtime, seed, extra=extra)
     minimum = fault_minimum(duration, interval, downtime, kinds, rounds)
     load.start()
@@ -361,6 +362,9 @@ def run(
     report = _report(cluster, load, prices, nemesis, (started, ended))
     report.fault_minimum = minimum
     report.violations += problems + check(cluster, initial, load.buys, known)
+    trail_problems, trail = audit_trail.check(cluster, prices.log, set(initial))
+    report.violations += trail_problems
+    _staff_figures(report, prices.log, trail)
     report.settled = time.monotonic() - ended
     report.converged = converged
     return report
@@ -391,10 +395,24 @@ def _report(cluster, load, prices, nemesis, span) -> Report:
     report.orders_confirmed = len(confirmed)
     report.order_lines = sum(len(held.lines.get(o, [])) for o in confirmed)
     report.revenue = ledger.revenue(held)
-    acks = sorted([b.ended for b in load.buys if b.status == "ok"] + prices.history.ack_times())
+    staff_acks = [w.ended for w in prices.log.writes if w.outcome == "acked"]
+    acks = sorted([b.ended for b in load.buys if b.status == "ok"] + staff_acks)
     report.longest_pause = longest_gap(acks, *span)
     _price_checks(report, prices)
     return report
+
+
+def _staff_figures(report: Report, log: StaffLog, trail: audit_trail.TrailFigures) -> None:
+    """Staff writes per account and outcome, sign-ins, 401s, and the trail's entries."""
+    outcomes = log.outcomes()
+    report.staff_acked = Counter({name: c["acked"] for name, c in outcomes.items()})
+    report.staff_refused = sum(c["refused"] for c in outcomes.values())
+    report.staff_unknown = sum(c["unknown"] for c in outcomes.values())
+    report.staff_unauthorized = len(log.unauthorized)
+    report.sign_ins = sum(log.sign_ins.values())
+    report.audit_entries = trail.entries
+    report.audit_by_staff = trail.by_staff
+    report.audit_unknown = (trail.unknown_landed, trail.unknown)
 
 
 def _price_checks(report: Report, prices: PriceTraffic) -> None:

@@ -1,19 +1,36 @@
-"""Staff who change prices and readers who read them, through every front-end.
+"""Staff who change prices, a clerk who keeps stock, and readers who read the prices.
 
-One writer thread per watched book sets strictly rising prices, one request
-at a time; reader threads look those books up through each front-end, with
-and without `Cache-Control: no-cache`. Every reader walks through every
-(front-end, book, cache mode) combination in turn (`read_plan`), so none is
-left unread; `unread` names any that no read answered. Both record into a
-History for the stale-read checks.
+Staff are people with accounts (docs/staff.md): `StaffTraffic.start` makes
+them as `admin` (the configured staff token, `POST /staff`), and each signs
+in with `POST /login` and writes with its own token (`StaffMember`). One
+manager per watched book sets strictly rising prices, one request at a time;
+a clerk adds books of its own (an Idempotency-Key each, retried with the same
+key while the answer is unknown) and changes their quantities, so no buyer's
+book ever gets a quantity update and the stock ledger still holds. A 401 on
+a write (a token that expired, or one signed by a front-end whose wall clock
+is off by more than the leeway) is counted, never hidden: the member signs in
+again and sends the write once more, as a new request.
+
+Every request carries an `X-Request-Id` of its own and is kept in a
+`StaffLog` with what it set and what came back, for the audit-trail checks
+(tests/support/audit_trail.py). Reader threads look the watched books up
+through each front-end, with and without `Cache-Control: no-cache`; every
+reader walks through every (front-end, book, cache mode) combination in turn
+(`read_plan`), so none is left unread; `unread` names any that no read
+answered. Writers and readers record into a History for the stale-read checks.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
+import secrets
 import threading
 import time
+import uuid
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import requests
 
@@ -25,6 +42,181 @@ MODES = ("cache", "no-cache")
 # Seconds a reader waits between reads: a stale copy answers for a lease (seconds),
 # so reads this close still find it, and 4 readers do not take a core from the nodes.
 READ_GAP = 0.05
+WRITE_GAP = 0.05  # seconds a manager waits between two price writes
+CLERK_GAP = 0.1  # and the clerk between two of its writes
+ADMIN = "admin"  # the identity of the configured staff token
+CLERK_BOOKS = 3  # books the clerk keeps; one write in ADD_EVERY adds another
+ADD_EVERY = 5
+TIMEOUT = 15.0  # seconds a staff request may take before its outcome is unknown
+
+
+@dataclass
+class StaffWrite:
+    """One staff request as its client saw it."""
+
+    request_id: str
+    staff: str
+    action: str  # as the audit trail names it: price, quantity, add, staff-add
+    book_id: int | None  # None for an add (the 201 names it) and account changes
+    fields: dict  # what the request set: {"cost": 101.0}, {"quantity": 7}, a new book
+    started: float
+    key: str | None = None  # an add's Idempotency-Key: its attempts are one write
+    ended: float = 0.0
+    status: int = 0  # the HTTP status; 0: no answer (a timeout, a refused connection)
+    message: str = ""  # what a refusal said
+
+    @property
+    def outcome(self) -> str:
+        """acked (2xx), refused (4xx: definitively not done), or unknown (5xx, no answer)."""
+        if 200 <= self.status < 300:
+            return "acked"
+        if 400 <= self.status < 500:
+            return "refused"
+        return "unknown"
+
+
+@dataclass
+class StaffLog:
+    """Every staff request and sign-in the test's staff made."""
+
+    writes: list[StaffWrite] = field(default_factory=list)
+    roles: dict[str, str] = field(default_factory=lambda: {ADMIN: "manager"})
+    sign_ins: Counter = field(default_factory=Counter)  # per name: sign-ins answered 200
+    # sign-ins answered anything but 200 or a 5xx: (name, status, message); an account
+    # that was made (acknowledged) must sign in on every front-end
+    refused_sign_ins: list[tuple[str, int, str]] = field(default_factory=list)
+    # 401s on writes: (name, url, message); the member signed in again
+    unauthorized: list[tuple[str, str, str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, write: StaffWrite) -> None:
+        with self._lock:
+            self.writes.append(write)
+
+    def outcomes(self) -> dict[str, Counter]:
+        """Per staff name: Counter of outcomes (acked, refused, unknown)."""
+        by: dict[str, Counter] = {}
+        for w in self.writes:
+            by.setdefault(w.staff, Counter())[w.outcome] += 1
+        return by
+
+    def acked_by(self) -> Counter:
+        return Counter(w.staff for w in self.writes if w.outcome == "acked")
+
+
+class StaffMember:
+    """One member of staff: signs in on a front-end and sends writes with the token.
+
+    `admin` has the configured staff token and never signs in."""
+
+    def __init__(
+        self,
+        cluster: LocalCluster,
+        name: str,
+        log: StaffLog,
+        stop: threading.Event,
+        password: str | None = None,
+        token: str | None = None,
+    ):
+        self.name = name
+        self.password = password
+        self.token = token
+        self.log = log
+        self.stop = stop
+        self.session = cluster.session()
+        self.frontends = [cluster.url_of(n) for n in cluster.names("frontend")]
+
+    def sign_in(self, first: str, patience: float = 60.0) -> bool:
+        """Sign in, on `first` or another front-end if it cannot answer; False if stopped
+        or out of patience. A refusal is kept in the log (the checker fails on one)."""
+        urls = itertools.cycle([first] + [u for u in self.frontends if u != first])
+        deadline = time.monotonic() + patience
+        for attempt in itertools.count():
+            if self.stop.is_set() or time.monotonic() > deadline:
+                return False
+            url = next(urls)
+            body = {"name": self.name, "password": self.password}
+            try:
+                response = self.session.post(f"{url}/login", json=body, timeout=TIMEOUT)
+            except requests.RequestException:
+                response = None
+            if response is not None and response.status_code == 200:
+                self.token = response.json()["token"]
+                with self.log._lock:
+                    self.log.sign_ins[self.name] += 1
+                return True
+            if response is not None and response.status_code < 500:
+                with self.log._lock:
+                    self.log.refused_sign_ins.append(
+                        (self.name, response.status_code, _message(response))
+                    )
+                wait = float(response.headers.get("Retry-After") or 0)
+                self.stop.wait(min(max(wait, 0.5), 5.0))
+                continue
+            self.stop.wait(min(0.2 * (attempt + 1), 1.0))
+        return False
+
+    def send(
+        self,
+        url: str,
+        method: str,
+        path: str,
+        body: dict,
+        action: str,
+        book_id: int | None,
+        fields: dict,
+        key: str | None = None,
+    ) -> StaffWrite | None:
+        """One staff write (signing in first if need be); on a 401, sign in again and
+        send it once more as a new request. The last attempt; None if stopped first."""
+        for _ in range(3):
+            if self.token is None and not self.sign_in(url):
+                return None
+            write = self._one(url, method, path, body, action, book_id, fields, key)
+            if write.status != 401:
+                return write
+            with self.log._lock:
+                self.log.unauthorized.append((self.name, url, write.message))
+            if self.password is None:  # admin: the static token has no sign-in
+                return write
+            self.token = None
+        return write
+
+    def _one(self, url, method, path, body, action, book_id, fields, key) -> StaffWrite:
+        request_id = f"{self.name}-{uuid.uuid4().hex[:20]}"
+        headers = {"Authorization": f"Bearer {self.token}", "X-Request-Id": request_id}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        write = StaffWrite(
+            request_id, self.name, action, book_id, fields, time.monotonic(), key=key
+        )
+        try:
+            response = self.session.request(
+                method, f"{url}{path}", json=body, headers=headers, timeout=TIMEOUT
+            )
+        except requests.RequestException:
+            response = None
+        write.ended = time.monotonic()
+        if response is not None:
+            write.status = response.status_code
+            if write.outcome == "acked" and action == "add":
+                write.book_id = _json(response).get("id")
+            elif write.outcome != "acked":
+                write.message = _message(response)
+        self.log.add(write)
+        return write
+
+
+def _json(response: requests.Response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _message(response: requests.Response) -> str:
+    return str(_json(response).get("message") or response.text[:120])
 
 
 def read_plan(frontends: list[str], books: list[int], index: int) -> Iterator[tuple[str, int, str]]:
@@ -40,21 +232,77 @@ def via(url: str, mode: str) -> str:
 
 
 class PriceTraffic:
-    def __init__(self, cluster: LocalCluster, books: list[int], readers: int = 4):
+    """The staff's traffic: a manager per watched book, a clerk, and the price readers."""
+
+    def __init__(self, cluster: LocalCluster, books: list[int], readers: int = 4, clerks: int = 1):
         self.cluster = cluster
         self.books = books
         self.readers = readers
+        self.clerks = clerks if books else 0
         self.frontends = [cluster.url_of(n) for n in cluster.names("frontend")]
         self.history = History()
+        self.log = StaffLog()
         self.read_failures = 0
         self.workers = Workers()
         self._stop = threading.Event()
+        self.admin: StaffMember | None = None
+        self.managers: dict[int, StaffMember] = {}  # the price writer of each watched book
+        self.clerk_members: list[StaffMember] = []
 
+    # -- the accounts -----------------------------------------------------------
+    def make_staff(self) -> None:
+        """Every account, made as admin before the faults begin, and signed in."""
+        self._admin()
+        for i, book_id in enumerate(self.books, 1):
+            self.managers[book_id] = self._account(f"manager-{i}", "manager")
+        self.clerk_members = [
+            self._account(f"clerk-{i}", "clerk") for i in range(1, self.clerks + 1)
+        ]
+        for member in [*self.managers.values(), *self.clerk_members]:
+            assert member.sign_in(self.frontends[0]), f"{member.name} could not sign in"
+
+    def _admin(self) -> StaffMember:
+        """admin: the configured staff token (a manager), for the accounts and the stock."""
+        if self.admin is None:
+            token = self.cluster.cluster.staff_token
+            self.admin = StaffMember(self.cluster, ADMIN, self.log, self._stop, token=token)
+        return self.admin
+
+    def _account(self, name: str, role: str) -> StaffMember:
+        password = secrets.token_urlsafe(12)
+        body = {"name": name, "role": role, "password": password}
+        write = self._admin().send(
+            self.frontends[0],
+            "POST",
+            "/staff",
+            body,
+            "staff-add",
+            None,
+            {"name": name, "role": role},
+        )
+        assert write is not None and write.status == 201, f"staff add {name}: {write}"
+        self.log.roles[name] = role
+        return StaffMember(self.cluster, name, self.log, self._stop, password=password)
+
+    def set_stock(self, book_id: int, quantity: int) -> None:
+        """As admin, before the load: a book's stock (an audit entry like any write)."""
+        path, body = f"/update/item/{book_id}", {"quantity": quantity}
+        write = self._admin().send(
+            self.frontends[0], "PUT", path, body, "quantity", book_id, {"quantity": quantity}
+        )
+        assert write is not None and write.status == 200, f"stock of book {book_id}: {write}"
+
+    # -- running ----------------------------------------------------------------
     def start(self, initial: dict[int, float] | None = None) -> None:
-        """`initial`: the watched books' prices before the first write (read-checks need them)."""
+        """`initial`: the watched books' prices before the first write (read-checks need them).
+        The accounts are made first if `make_staff` was not called."""
+        if self.books and not self.managers:
+            self.make_staff()
         self.history.initial.update(initial or {})
         for book_id in self.books:
             self.workers.spawn(self._write_prices, book_id)
+        for i, clerk in enumerate(self.clerk_members):
+            self.workers.spawn(self._keep_stock, clerk, i)
         for i in range(self.readers if self.books else 0):
             self.workers.spawn(self._read_prices, i)
 
@@ -69,29 +317,75 @@ class PriceTraffic:
         wanted = itertools.product(self.frontends, self.books, MODES)
         return [f"book {b} via {via(u, m)}" for u, b, m in wanted if (b, via(u, m)) not in read]
 
+    def clerk_books(self) -> set[int]:
+        """The books the clerks added (acknowledged): nobody buys them."""
+        return {
+            w.book_id
+            for w in self.log.writes
+            if w.action == "add" and w.outcome == "acked" and w.book_id is not None
+        }
+
     def _session(self) -> requests.Session:
         return self.cluster.session()
 
     def _write_prices(self, book_id: int) -> None:
-        session, token = self._session(), self.cluster.cluster.staff_token
+        member = self.managers[book_id]
         urls = itertools.cycle(self.frontends)
         for step in itertools.count(1):
             if self._stop.is_set():
                 return
             price = 100.0 + step
-            started = time.monotonic()
-            try:
-                response = session.put(
-                    f"{next(urls)}/update/price/{book_id}",
-                    json={"price": price},
-                    headers={"Authorization": f"Bearer {token}"},
-                    timeout=15,
-                )
-                acked = response.status_code == 200
-            except requests.RequestException:
-                acked = False
-            self.history.wrote(book_id, price, started, acked)
-            self._stop.wait(0.05)
+            path, body = f"/update/price/{book_id}", {"price": price}
+            write = member.send(next(urls), "PUT", path, body, "price", book_id, {"cost": price})
+            if write is None:  # stopped while signing in
+                return
+            self.history.wrote(book_id, price, write.started, write.outcome == "acked")
+            self._stop.wait(WRITE_GAP)
+
+    def _keep_stock(self, clerk: StaffMember, index: int) -> None:
+        """Add a few books of the clerk's own, then change their quantities (each a new
+        value), adding another now and then."""
+        rng = random.Random(index)
+        urls = itertools.cycle(self.frontends)
+        own: list[int] = []
+        for step in itertools.count(1):
+            if self._stop.is_set():
+                return
+            if len(own) < CLERK_BOOKS or step % ADD_EVERY == 0:
+                made = self._add_book(clerk, urls, step)
+                own += [made] if made is not None else []
+            else:
+                book_id = rng.choice(own)
+                quantity = 1000 + step
+                path, body = f"/update/item/{book_id}", {"quantity": quantity}
+                fields = {"quantity": quantity}
+                if clerk.send(next(urls), "PUT", path, body, "quantity", book_id, fields) is None:
+                    return
+            self._stop.wait(CLERK_GAP)
+
+    def _add_book(self, clerk: StaffMember, urls, step: int, patience: float = 20.0):
+        """POST /books with an Idempotency-Key, sent again with the same key while the
+        answer is unknown: the book's id once a 201 names it, else None."""
+        key = f"{clerk.name}-book-{uuid.uuid4().hex[:12]}"
+        book = {
+            "title": f"Shelf {clerk.name} {step} {key[-6:]}",
+            "topic": "fault run shelf",
+            "cost": 12.5,
+            "quantity": 40 + step,
+        }
+        deadline = time.monotonic() + patience
+        for attempt in itertools.count():
+            if self._stop.is_set() and attempt > 0:
+                return None
+            write = clerk.send(next(urls), "POST", "/books", book, "add", None, book, key=key)
+            if write is None or write.outcome == "refused":
+                return None
+            if write.outcome == "acked":
+                return write.book_id
+            if time.monotonic() > deadline:
+                return None
+            self._stop.wait(min(0.2 * (attempt + 1), 1.0))
+        return None
 
     def _read_prices(self, index: int) -> None:
         session = self._session()
