@@ -4,27 +4,65 @@ a few staff edit prices, manage a title of their own and read the day's revenue.
     .venv/bin/locust -f loadtests/locustfile.py --headless -u 20 -r 10 -t 60s \
         --host http://127.0.0.1:8000 --csv loadtests/results/mix
 
-The staff token comes from $BAZAR_STAFF_TOKEN, else from the cluster config
-($BAZAR_CONFIG or config/cluster.toml). Tasks tagged `restock` set stock
-levels; exclude them (`-E restock`) when a run checks the stock invariant.
+Staff are people with accounts (docs/staff.md): when the test starts, this
+process makes `ACCOUNTS` manager accounts as `admin`, with the static staff
+token from $BAZAR_STAFF_TOKEN, else from the cluster config ($BAZAR_CONFIG or
+config/cluster.toml). Each staff user signs in with `POST /login` on start and
+writes with its own token; a 401 is a failure in the figures (never hidden),
+and the user signs in again. Tasks tagged `restock` set stock levels; exclude
+them (`-E restock`) when a run checks the stock invariant.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import random
+import secrets
 import uuid
 
-from locust import HttpUser, between, tag, task
+import requests
+from locust import HttpUser, between, events, tag, task
+from locust.exception import StopUser
+from locust.runners import MasterRunner
 
 from common.config import load_cluster
 
 TOPICS = ["distributed systems", "undergraduate school", "spring"]
 BOOK_IDS = list(range(1, 8))
+ACCOUNTS = 3  # staff accounts made at the start; staff users take them in turn
+accounts: list[tuple[str, str]] = []  # (name, password) made by this process
+_turns = itertools.count()
 
 
 def staff_token() -> str:
     return os.environ.get("BAZAR_STAFF_TOKEN") or load_cluster().staff_token
+
+
+@events.test_start.add_listener
+def make_accounts(environment, **_kwargs) -> None:
+    """The staff accounts, made once as admin (the static token) before any user starts.
+    Names are new on every run, so runs against one cluster never collide (409)."""
+    if isinstance(environment.runner, MasterRunner):
+        return  # a distributed run's master has no users; each worker makes its own
+    accounts.clear()
+    run = uuid.uuid4().hex[:8]
+    headers = {"Authorization": f"Bearer {staff_token()}"}
+    for i in range(1, ACCOUNTS + 1):
+        name, password = f"locust-{run}-{i}", secrets.token_urlsafe(12)
+        body = {"name": name, "role": "manager", "password": password}
+        try:
+            response = requests.post(
+                f"{environment.host}/staff", json=body, headers=headers, timeout=30
+            )
+        except requests.RequestException as e:
+            logging.error("staff account %s: %s", name, e)
+            continue
+        if response.status_code == 201:
+            accounts.append((name, password))
+        else:
+            logging.error("staff account %s: %s %s", name, response.status_code, response.text)
 
 
 def check_book(response, book_id: int) -> None:
@@ -96,16 +134,30 @@ class Customer(HttpUser):
 
 
 class Staff(HttpUser):
-    """A few staff members changing prices and restocking."""
+    """A few staff members (managers, each signed in) changing prices and restocking."""
 
     weight = 1
     wait_time = between(0.5, 1.5)
 
     def on_start(self):
-        self.headers = {"Authorization": f"Bearer {staff_token()}"}
+        if not accounts:
+            events.request.fire(
+                request_type="POST",
+                name="/staff (accounts at start)",
+                response_time=0,
+                response_length=0,
+                exception=RuntimeError("no staff account was made"),
+                context={},
+            )
+            raise StopUser()
+        self.name, self.password = accounts[next(_turns) % len(accounts)]
+        self.headers: dict = {}
+        self.sign_in()
         # A title of this staff member's own, to withdraw and restore (never a seed book,
         # which customers look up). The key makes a restarted user find the same one.
-        response = self.client.post(
+        with self.staff_call(
+            "POST",
+            "/books",
             "/books",
             json={
                 "title": f"Staff pick {id(self)}",
@@ -113,36 +165,45 @@ class Staff(HttpUser):
                 "cost": 9.99,
                 "quantity": 100,
             },
-            headers={**self.headers, "Idempotency-Key": f"locust-staff-{uuid.uuid4()}"},
-            name="/books",
+            key=f"locust-staff-{uuid.uuid4()}",
+        ) as response:
+            _ok_or_fail(response)
+            self.own_book = response.json()["id"] if response.status_code == 201 else None
+
+    def sign_in(self) -> None:
+        """POST /login: a token of this member's own (a failure in the figures if not)."""
+        body = {"name": self.name, "password": self.password}
+        with self.client.post("/login", json=body, name="/login", catch_response=True) as r:
+            token = _json(r).get("token") if r.status_code == 200 else None
+            if token:
+                self.headers = {"Authorization": f"Bearer {token}"}
+            else:
+                r.failure(f"status {r.status_code}: {r.text[:80]}")
+
+    def staff_call(self, method: str, path: str, name: str, key: str | None = None, **kw):
+        """A staff request with this member's token, its answer to check (`catch_response`).
+        A 401 (an expired token) stays a failure, and the member signs in again."""
+        headers = {**self.headers, **({"Idempotency-Key": key} if key else {})}
+        response = self.client.request(
+            method, path, headers=headers, name=name, catch_response=True, **kw
         )
-        self.own_book = response.json()["id"] if response.status_code == 201 else None
+        return _SignInAgainOn401(self, response)
 
     @task(3)
     def update_price(self):
         book_id = random.choice(BOOK_IDS)
         price = round(random.uniform(10, 60), 2)
-        with self.client.put(
-            f"/update/price/{book_id}",
-            json={"price": price},
-            headers=self.headers,
-            name="/update/price/[id]",
-            catch_response=True,
-        ) as response:
+        path = f"/update/price/{book_id}"
+        with self.staff_call("PUT", path, "/update/price/[id]", json={"price": price}) as response:
             check_book(response, book_id)
 
     @tag("restock")
     @task(1)
     def restock(self):
         book_id = random.choice(BOOK_IDS)
-        with self.client.put(
-            f"/update/item/{book_id}",
-            json={"quantity": 900},
-            headers=self.headers,
-            name="/update/item/[id]",
-            catch_response=True,
-        ) as response:
-            check_book(response, book_id)
+        path = f"/update/item/{book_id}"
+        with self.staff_call("PUT", path, "/update/item/[id]", json={"quantity": 900}) as r:
+            check_book(r, book_id)
 
     @task(1)
     def withdraw_and_restore(self):
@@ -150,9 +211,46 @@ class Staff(HttpUser):
             return
         path = f"/books/{self.own_book}"
         body = {"comment": "seasonal: back next week"}
-        self.client.delete(path, json=body, headers=self.headers, name="/books/[id]")
-        self.client.post(f"{path}/restore", headers=self.headers, name="/books/[id]/restore")
+        with self.staff_call("DELETE", path, "/books/[id]", json=body) as response:
+            _ok_or_fail(response)
+        with self.staff_call("POST", f"{path}/restore", "/books/[id]/restore") as response:
+            _ok_or_fail(response)
 
     @task(1)
     def revenue_today(self):
-        self.client.get("/reports/revenue?by=book", headers=self.headers, name="/reports/revenue")
+        path = "/reports/revenue?by=book"
+        with self.staff_call("GET", path, "/reports/revenue") as response:
+            _ok_or_fail(response)
+
+
+def _json(response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _ok_or_fail(response) -> None:
+    if not 200 <= response.status_code < 300:
+        response.failure(f"status {response.status_code}: {response.text[:80]}")
+
+
+class _SignInAgainOn401:
+    """`with` over a catch_response answer: after the caller's checks, a 401 is marked a
+    failure (named as such) and the member signs in again."""
+
+    def __init__(self, user: Staff, response):
+        self.user, self.response = user, response
+
+    def __enter__(self):
+        return self.response.__enter__()
+
+    def __exit__(self, *exc):
+        unauthorized = self.response.status_code == 401
+        if unauthorized:
+            self.response.failure(f"401 (signed in again): {self.response.text[:80]}")
+        done = self.response.__exit__(*exc)
+        if unauthorized:
+            self.user.sign_in()
+        return done
