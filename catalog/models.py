@@ -56,6 +56,37 @@ class BookKey(db.Model):
     digest: Mapped[str] = mapped_column(String, nullable=False)  # of the request: reuse check
 
 
+class StaffAccount(db.Model):
+    """A member of staff (docs/staff.md); replicated like books: newer version wins."""
+
+    __tablename__ = "staff_accounts"
+
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    role: Mapped[str] = mapped_column(String, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String, nullable=False)  # Argon2id, never clear
+    created_at: Mapped[str] = mapped_column(String, nullable=False)
+    disabled_at: Mapped[str | None] = mapped_column(String, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+
+class AuditEntry(db.Model):
+    """One staff write: who, what, the fields before and after. Written in the transaction
+    of the write at the holder and replicated with it; insert-once, never changed."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # grows: newest is highest
+    write_id: Mapped[str] = mapped_column(String, nullable=False, unique=True)  # one per request
+    at: Mapped[str] = mapped_column(String, nullable=False)  # the holder's wall clock, for people
+    staff: Mapped[str] = mapped_column(String, nullable=False, index=True)
+    role: Mapped[str] = mapped_column(String, nullable=False)
+    action: Mapped[str] = mapped_column(String, nullable=False)
+    book_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    before: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    after: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    request_id: Mapped[str | None] = mapped_column(String, nullable=True)
+
+
 class Meta(db.Model):
     """Small facts about this replica; `data_epoch`: the epoch whose base its data comes from."""
 

@@ -19,7 +19,15 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from catalog.models import Book, BookKey, Meta, OrderDecision, outbox_table
+from catalog.models import (
+    AuditEntry,
+    Book,
+    BookKey,
+    Meta,
+    OrderDecision,
+    StaffAccount,
+    outbox_table,
+)
 from catalog.schemas import CatalogEntrySchema
 from common.replication.replicator import CannotApplyYet
 from common.replication.routes import valid_entries
@@ -33,7 +41,18 @@ books = Book.__table__
 decisions = OrderDecision.__table__
 book_keys = BookKey.__table__
 meta = Meta.__table__
+accounts = StaffAccount.__table__
+audit_log = AuditEntry.__table__
 BOOK_COLUMNS = ("title", "topic", "cost", "quantity", "version", "deleted_at", "delete_comment")
+ACCOUNT_COLUMNS = ("role", "password_hash", "created_at", "disabled_at", "version")
+# The replicated tables and their part of a base or a state: (table, base key, entry key).
+PARTS = (
+    (books, "books", "book"),
+    (decisions, "decisions", "order"),
+    (book_keys, "keys", "key"),
+    (accounts, "accounts", "account"),
+    (audit_log, "audit", "audit"),
+)
 
 
 class Behind(CannotApplyYet):
@@ -179,9 +198,7 @@ class CatalogReplica:
         with self.store.engine.connect() as conn:
             state = _state(conn)
             epoch = data_epoch_of(conn)
-        entries = [{"book": b} for b in state["books"]]
-        entries += [{"order": d} for d in state["decisions"]]
-        entries += [{"key": k} for k in state["keys"]]
+        entries = [{one: row} for _, part, one in PARTS for row in state[part]]
         return {"data_epoch": epoch, "entries": entries}
 
 
@@ -202,44 +219,42 @@ def set_data_epoch(conn: Connection, epoch: int) -> None:
 
 def _state(conn: Connection) -> dict:
     return {
-        "books": [dict(r) for r in conn.execute(select(books).order_by(books.c.id)).mappings()],
-        "decisions": [dict(r) for r in conn.execute(select(decisions)).mappings()],
-        "keys": [dict(r) for r in conn.execute(select(book_keys)).mappings()],
+        part: [dict(r) for r in conn.execute(select(table).order_by(*table.primary_key)).mappings()]
+        for table, part, _ in PARTS
     }
 
 
 def _split(entries: list[dict]) -> dict:
-    return {
-        "books": [e["book"] for e in entries if e.get("book")],
-        "decisions": [e["order"] for e in entries if e.get("order")],
-        "keys": [e["key"] for e in entries if e.get("key")],
-    }
+    return {part: [e[one] for e in entries if e.get(one)] for _, part, one in PARTS}
 
 
 def _install(conn: Connection, base: dict, epoch: int) -> None:
     """Replace this replica's data by a holder's base: what it had beyond was never acked."""
-    for table in (books, decisions, book_keys, outbox_table):
+    for table, _, _ in PARTS:
         conn.execute(delete(table))
-    for table, part in ((books, "books"), (decisions, "decisions"), (book_keys, "keys")):
+    conn.execute(delete(outbox_table))
+    for table, part, _ in PARTS:
         if base.get(part):
             conn.execute(insert(table), base[part])
     set_data_epoch(conn, epoch)
     restored.clear(conn)  # a holder's whole base: what a restored file lacked is in it
 
 
-def _newer_book_statement():
-    stmt = sqlite_insert(books)
+def _newer_version_statement(table, key, columns):
+    stmt = sqlite_insert(table)
     return stmt.on_conflict_do_update(
-        index_elements=[books.c.id],
-        set_={c: stmt.excluded[c] for c in BOOK_COLUMNS},
-        where=books.c.version < stmt.excluded.version,
+        index_elements=[key],
+        set_={c: stmt.excluded[c] for c in columns},
+        where=table.c.version < stmt.excluded.version,
     )
 
 
 # Built once, values bound per entry (a statement built per row costs its cache key).
-APPLY_BOOK = _newer_book_statement()
+APPLY_BOOK = _newer_version_statement(books, books.c.id, BOOK_COLUMNS)
+APPLY_ACCOUNT = _newer_version_statement(accounts, accounts.c.name, ACCOUNT_COLUMNS)
 ADD_DECISION = sqlite_insert(decisions).on_conflict_do_nothing()
 ADD_KEY = sqlite_insert(book_keys).on_conflict_do_nothing()
+ADD_AUDIT = sqlite_insert(audit_log).on_conflict_do_nothing()  # insert-once, by id or write id
 
 
 def _apply_one(conn: Connection, entry: dict) -> None:
@@ -249,3 +264,7 @@ def _apply_one(conn: Connection, entry: dict) -> None:
         conn.execute(ADD_DECISION, {"book_id": None, "items": None, **entry["order"]})
     if entry.get("key"):
         conn.execute(ADD_KEY, entry["key"])
+    if entry.get("account"):
+        conn.execute(APPLY_ACCOUNT, entry["account"])
+    if entry.get("audit"):
+        conn.execute(ADD_AUDIT, entry["audit"])

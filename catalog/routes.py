@@ -7,6 +7,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from catalog import snapshot
 from catalog.heal import Healer
 from catalog.schemas import (
+    ActedEditSchema,
+    ActedSchema,
+    ActedWithdrawSchema,
+    AuditPageSchema,
     BatchOutcomeSchema,
     BatchSchema,
     BookSchema,
@@ -15,9 +19,11 @@ from catalog.schemas import (
     CatalogStateSchema,
     InStockSchema,
     KeyedNewBookSchema,
+    NewAccountRowSchema,
     OutcomeSchema,
     SearchHitSchema,
     SnapshotInstalledSchema,
+    StaffAccountSchema,
     TakeSchema,
     UpdateSchema,
 )
@@ -26,7 +32,7 @@ from common.fields import MAX_QUANTITY
 from common.http import ORIGIN_HEADER
 from common.openapi import doc
 from common.replication.routes import add_sync_routes
-from common.shapes import EditSchema, StaffBookSchema, WithdrawSchema
+from common.shapes import AUDIT_ACTIONS, AccountSchema, StaffBookSchema
 from common.web import ApiError, QueryInt, load_body, protect_internal
 
 # One instance each: building a schema per request costs more than the dump.
@@ -37,6 +43,9 @@ bp = Blueprint("catalog", __name__)
 protect_internal(bp)
 BOOK_ID = "<id:book_id>"
 WANTED = QueryInt("quantity", default=1, low=1, high=MAX_QUANTITY)
+PAGE = QueryInt("limit", default=100, low=1, high=1000)
+AUDIT_BOOK = QueryInt("book", default=None, low=0, high=2**63 - 1)
+AUDIT_AFTER = QueryInt("after", default=None, low=0, high=2**63 - 1)
 
 
 def store() -> CatalogStore:
@@ -85,7 +94,8 @@ def update(book_id: int):
     """Staff change of price and/or quantity (primary only)."""
     body = load_body(UpdateSchema)
     _require_primary()
-    book = store().update(book_id, body.get("price"), body.get("quantity"), _origin())
+    price, quantity = body.get("price"), body.get("quantity")
+    book = store().update(book_id, price, quantity, _origin(), body.get("by"))
     return jsonify(BOOK_OUT.dump(book))
 
 
@@ -167,34 +177,100 @@ def create_book():
     """A new book with the next id (primary only); the same idempotency key, the same book."""
     body = load_body(KeyedNewBookSchema)
     _require_primary()
-    key = body.pop("idempotency_key")
-    return jsonify(STAFF_BOOK_OUT.dump(store().create(body, key, _origin()))), 201
+    key, by = body.pop("idempotency_key"), body.pop("by", None)
+    return jsonify(STAFF_BOOK_OUT.dump(store().create(body, key, _origin(), by))), 201
 
 
-@doc(body=EditSchema, responses={200: StaffBookSchema}, errors=(404, 421, 503))
+@doc(body=ActedEditSchema, responses={200: StaffBookSchema}, errors=(404, 421, 503))
 @bp.patch(f"/books/{BOOK_ID}")
 def edit_book(book_id: int):
     """Change any of title, topic, cost, quantity of a listed book (primary only)."""
-    body = load_body(EditSchema)
+    body = load_body(ActedEditSchema)
     _require_primary()
-    return jsonify(STAFF_BOOK_OUT.dump(store().edit(book_id, body, _origin())))
+    by = body.pop("by", None)
+    return jsonify(STAFF_BOOK_OUT.dump(store().edit(book_id, body, _origin(), by=by)))
 
 
-@doc(body=WithdrawSchema, responses={200: StaffBookSchema}, errors=(404, 421, 503))
+@doc(body=ActedWithdrawSchema, responses={200: StaffBookSchema}, errors=(404, 421, 503))
 @bp.delete(f"/books/{BOOK_ID}")
 def withdraw_book(book_id: int):
     """Soft delete with a comment (primary only); already withdrawn: unchanged."""
-    body = load_body(WithdrawSchema)
+    body = load_body(ActedWithdrawSchema)
     _require_primary()
-    return jsonify(STAFF_BOOK_OUT.dump(store().withdraw(book_id, body["comment"], _origin())))
+    book = store().withdraw(book_id, body["comment"], _origin(), body.get("by"))
+    return jsonify(STAFF_BOOK_OUT.dump(book))
 
 
-@doc(responses={200: StaffBookSchema}, errors=(404, 421, 503))
+@doc(body=ActedSchema, responses={200: StaffBookSchema}, errors=(404, 421, 503))
 @bp.post(f"/books/{BOOK_ID}/restore")
 def restore_book(book_id: int):
     """Back on sale with its stock (primary only); already listed: unchanged."""
+    by = load_body(ActedSchema, optional=True).get("by")
     _require_primary()
-    return jsonify(STAFF_BOOK_OUT.dump(store().restore(book_id, _origin())))
+    return jsonify(STAFF_BOOK_OUT.dump(store().restore(book_id, _origin(), by)))
+
+
+# -- staff accounts and the audit trail (docs/staff.md) --------------------------
+ACCOUNT_OUT = AccountSchema()
+STAFF_NAME = "<string(maxlength=64):name>"
+AUDIT_QUERY = {
+    "book": {"type": "integer", "minimum": 0},
+    "staff": {"type": "string", "maxLength": 64},
+    "action": {"type": "string", "enum": list(AUDIT_ACTIONS)},
+    "from": {"type": "string", "description": "ISO 8601 UTC, inclusive"},
+    "to": {"type": "string", "description": "ISO 8601 UTC, exclusive"},
+    "limit": PAGE.schema,
+    "after": {"type": "integer", "minimum": 0, "description": "the cursor of the next page"},
+}
+
+
+@doc(responses={200: AccountSchema(many=True)}, errors=(503,))
+@bp.get("/staff")
+def list_accounts():
+    """Every staff account, by name (never a password hash)."""
+    return jsonify(AccountSchema(many=True).dump(store().staff_accounts()))
+
+
+@doc(responses={200: StaffAccountSchema}, errors=(404, 503))
+@bp.get(f"/staff/{STAFF_NAME}")
+def get_account(name: str):
+    """One account with its hash and version: what a front-end checks a sign-in against."""
+    found = store().staff_account(name)
+    return jsonify(StaffAccountSchema().dump({**found, "disabled": bool(found["disabled_at"])}))
+
+
+@doc(body=NewAccountRowSchema, responses={201: AccountSchema}, errors=(409, 421, 503))
+@bp.post("/staff")
+def add_account():
+    """A new staff account (primary only); a name is never reused (409)."""
+    body = load_body(NewAccountRowSchema)
+    _require_primary()
+    made = store().add_account(body["name"], body["role"], body["password_hash"], body.get("by"))
+    return jsonify(ACCOUNT_OUT.dump(made)), 201
+
+
+@doc(body=ActedSchema, responses={200: AccountSchema}, errors=(404, 421, 503))
+@bp.post(f"/staff/{STAFF_NAME}/disable")
+def disable_account(name: str):
+    """Disable an account (primary only); disabling it again changes nothing."""
+    by = load_body(ActedSchema, optional=True).get("by")
+    _require_primary()
+    return jsonify(ACCOUNT_OUT.dump(store().disable_account(name, by)))
+
+
+@doc(responses={200: AuditPageSchema}, errors=(400, 503), query=AUDIT_QUERY)
+@bp.get("/audit")
+def audit_trail():
+    """Audit entries newest first, one page; `next`: the cursor of the next page."""
+    wanted = {
+        "book": AUDIT_BOOK.read(),
+        "staff": request.args.get("staff"),
+        "action": request.args.get("action"),
+        "from": request.args.get("from"),
+        "to": request.args.get("to"),
+    }
+    after = AUDIT_AFTER.read()
+    return jsonify(store().audit_trail(wanted, PAGE.read(), after))
 
 
 # -- healing a replica (design §7 rule 9) -------------------------------------------

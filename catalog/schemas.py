@@ -18,9 +18,17 @@ from common.fields import (
     batch_of,
     order_lines,
 )
+from common.identity.roles import NAME_RULE, ROLES
 from common.lease.shapes import read_grant_field
 from common.replication.routes import entries_schemas
-from common.shapes import NewBookSchema
+from common.shapes import (
+    AccountSchema,
+    AuditEntrySchema,
+    EditSchema,
+    NewBookSchema,
+    WithdrawSchema,
+    actor_field,
+)
 
 ma = Marshmallow()
 
@@ -41,10 +49,11 @@ class UpdateSchema(Schema):
     openapi_extra = {"minProperties": 1}
     price = Price()
     quantity = StrictInteger(validate=validate.Range(min=0, max=MAX_QUANTITY))
+    by = actor_field()
 
     @validates_schema
     def _something(self, data, **kwargs):
-        if not data:
+        if data.get("price") is None and data.get("quantity") is None:
             raise ValidationError("give price or quantity")
 
 
@@ -52,6 +61,44 @@ class KeyedNewBookSchema(NewBookSchema):
     """A new book as the front-end relays it: with the client's Idempotency-Key."""
 
     idempotency_key = fields.String(load_default=None, allow_none=True, validate=KEY_RULE)
+    by = actor_field()
+
+
+class ActedEditSchema(EditSchema):
+    by = actor_field()
+
+
+class ActedWithdrawSchema(WithdrawSchema):
+    by = actor_field()
+
+
+class ActedSchema(Schema):
+    """Only who is acting (a restore, a disable)."""
+
+    by = actor_field()
+
+
+class NewAccountRowSchema(Schema):
+    """A new staff account as the front-end relays it: the password already hashed."""
+
+    name = fields.String(required=True, validate=validate.Regexp(NAME_RULE))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    password_hash = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    by = actor_field()
+
+
+class StaffAccountSchema(AccountSchema):
+    """An account with its password hash: what a front-end checks a sign-in against."""
+
+    password_hash = fields.String(required=True)
+    version = fields.Integer(required=True)
+
+
+class AuditPageSchema(Schema):
+    entries = fields.List(fields.Nested(AuditEntrySchema), required=True)
+    next = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "the next page's cursor"}
+    )
 
 
 class BuySchema(Schema):
@@ -166,22 +213,53 @@ class BookKeyRowSchema(Schema):
     digest = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
+class AccountRowSchema(Schema):
+    """A staff account as replicas exchange it (every column of `staff_accounts`)."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    password_hash = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    created_at = fields.String(required=True, validate=SHORT)
+    disabled_at = fields.String(load_default=None, allow_none=True, validate=SHORT)
+    version = StrictInteger(required=True, validate=EPOCH)
+
+
+class AuditRowSchema(Schema):
+    """One audit entry as replicas exchange it (every column of `audit_log`)."""
+
+    id = StrictInteger(required=True, validate=ROW_ID)
+    write_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    at = fields.String(required=True, validate=SHORT)
+    staff = fields.String(required=True, validate=SHORT)
+    role = fields.String(required=True, validate=SHORT)
+    action = fields.String(required=True, validate=SHORT)
+    book_id = StrictInteger(load_default=None, allow_none=True, validate=ROW_ID)
+    before = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=50_000))
+    after = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=50_000))
+    request_id = fields.String(load_default=None, allow_none=True, validate=SHORT)
+
+
 class BaseSchema(Schema):
     """A new primary's whole state: the base of its epoch."""
 
     books = fields.List(fields.Nested(BookRowSchema), required=True)
     decisions = fields.List(fields.Nested(DecisionRowSchema), required=True)
     keys = fields.List(fields.Nested(BookKeyRowSchema), load_default=list)
+    accounts = fields.List(fields.Nested(AccountRowSchema), load_default=list)
+    audit = fields.List(fields.Nested(AuditRowSchema), load_default=list)
 
 
 class CatalogEntrySchema(Schema):
-    """One replicated change (books, a decision, a book key), or a base; stamped with its epoch."""
+    """One replicated change (books, a decision, a book key, an account, an audit entry),
+    or a base; stamped with its epoch."""
 
     epoch = StrictInteger(load_default=0, validate=EPOCH)
     book = fields.Nested(BookRowSchema)
     books = fields.List(fields.Nested(BookRowSchema), validate=validate.Length(max=MAX_LINES))
     order = fields.Nested(DecisionRowSchema)
     key = fields.Nested(BookKeyRowSchema)
+    account = fields.Nested(AccountRowSchema)
+    audit = fields.Nested(AuditRowSchema)
     base = fields.Nested(BaseSchema)
 
 

@@ -6,8 +6,9 @@ A replica verifies the file (a SQLite database whose tables have the
 columns it needs) and installs it in ONE transaction under its write lock:
 
 - a snapshot of a newer epoch than the replica's base *replaces* its books,
-  order decisions and book keys, and clears its outbox (like a base pushed
-  by a new holder: what the replica had beyond it was never acknowledged);
+  order decisions, book keys, staff accounts and audit trail, and clears its
+  outbox (like a base pushed by a new holder: what the replica had beyond
+  it was never acknowledged);
 - a snapshot of the same epoch is *merged*: newer version wins per book,
   decisions and keys are insert-once (it fills a gap, it never undoes an
   update the replica applied after the snapshot was made);
@@ -49,7 +50,10 @@ from sqlalchemy.exc import DBAPIError
 
 from catalog.models import outbox_table
 from catalog.replica import (
+    ACCOUNT_COLUMNS,
     BOOK_COLUMNS,
+    accounts,
+    audit_log,
     book_keys,
     books,
     data_epoch_of,
@@ -63,9 +67,12 @@ from common.web import ApiError
 MAGIC = b"SQLite format 3\x00"
 MEDIA_TYPE = "application/vnd.sqlite3"
 ATTACHED = "snapshot"  # the schema name the received file is attached under
-REPLICATED = (books, decisions, book_keys)
+REPLICATED = (books, decisions, book_keys, accounts, audit_log)
+# A writer of an older version has no staff tables: its snapshot is taken without them.
+NEEDED = (books, decisions, book_keys)
 EPOCH_QUERY = "SELECT value FROM meta WHERE key = 'data_epoch'"
 COLUMNS_QUERY = "SELECT name FROM pragma_table_info(?)"
+TABLES_QUERY = "SELECT name FROM snapshot.sqlite_master WHERE type = 'table'"
 
 
 class SnapshotError(ApiError):
@@ -124,7 +131,7 @@ def verify(path: Path) -> int:
             check = conn.execute("PRAGMA quick_check").fetchone()
             if check != ("ok",):
                 raise SnapshotError(f"snapshot: damaged database ({check[0] if check else '?'})")
-            for table in (*REPLICATED, meta):
+            for table in (*NEEDED, meta):
                 have = {row[0] for row in conn.execute(COLUMNS_QUERY, (table.name,))}
                 missing = sorted(set(table.columns.keys()) - have)
                 if missing:
@@ -173,8 +180,10 @@ def _take_in(conn: Connection, epoch: int) -> str:
     if how == "replaced":
         for table in (*REPLICATED, outbox_table):
             conn.execute(delete(table))
-    for statement in MERGES:
-        conn.execute(statement)
+    present = {row[0] for row in conn.exec_driver_sql(TABLES_QUERY)}
+    for table, statement in MERGES.items():
+        if table.name in present:
+            conn.execute(statement)
     set_data_epoch(conn, epoch)
     restored.clear(conn)  # the writer's state: what a restored file lacked is in it
     return how
@@ -184,23 +193,25 @@ def _attached(table: Table) -> Table:
     return Table(table.name, MetaData(), *(Column(c.name) for c in table.columns), schema=ATTACHED)
 
 
-def _merges() -> list:
-    """INSERT ... SELECT from the attached snapshot: books newer version wins, the rest
-    insert-once. Built once."""
-    statements = []
+def _merges() -> dict:
+    """INSERT ... SELECT from the attached snapshot, per table: books and accounts newer
+    version wins, the rest insert-once. Built once."""
+    newer = {books: (books.c.id, BOOK_COLUMNS), accounts: (accounts.c.name, ACCOUNT_COLUMNS)}
+    statements = {}
     for table in REPLICATED:
         names = list(table.columns.keys())
         source = select(*_attached(table).columns).where(true())  # WHERE: SQLite's upsert rule
         stmt = sqlite_insert(table).from_select(names, source)
-        if table is books:
+        if table in newer:
+            key, columns = newer[table]
             stmt = stmt.on_conflict_do_update(
-                index_elements=[books.c.id],
-                set_={c: stmt.excluded[c] for c in BOOK_COLUMNS},
-                where=books.c.version < stmt.excluded.version,
+                index_elements=[key],
+                set_={c: stmt.excluded[c] for c in columns},
+                where=table.c.version < stmt.excluded.version,
             )
         else:
             stmt = stmt.on_conflict_do_nothing()
-        statements.append(stmt)
+        statements[table] = stmt
     return statements
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from catalog import decisions
+from catalog import accounts, audit, decisions
 from catalog.models import BookKey
 from catalog.replica import data_epoch_of, set_data_epoch
 from catalog.role import CatalogRole
@@ -132,17 +132,21 @@ class CatalogStore:
         return self._write(lambda conn: decisions.fence(conn, order_id, lines), kind="resolve")
 
     # -- the writer's writes: staff ----------------------------------------------
-    def create(self, fields: dict, key: str | None, origin: str | None = None) -> dict:
-        """A new book with the next id; the same Idempotency-Key never makes a second one."""
+    def create(
+        self, fields: dict, key: str | None, origin: str | None = None, by: dict | None = None
+    ) -> dict:
+        """A new book with the next id; the same Idempotency-Key never makes a second one,
+        nor does a retry of the same request (its audit entry names the book made)."""
         digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
         def change(conn: Connection):
             made = _made_with(conn, key)
             if made and made["digest"] != digest:
                 raise ApiError(422, "this Idempotency-Key was used for a different book")
-            if made:
-                row = any_book(conn, made["book_id"])
-                return row, {"books": [row], "key": made}
+            retried = audit.seen(conn, by)
+            if made or retried:
+                row = any_book(conn, made["book_id"] if made else retried["book_id"])
+                return row, {"books": [row], **({"key": made} if made else {})}
             next_id = conn.execute(select(func.coalesce(func.max(books.c.id), 0) + 1)).scalar_one()
             conn.execute(insert(books).values(id=next_id, version=1, **fields))
             row = any_book(conn, next_id)
@@ -150,47 +154,85 @@ class CatalogStore:
             if key is not None:
                 entry["key"] = {"key": key, "book_id": next_id, "digest": digest}
                 conn.execute(insert(book_keys).values(**entry["key"]))
-            return row, entry
+            after = audit.changed(None, row, EDITABLE)[1]
+            return row, audit.recorded(entry, audit.append(conn, by, "add", next_id, None, after))
 
         return self._write(change, origin, kind="create", listing=True)
 
-    def edit(self, book_id: int, changes: dict, origin: str | None = None, kind="edit") -> dict:
+    def edit(
+        self, book_id: int, changes: dict, origin=None, kind="edit", by: dict | None = None
+    ) -> dict:
         """Staff change of any of title, topic, cost, quantity of a listed book."""
         values = {k: v for k, v in changes.items() if k in EDITABLE and v is not None}
-        return self._change(book_id, values, origin, kind=kind)
+        return self._change(book_id, values, origin, kind, by=by)
 
     def update(
-        self, book_id: int, price: float | None, quantity: int | None, origin: str | None = None
+        self, book_id: int, price, quantity, origin: str | None = None, by: dict | None = None
     ) -> dict:
-        return self.edit(book_id, {"cost": price, "quantity": quantity}, origin, kind="update")
+        action = "edit" if price is not None and quantity is not None else None
+        action = action or ("price" if price is not None else "quantity")
+        return self.edit(book_id, {"cost": price, "quantity": quantity}, origin, action, by)
 
-    def withdraw(self, book_id: int, comment: str, origin: str | None = None) -> dict:
+    def withdraw(self, book_id: int, comment: str, origin=None, by: dict | None = None) -> dict:
         """Soft delete: the row and its stock stay; customers no longer see it.
         Withdrawing a withdrawn book changes nothing (the first comment stays)."""
         values = {"deleted_at": _now(), "delete_comment": comment}
-        return self._change(book_id, values, origin, kind="withdraw", unless_deleted=True)
+        return self._change(book_id, values, origin, "withdraw", unless_deleted=True, by=by)
 
-    def restore(self, book_id: int, origin: str | None = None) -> dict:
+    def restore(self, book_id: int, origin: str | None = None, by: dict | None = None) -> dict:
         """Back on sale with the stock it had; restoring a listed book changes nothing."""
         values = {"deleted_at": None, "delete_comment": None}
-        return self._change(book_id, values, origin, kind="restore", unless_deleted=False)
+        return self._change(book_id, values, origin, "restore", unless_deleted=False, by=by)
 
-    def _change(self, book_id, values, origin, kind, unless_deleted: bool | None = None):
-        """Set `values` on one book and bump its version. unless_deleted=None: listed
-        books only (404 otherwise); True/False: a book already withdrawn/listed is
-        left as it is (and pushed again, so an earlier unacknowledged try lands)."""
+    def _change(self, book_id, values, origin, kind, unless_deleted=None, by=None):
+        """Set `values` on one book, bump its version and record it in the audit trail.
+        unless_deleted=None: listed books only (404 otherwise); True/False: a book
+        already withdrawn/listed is left as it is (and pushed again, so an earlier
+        unacknowledged try lands). A retry of the same request changes nothing more."""
 
         def change(conn: Connection):
             row = listed_book(conn, book_id) if unless_deleted is None else any_book(conn, book_id)
-            if unless_deleted is not None and (row["deleted_at"] is not None) == unless_deleted:
+            if audit.seen(conn, by):
                 return row, {"books": [row]}
-            stmt = update(books).where(books.c.id == book_id)
-            conn.execute(stmt.values(version=books.c.version + 1, **values))
-            row = any_book(conn, book_id)
-            return row, {"books": [row]}
+            new = row
+            if unless_deleted is None or (row["deleted_at"] is not None) != unless_deleted:
+                stmt = update(books).where(books.c.id == book_id)
+                conn.execute(stmt.values(version=books.c.version + 1, **values))
+                new = any_book(conn, book_id)
+            before, after = audit.changed(row, new, values)
+            entry = audit.append(conn, by, kind, book_id, before, after)
+            return new, audit.recorded({"books": [new]}, entry)
 
         listing = kind in ("withdraw", "restore") or bool({"title", "topic"} & set(values))
         return self._write(change, origin, kind=kind, listing=listing)
+
+    # -- staff accounts (`catalog.accounts`) and the audit trail --------------------
+    def add_account(self, name: str, role: str, password_hash: str, by: dict | None) -> dict:
+        return self._write(accounts.add(name, role, password_hash, by), kind="staff")
+
+    def disable_account(self, name: str, by: dict | None) -> dict:
+        return self._write(accounts.disable(name, by), kind="staff")
+
+    def staff_accounts(self) -> list[dict]:
+        return self._read(accounts.listed)
+
+    def staff_account(self, name: str) -> dict:
+        """One account with its hash (the front-ends check passwords and roles)."""
+        found = self._read(lambda conn: accounts.account(conn, name))
+        if found is None:
+            raise ApiError(404, f"no staff account {name!r}")
+        return found
+
+    def audit_trail(self, wanted: dict, limit: int, after: int | None) -> dict:
+        entries, cursor = self._read(lambda conn: audit.find(conn, wanted, limit, after))
+        return {"entries": entries, "next": cursor}
+
+    def _read(self, query):
+        """`query(conn)` under the read lease (a replica without one answers 503)."""
+        mark = self._readable()
+        with self.engine.connect() as conn:
+            found = query(conn)
+        return self._answer(mark, found)
 
     def take_all(self, orders: list[dict]) -> dict:
         """Group commit: decide several order ids in ONE transaction and ONE replication

@@ -66,6 +66,16 @@ VOTERS = ("catalog", "recovery")  # services whose nodes vote in the lease's Raf
 
 
 @dataclass(frozen=True)
+class Staff:
+    """[staff] (docs/staff.md): sign-in tokens and the lockout after wrong passwords."""
+
+    token_minutes: float = 15.0  # lifetime of a token from POST /login
+    login_failures: int = 5  # wrong passwords for one name before it is locked out
+    address_failures: int = 20  # wrong passwords from one address before it is locked out
+    lockout_seconds: float = 300.0  # the window failures count in, and the lockout's length
+
+
+@dataclass(frozen=True)
 class Tls:
     """[tls] (design §2): off on loopback; on, every node serves HTTPS and nodes call
     each other with mutual TLS under the cluster CA. Files by default under
@@ -127,6 +137,7 @@ class Cluster:
     nodes: dict[str, Node]
     tuning: Tuning = field(default_factory=Tuning)
     tls: Tls = field(default_factory=Tls)
+    staff: Staff = field(default_factory=Staff)
     # Still accepted while a rotation rolls through the cluster, never sent (docs/operations.md).
     accepted_staff_tokens: tuple[str, ...] = ()
     accepted_cluster_secrets: tuple[str, ...] = ()
@@ -176,7 +187,7 @@ def load_cluster(
     """Read, validate and complete the cluster config."""
     path = config_path(explicit)
     raw = _read_toml(path)
-    _reject_unknown(raw, {"data_dir", "seed_file", "auth", "tuning", "tls", "nodes"}, "")
+    _reject_unknown(raw, {"data_dir", "seed_file", "auth", "tuning", "tls", "staff", "nodes"}, "")
     data_dir = (path.parent / _typed(raw, "data_dir", str, "", "../var")).resolve()
     seed = raw.get("seed_file")
     seed_file = (
@@ -192,7 +203,8 @@ def load_cluster(
         staff_token=token,
         cluster_secret=secret,
         seed_file=seed_file,
-        tuning=_tuning(_table(raw, "tuning")),
+        tuning=_positive(Tuning, _table(raw, "tuning"), "tuning."),
+        staff=_positive(Staff, _table(raw, "staff"), "staff."),
         nodes=_nodes(_table(raw, "nodes"), tls.enabled),
         tls=tls,
         accepted_staff_tokens=_accepted(auth, "accepted_staff_tokens"),
@@ -333,16 +345,17 @@ def _check_counts(nodes: dict[str, Node]) -> None:
         raise ConfigError("'nodes' has two voters with the same raft address")
 
 
-def _tuning(raw: dict) -> Tuning:
-    defaults = Tuning()
-    _reject_unknown(raw, set(Tuning.__dataclass_fields__), "tuning.")
+def _positive(kind: type, raw: dict, prefix: str):
+    """A table of positive numbers (`kind`'s fields, each an int or a number)."""
+    defaults = kind()
+    _reject_unknown(raw, set(kind.__dataclass_fields__), prefix)
     values = {}
     for key, value in raw.items():
-        kind = int if isinstance(getattr(defaults, key), int) else (int, float)
-        _typed(raw, key, kind, "tuning.")
+        number = int if isinstance(getattr(defaults, key), int) else (int, float)
+        _typed(raw, key, number, prefix)
         if not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"'tuning.{key}' must be greater than 0, got {value!r}")
+            raise ConfigError(f"'{prefix}{key}' must be greater than 0, got {value!r}")
         if key == "max_drift" and value >= 0.5:
             raise ConfigError(f"'tuning.max_drift' must be below 0.5 (a rate), got {value!r}")
         values[key] = value
-    return Tuning(**values)
+    return kind(**values)

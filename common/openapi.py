@@ -20,20 +20,28 @@ from common.apidocs import page_model
 ERROR_TEXT = {
     400: "bad request: the message names the field and why",
     401: "missing or wrong credentials",
+    403: "the staff role is not enough: the message names the role needed",
     404: "not found",
     405: "method not allowed",
-    409: "epoch older than the newest this node has seen (a deposed primary)",
+    409: "conflict: an epoch older than the newest this node has seen (a deposed "
+    "primary), or a staff name already taken",
     410: "out of stock",
     413: "body too large",
     415: "body is not JSON (or not the media type the route takes)",
     421: "not the primary: send writes to the primary",
     422: "idempotency key reused for a different request",
+    429: "too many wrong passwords: wait Retry-After seconds",
     503: "no replica could answer, or this replica is recovering",
 }
 CONVERTER_TYPES = {"int": "integer", "id": "integer", "path": "string", "default": "string"}
 # Examples of path parameters, by name: they show up on the docs page and give
 # a fuzzer one request that reaches a real resource.
-PATH_EXAMPLES = {"book_id": 1, "topic": "distributed systems", "target": "catalog-2"}
+PATH_EXAMPLES = {
+    "book_id": 1,
+    "topic": "distributed systems",
+    "target": "catalog-2",
+    "name": "ann",
+}
 
 
 class ErrorSchema(Schema):

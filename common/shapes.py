@@ -17,6 +17,11 @@ from common.fields import (
     Price,
     StrictInteger,
 )
+from common.identity.roles import MAX_PASSWORD, MIN_PASSWORD, NAME_RULE, ROLES
+
+AUDIT_ACTIONS = (
+    "add", "edit", "price", "quantity", "withdraw", "restore", "staff-add", "staff-disable",
+)  # fmt: skip
 
 
 # -- staff's catalog -----------------------------------------------------------
@@ -40,7 +45,7 @@ class EditSchema(Schema):
 
     @validates_schema
     def _something(self, data, **kwargs):
-        if not data:
+        if not {"title", "topic", "cost", "quantity"} & set(data):
             raise ValidationError("give at least one of title, topic, cost, quantity")
 
 
@@ -118,3 +123,71 @@ class RevenueSchema(Schema):
     )
     notes = fields.List(fields.String(), required=True, metadata={"description": "why not"})
     node = fields.String(required=True, metadata={"description": "the replica that answered"})
+
+
+# -- staff accounts, sign-in and the audit trail (docs/staff.md) --------------------
+class ActorSchema(Schema):
+    """Who made a staff write, as the front-end tells the catalog (in a signed body)."""
+
+    staff = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    write_id = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "one per staff request: its retries add no audit entry"},
+    )
+    request_id = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=200)
+    )
+
+
+def actor_field() -> fields.Nested:
+    return fields.Nested(ActorSchema, allow_none=True, metadata={"description": "who"})
+
+
+class LoginSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=MAX_PASSWORD))
+
+
+class TokenSchema(Schema):
+    token = fields.String(required=True, metadata={"description": "a JWT: Authorization: Bearer"})
+    expires_at = fields.String(required=True, metadata={"description": "UTC; sign in again then"})
+    name = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
+class NewAccountSchema(Schema):
+    name = fields.String(
+        required=True,
+        validate=validate.Regexp(NAME_RULE, error="1-64 of a-z 0-9 . _ -, a letter or digit first"),
+    )
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    password = fields.String(
+        required=True, validate=validate.Length(min=MIN_PASSWORD, max=MAX_PASSWORD)
+    )
+
+
+class AccountSchema(Schema):
+    """A staff account as managers see it (never its password hash)."""
+
+    name = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    created_at = fields.String(required=True)
+    disabled_at = fields.String(required=True, allow_none=True)
+    disabled = fields.Boolean(required=True)
+
+
+class AuditEntrySchema(Schema):
+    id = fields.Integer(required=True, metadata={"description": "grows; newest is highest"})
+    at = fields.String(required=True, metadata={"description": "the writer's wall clock, UTC"})
+    staff = fields.String(required=True)
+    role = fields.String(required=True)
+    action = fields.String(required=True, validate=validate.OneOf(AUDIT_ACTIONS))
+    book_id = fields.Integer(required=True, allow_none=True)
+    before = fields.Dict(required=True, allow_none=True)
+    after = fields.Dict(required=True, allow_none=True)
+    request_id = fields.String(required=True, allow_none=True)
+
+
+AUDIT_COLUMNS = ("id", "at", "staff", "role", "action", "book_id", "before", "after", "request_id")

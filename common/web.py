@@ -31,10 +31,11 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An error with an HTTP status and a message for the client."""
 
-    def __init__(self, code: int, message: str, **extra: Any):
+    def __init__(self, code: int, message: str, headers: dict | None = None, **extra: Any):
         super().__init__(message)
         self.status = code
         self.message = message
+        self.headers = headers or {}  # e.g. Retry-After
         self.extra = extra
 
     def answer(self) -> dict:
@@ -54,7 +55,9 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(e: ApiError):
-        return error_response(e.status, e.message, **e.extra)
+        response = error_response(e.status, e.message, **e.extra)
+        response.headers.update(e.headers)
+        return response
 
     @app.errorhandler(ValidationError)
     def _invalid(e: ValidationError):

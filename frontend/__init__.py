@@ -13,10 +13,14 @@ from common.lease.fence import EpochFence
 from common.lease.reads import ReadLease
 from common.node import create_base_app
 from common.observe.install import inside, live_metrics
+from frontend.accounts import accounts
+from frontend.audit import trail
 from frontend.cache import BookCache
 from frontend.cluster_state import ClusterState
 from frontend.cluster_view import bp as cluster_view
 from frontend.hits import CachedLookups
+from frontend.identity import AccountBook
+from frontend.lockout import Lockout
 from frontend.metrics import backend_figures, cache_figures, order_batch_figures
 from frontend.routes import internal, public
 from frontend.services import order_calls
@@ -50,6 +54,12 @@ def create_app(
     cache = BookCache(tuning.cache_size, tuning.cache_ttl, lease)
     app.extensions["frontend.cache"] = cache
     app.extensions["frontend.fence"] = EpochFence()
+    app.extensions["frontend.accounts"] = AccountBook(app.extensions["frontend.router"])
+    rules = ctx.cluster.staff  # wrong passwords: per name, per address
+    app.extensions["frontend.lockouts"] = (
+        Lockout(rules.login_failures, rules.lockout_seconds),
+        Lockout(rules.address_failures, rules.lockout_seconds),
+    )
     ctx.details["cache"] = cache.stats
     ctx.details["lease"] = cache.lease_state
     ctx.on_stop.append(lease.retire)  # stopping or handing over: no cached answer after
@@ -65,6 +75,8 @@ def create_app(
     app.register_blueprint(public)
     app.register_blueprint(internal)
     app.register_blueprint(staff)
+    app.register_blueprint(accounts)
+    app.register_blueprint(trail)
     app.register_blueprint(cluster_view)
     if app.config["BACKGROUND"]:
         membership.start()

@@ -6,12 +6,14 @@ from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
 
 from common.fields import KEY_RULE, SQLITE_MAX_INT
+from common.identity.roles import CLERK, MANAGER
 from common.openapi import doc
 from common.shapes import OrderSchema
-from common.web import ApiError, QueryInt, load_body, protect_internal, staff_only
+from common.web import ApiError, QueryInt, load_body, protect_internal
 from frontend import freshness, services
 from frontend.cache import Answer
 from frontend.hits import LOOKUP, encoded_book
+from frontend.identity import actor, staff_role
 from frontend.schemas import (
     BookSchema,
     BuyBodySchema,
@@ -123,19 +125,19 @@ def idempotency_key() -> str | None:
 
 @doc(body=PriceSchema, responses={200: BookSchema}, errors=(404, 503), auth="staff")
 @public.put(f"/update/price/{BOOK_ID}")
-@staff_only
+@staff_role(MANAGER)
 def update_price(book_id: int):
-    """Staff: set a book's price."""
-    change = load_body(PriceSchema)
+    """Manager: set a book's price."""
+    change = {**load_body(PriceSchema), "by": actor()}
     return jsonify(services.update(*_deps(), book_id, change))
 
 
 @doc(body=QuantitySchema, responses={200: BookSchema}, errors=(404, 503), auth="staff")
 @public.put(f"/update/item/{BOOK_ID}")
-@staff_only
+@staff_role(CLERK)
 def update_item(book_id: int):
     """Staff: set a book's quantity in stock."""
-    change = load_body(QuantitySchema)
+    change = {**load_body(QuantitySchema), "by": actor()}
     return jsonify(services.update(*_deps(), book_id, change))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from common.identity.roles import CLERK, MANAGER
 from common.openapi import doc
 from common.period import QUERY as PERIOD
 from common.period import read_period
@@ -18,8 +19,9 @@ from common.shapes import (
     StaffBookSchema,
     WithdrawSchema,
 )
-from common.web import QueryChoice, load_body, staff_only
+from common.web import QueryChoice, load_body
 from frontend import staff_services
+from frontend.identity import actor, require, staff_role
 from frontend.routes import BOOK_ID, KEY_SCHEMA, idempotency_key
 
 staff = Blueprint("staff", __name__)
@@ -40,7 +42,7 @@ def _deps():
     query={"deleted": DELETED.schema},
 )
 @staff.get("/books")
-@staff_only
+@staff_role(CLERK)
 def list_books():
     """Staff: books on sale (`deleted=false`, the default) or withdrawn, with comments."""
     return jsonify(staff_services.books(_deps()[0], DELETED.read()))
@@ -48,7 +50,7 @@ def list_books():
 
 @doc(responses={200: CSV}, errors=(503,), auth="staff")
 @staff.get("/books.csv")
-@staff_only
+@staff_role(CLERK)
 def export_books():
     """Staff: every book with all its columns, as CSV (cells safe from formula injection)."""
     body = staff_services.books_csv(_deps()[0])
@@ -63,31 +65,34 @@ def export_books():
     headers={"Idempotency-Key": KEY_SCHEMA},
 )
 @staff.post("/books")
-@staff_only
+@staff_role(CLERK)
 def add_book():
     """Staff: add a book (its id is the catalog's choice); Idempotency-Key: never twice."""
-    body = {**load_body(NewBookSchema), "idempotency_key": idempotency_key()}
+    body = {**load_body(NewBookSchema), "idempotency_key": idempotency_key(), "by": actor()}
     book = staff_services.write_book(*_deps(), "POST", "/books", body)
     return jsonify(book), 201
 
 
 @doc(body=EditSchema, responses={200: StaffBookSchema}, errors=(404, 503), auth="staff")
 @staff.patch(f"/books/{BOOK_ID}")
-@staff_only
+@staff_role(CLERK)
 def edit_book(book_id: int):
-    """Staff: change any of title, topic, cost, quantity of a book on sale."""
+    """Staff: change any of title, topic, cost, quantity of a book on sale (a clerk: only
+    the quantity)."""
     body = load_body(EditSchema)
+    if set(body) - {"quantity"}:
+        require(MANAGER)
     listing = bool({"title", "topic"} & set(body))
-    path = f"/books/{book_id}"
+    path, body = f"/books/{book_id}", {**body, "by": actor()}
     return jsonify(staff_services.write_book(*_deps(), "PATCH", path, body, book_id, listing))
 
 
 @doc(body=WithdrawSchema, responses={200: StaffBookSchema}, errors=(404, 503), auth="staff")
 @staff.delete(f"/books/{BOOK_ID}")
-@staff_only
+@staff_role(MANAGER)
 def withdraw_book(book_id: int):
-    """Staff: withdraw a book (soft delete, `comment` required); its row and stock stay."""
-    body = load_body(WithdrawSchema)
+    """Manager: withdraw a book (soft delete, `comment` required); its row and stock stay."""
+    body = {**load_body(WithdrawSchema), "by": actor()}
     return jsonify(
         staff_services.write_book(*_deps(), "DELETE", f"/books/{book_id}", body, book_id)
     )
@@ -95,11 +100,11 @@ def withdraw_book(book_id: int):
 
 @doc(responses={200: StaffBookSchema}, errors=(404, 503), auth="staff")
 @staff.post(f"/books/{BOOK_ID}/restore")
-@staff_only
+@staff_role(MANAGER)
 def restore_book(book_id: int):
-    """Staff: put a withdrawn book back on sale, with the stock it had."""
+    """Manager: put a withdrawn book back on sale, with the stock it had."""
     path = f"/books/{book_id}/restore"
-    return jsonify(staff_services.write_book(*_deps(), "POST", path, None, book_id))
+    return jsonify(staff_services.write_book(*_deps(), "POST", path, {"by": actor()}, book_id))
 
 
 # -- headquarters ----------------------------------------------------------------
@@ -110,9 +115,9 @@ def restore_book(book_id: int):
     query=PERIOD,
 )
 @staff.get("/reports/revenue")
-@staff_only
+@staff_role(MANAGER)
 def revenue():
-    """Staff: revenue of confirmed orders by UTC day or book; CSV with Accept: text/csv."""
+    """Manager: revenue of confirmed orders by UTC day or book; CSV with Accept: text/csv."""
     report = _report()
     if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
         return _report_csv(report)
@@ -121,9 +126,9 @@ def revenue():
 
 @doc(responses={200: CSV}, errors=(400, 503), auth="staff", query=PERIOD)
 @staff.get("/reports/revenue.csv")
-@staff_only
+@staff_role(MANAGER)
 def revenue_csv():
-    """Staff: the revenue report as CSV."""
+    """Manager: the revenue report as CSV."""
     return _report_csv(_report())
 
 

@@ -68,7 +68,7 @@ def test_health_is_open(shared_cluster, name):
     assert plain(shared_cluster.url_of(name) + "/health", "GET", None).status_code == 200
 
 
-SAMPLE = {"book_id": "1", "topic": "spring", "target": "catalog-1", "order_id": "x"}
+SAMPLE = {"book_id": "1", "topic": "spring", "target": "catalog-1", "order_id": "x", "name": "ann"}
 # /metrics: open from loopback, where these tests run (elsewhere it needs the staff token)
 OPEN_PATHS = {"/health", "/openapi.json", "/docs", "/metrics"}
 

@@ -1,0 +1,84 @@
+"""Staff accounts as catalog data (docs/staff.md): the writer's changes and the reads.
+
+An account is a row of `staff_accounts`, replicated like a book: every change
+bumps its version and goes out whole, so replicas take the newer version.
+The password hash was made at the front-end; it is replicated, never shown.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from catalog import audit
+from catalog.models import StaffAccount
+from common.web import ApiError
+
+accounts = StaffAccount.__table__
+SHOWN = ("name", "role", "created_at", "disabled_at")
+
+
+def account(conn: Connection, name: str) -> dict | None:
+    row = conn.execute(select(accounts).where(accounts.c.name == name)).mappings().first()
+    return dict(row) if row else None
+
+
+def listed(conn: Connection) -> list[dict]:
+    rows = conn.execute(select(accounts).order_by(accounts.c.name)).mappings()
+    return [public(dict(r)) for r in rows]
+
+
+def public(row: dict) -> dict:
+    """An account as staff see it: never its hash."""
+    return {**{k: row[k] for k in SHOWN}, "disabled": row["disabled_at"] is not None}
+
+
+def add(name: str, role: str, password_hash: str, by: dict | None):
+    """The change that makes an account; a name is never reused (409)."""
+
+    def change(conn: Connection):
+        if audit.seen(conn, by):  # a retry of a request that made it: the same answer
+            row = account(conn, name)
+            return public(row), {"account": row}
+        if account(conn, name) is not None:
+            raise ApiError(409, f"staff account {name!r} exists (names are never reused)")
+        row = {
+            "name": name,
+            "role": role,
+            "password_hash": password_hash,
+            "created_at": _now(),
+            "disabled_at": None,
+            "version": 1,
+        }
+        conn.execute(insert(accounts).values(**row))
+        entry = audit.append(conn, by, "staff-add", None, None, {"name": name, "role": role})
+        return public(row), audit.recorded({"account": row}, entry)
+
+    return change
+
+
+def disable(name: str, by: dict | None):
+    """The change that disables an account; disabling it again changes nothing."""
+
+    def change(conn: Connection):
+        old = account(conn, name)
+        if old is None:
+            raise ApiError(404, f"no staff account {name!r}")
+        if audit.seen(conn, by):
+            return public(old), {"account": old}
+        if old["disabled_at"] is None:
+            stmt = update(accounts).where(accounts.c.name == name)
+            conn.execute(stmt.values(disabled_at=_now(), version=accounts.c.version + 1))
+        row = account(conn, name)
+        before = {"name": name, "disabled": old["disabled_at"] is not None}
+        after = {"name": name, "disabled": True}
+        entry = audit.append(conn, by, "staff-disable", None, before, after)
+        return public(row), audit.recorded({"account": row}, entry)
+
+    return change
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,89 @@
+"""The audit trail of staff writes (docs/staff.md): appended at the holder, read anywhere.
+
+An entry is appended in the transaction of the write it records, and goes out
+in the same replicated entry, so no replica ever holds one without the other.
+One entry per staff request: the request's write id is unique, so a retry of
+the same request (the front-end retries with the same body) adds none.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection
+
+from catalog.models import AuditEntry
+
+audit_log = AuditEntry.__table__
+UNKNOWN = "(internal)"  # a write that came without an identity: a tool or an older front-end
+
+
+def seen(conn: Connection, by: dict | None) -> dict | None:
+    """The entry of this request if it was already written (the request is a retry)."""
+    write_id = (by or {}).get("write_id")
+    if not write_id:
+        return None
+    row = conn.execute(select(audit_log).where(audit_log.c.write_id == write_id)).mappings()
+    found = row.first()
+    return dict(found) if found else None
+
+
+def append(conn: Connection, by: dict | None, action: str, book_id, before, after) -> dict:
+    """Record one staff write (the caller checked `seen` first)."""
+    by = by or {}
+    write_id = by.get("write_id") or uuid.uuid4().hex
+    row = {
+        "id": conn.execute(select(func.coalesce(func.max(audit_log.c.id), 0) + 1)).scalar_one(),
+        "write_id": write_id,
+        "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "staff": by.get("staff") or UNKNOWN,
+        "role": by.get("role") or UNKNOWN,
+        "action": action,
+        "book_id": book_id,
+        "before": None if before is None else json.dumps(before, sort_keys=True),
+        "after": None if after is None else json.dumps(after, sort_keys=True),
+        "request_id": by.get("request_id"),
+    }
+    conn.execute(insert(audit_log).values(**row))
+    return row
+
+
+def recorded(entry: dict, row: dict | None) -> dict:
+    """`entry` (a replicated change) with its audit row, if one was written."""
+    return {**entry, "audit": row} if row else entry
+
+
+def changed(old: dict | None, new: dict, fields) -> tuple[dict | None, dict]:
+    """The fields a write set, as they were and as they are."""
+    before = None if old is None else {f: old.get(f) for f in fields}
+    return before, {f: new.get(f) for f in fields}
+
+
+def find(conn: Connection, wanted: dict, limit: int, after: int | None) -> tuple[list, int | None]:
+    """Entries newest first matching `wanted` (book, staff, action, from, to), `limit` of
+    them below the cursor `after`; and the cursor of the next page (None: no more)."""
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit + 1)
+    if after is not None:
+        query = query.where(audit_log.c.id < after)
+    for key, column in (("book", "book_id"), ("staff", "staff"), ("action", "action")):
+        if wanted.get(key) is not None:
+            query = query.where(audit_log.c[column] == wanted[key])
+    if wanted.get("from"):
+        query = query.where(audit_log.c.at >= wanted["from"])
+    if wanted.get("to"):
+        query = query.where(audit_log.c.at < wanted["to"])
+    rows = [dict(r) for r in conn.execute(query).mappings()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [shown(r) for r in rows], (rows[-1]["id"] if more else None)
+
+
+def shown(row: dict) -> dict:
+    """An entry as staff read it: before/after as JSON, not text; no write id."""
+    out = {k: v for k, v in row.items() if k != "write_id"}
+    for key in ("before", "after"):
+        out[key] = None if row[key] is None else json.loads(row[key])
+    return out
