@@ -268,19 +268,18 @@ def audit_table(entries: list[dict]) -> list[str]:
 
 
 def changes(before, after) -> str:
-    """`field: old -> new` for each field the write set, cut to CHANGES_WIDTH."""
+    """`field: old -> new` for each field the write changed and `field=value` for one it
+    set to what it was (an add: every field), cut to CHANGES_WIDTH."""
     before, after = before or {}, after or {}
     if not isinstance(before, dict) or not isinstance(after, dict):
         text = f"{_value(before)} -> {_value(after)}"
     else:
-        keys = [*before, *(k for k in after if k not in before)]
         parts = []
-        for key in keys:
+        for key in [*after, *(k for k in before if k not in after)]:
             old, new = before.get(key), after.get(key)
+            same = key not in before or old == new
             parts.append(
-                f"{key}={_value(new)}"
-                if key not in before
-                else f"{key}: {_value(old)} -> {_value(new)}"
+                f"{key}={_value(new)}" if same else f"{key}: {_value(old)} -> {_value(new)}"
             )
         text = ", ".join(parts)
     text = _clean(text)
@@ -288,7 +287,7 @@ def changes(before, after) -> str:
 
 
 def _value(value) -> str:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, str | None) else str(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _table(header: tuple, rows: list[tuple], empty: str) -> list[str]:
