@@ -2,8 +2,9 @@
 
 Each verb calls the first front-end of the config that can be reached, over its
 public API, with the configured staff token: it acts as `admin`. A front-end
-that cannot be reached, or answers 5xx, is skipped for the next one; a 4xx is
-the answer (another front-end would say the same) and exits 1 with the
+that cannot be reached is skipped for the next one (a read also skips one that
+answers 5xx; a write does not, since it may have been made there); any other
+answer is the answer, and one that is not a success exits 1 with the
 front-end's message on one line. `bazar audit` follows the `Link: rel="next"`
 pages of one front-end until it has `--limit` entries or there are no more.
 
@@ -148,23 +149,36 @@ def call(cluster: Cluster, method: str, path: str, expect=(200,), **kw):
 
 
 def first_answer(cluster: Cluster, method: str, path: str, **kw):
-    """The response of the first front-end that answers other than 5xx."""
+    """The response of the first front-end that can be reached. A read goes on to the
+    next front-end after a 5xx or a timeout too; a write does not, since it may have
+    been made there (another front-end would then answer 409 to an add that worked)."""
+    import requests  # not at CLI start
+
     session = procs.http_session()
     headers = {
         "Authorization": f"Bearer {cluster.staff_token}",
         "Accept": "application/json",
         **kw.pop("headers", {}),
     }
+    reading = method == "GET"
     failures = []
     for node in cluster.of("frontend"):
         try:
             response = session.request(
                 method, node.url + path, headers=headers, timeout=TIMEOUT, **kw
             )
+        except requests.Timeout as e:
+            if not reading and not isinstance(e, requests.ConnectTimeout):
+                raise StaffCliError(
+                    f"{node.name} did not answer in time: the change may or may not be made "
+                    "(`bazar staff list` or `bazar audit` shows)"
+                ) from None
+            failures.append(f"{node.name} at {node.url} did not answer ({type(e).__name__})")
+            continue
         except OSError as e:  # requests' errors are OSErrors
             failures.append(f"{node.name} at {node.url} cannot be reached ({type(e).__name__})")
             continue
-        if response.status_code < 500:
+        if response.status_code < 500 or not reading:
             response.node = node  # which front-end: `audit` pages on the same one
             return response
         failures.append(f"{node.name} answered {response.status_code}: {_message(response)}")

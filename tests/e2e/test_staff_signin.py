@@ -33,7 +33,9 @@ from tests.support.accounts import (
 )
 from tests.support.cluster import Api, LocalCluster, assert_error, wait_until
 
-TOKEN_MINUTES, LOGIN_FAILURES, ADDRESS_FAILURES, LOCKOUT_SECONDS = 2, 3, 6, 2
+# Failures count within LOCKOUT_SECONDS of the first: 3 s holds 3-4 Argon2 checks on a
+# loaded machine; the name lockout test waits it out once.
+TOKEN_MINUTES, LOGIN_FAILURES, ADDRESS_FAILURES, LOCKOUT_SECONDS = 2, 3, 4, 3
 DISABLE_WITHIN = 2.0  # seconds, on every front-end (docs/staff.md)
 
 
@@ -299,16 +301,22 @@ def test_disable_takes_effect_on_both_front_ends_within_2_s(fronts):
         assert books(front, token).status_code == 200
     assert staff.disable(name).status_code == 200
     acknowledged = time.monotonic()
-    took: dict[str, float] = {}
+    refused: set[str] = set()
+    late = []  # tokens taken in a request that began more than 2 s after the disable
 
     def refused_everywhere() -> bool:
         for front in fronts:
-            if front.api.url not in took and books(front, token).status_code == 401:
-                took[front.api.url] = time.monotonic() - acknowledged
-        return len(took) == len(fronts)
+            if front.api.url not in refused:
+                began = time.monotonic()
+                status = books(front, token).status_code
+                if status == 401:
+                    refused.add(front.api.url)
+                elif began > acknowledged + DISABLE_WITHIN:
+                    late.append((front.api.url, round(began - acknowledged, 2), status))
+        return len(refused) == len(fronts)
 
     wait_until(refused_everywhere, 10, "every front-end to refuse the token")
-    assert max(took.values()) <= DISABLE_WITHIN, took
+    assert not late, late
     for front in fronts:
         assert_error(front.login(name, password), 401, WRONG)
     assert {a["name"]: a["disabled"] for a in staff.accounts().json()}[name] is True
