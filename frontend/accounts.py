@@ -39,7 +39,7 @@ def login():
     wait = max(by_name.retry_after(name) or 0, by_address.retry_after(address) or 0)
     if wait:
         message = f"too many wrong passwords: try again in {wait} s"
-        raise ApiError(429, message, headers={"Retry-After": str(wait)}, retry_after=wait)
+        raise ApiError(429, message, headers={"Retry-After": str(wait)})
     account = None if name == ADMIN else book.get(name, fresh=True)
     stored = account["password_hash"] if account else None
     if not passwords.verify(stored, body["password"]) or account["disabled"]:
