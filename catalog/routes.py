@@ -201,7 +201,9 @@ def withdraw_book(book_id: int):
     return jsonify(STAFF_BOOK_OUT.dump(book))
 
 
-@doc(body=ActedSchema, responses={200: StaffBookSchema}, errors=(404, 421, 503))
+@doc(
+    body=ActedSchema, body_required=False, responses={200: StaffBookSchema}, errors=(404, 421, 503)
+)
 @bp.post(f"/books/{BOOK_ID}/restore")
 def restore_book(book_id: int):
     """Back on sale with its stock (primary only); already listed: unchanged."""
@@ -214,13 +216,13 @@ def restore_book(book_id: int):
 ACCOUNT_OUT = AccountSchema()
 STAFF_NAME = "<string(maxlength=64):name>"
 AUDIT_QUERY = {
-    "book": {"type": "integer", "minimum": 0},
+    "book": AUDIT_BOOK.schema,
     "staff": {"type": "string", "maxLength": 64},
     "action": {"type": "string", "enum": list(AUDIT_ACTIONS)},
     "from": {"type": "string", "description": "ISO 8601 UTC, inclusive"},
     "to": {"type": "string", "description": "ISO 8601 UTC, exclusive"},
     "limit": PAGE.schema,
-    "after": {"type": "integer", "minimum": 0, "description": "the cursor of the next page"},
+    "after": {**AUDIT_AFTER.schema, "description": "the cursor of the next page"},
 }
 
 
@@ -249,7 +251,7 @@ def add_account():
     return jsonify(ACCOUNT_OUT.dump(made)), 201
 
 
-@doc(body=ActedSchema, responses={200: AccountSchema}, errors=(404, 421, 503))
+@doc(body=ActedSchema, body_required=False, responses={200: AccountSchema}, errors=(404, 421, 503))
 @bp.post(f"/staff/{STAFF_NAME}/disable")
 def disable_account(name: str):
     """Disable an account (primary only); disabling it again changes nothing."""
@@ -269,6 +271,10 @@ def audit_trail():
         "from": request.args.get("from"),
         "to": request.args.get("to"),
     }
+    if wanted["staff"] is not None and len(wanted["staff"]) > 64:
+        raise ApiError(400, "staff: at most 64 characters")
+    if wanted["action"] is not None and wanted["action"] not in AUDIT_ACTIONS:
+        raise ApiError(400, f"action: one of {', '.join(AUDIT_ACTIONS)}")
     after = AUDIT_AFTER.read()
     return jsonify(store().audit_trail(wanted, PAGE.read(), after))
 

@@ -18,7 +18,7 @@ from common.fields import (
     batch_of,
     order_lines,
 )
-from common.identity.roles import NAME_RULE, ROLES
+from common.identity.roles import ROLES
 from common.lease.shapes import read_grant_field
 from common.replication.routes import entries_schemas
 from common.shapes import (
@@ -28,6 +28,7 @@ from common.shapes import (
     NewBookSchema,
     WithdrawSchema,
     actor_field,
+    staff_name,
 )
 
 ma = Marshmallow()
@@ -46,7 +47,7 @@ class SearchHitSchema(Schema):
 class UpdateSchema(Schema):
     """A staff change: new price, new quantity, or both."""
 
-    openapi_extra = {"minProperties": 1}
+    openapi_extra = {"anyOf": [{"required": ["price"]}, {"required": ["quantity"]}]}
     price = Price()
     quantity = StrictInteger(validate=validate.Range(min=0, max=MAX_QUANTITY))
     by = actor_field()
@@ -65,6 +66,7 @@ class KeyedNewBookSchema(NewBookSchema):
 
 
 class ActedEditSchema(EditSchema):
+    openapi_extra = {"anyOf": [{"required": [f]} for f in ("title", "topic", "cost", "quantity")]}
     by = actor_field()
 
 
@@ -81,7 +83,7 @@ class ActedSchema(Schema):
 class NewAccountRowSchema(Schema):
     """A new staff account as the front-end relays it: the password already hashed."""
 
-    name = fields.String(required=True, validate=validate.Regexp(NAME_RULE))
+    name = fields.String(required=True, validate=staff_name())
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     password_hash = fields.String(required=True, validate=validate.Length(min=1, max=500))
     by = actor_field()

@@ -141,8 +141,14 @@ class ActorSchema(Schema):
     )
 
 
+def staff_name() -> list:
+    """A staff name: 1-64 of a-z 0-9 . _ -, a letter or digit first."""
+    said = "1-64 of a-z 0-9 . _ -, a letter or digit first"
+    return [validate.Regexp(NAME_RULE, error=said), validate.Predicate("isprintable", error=said)]
+
+
 def actor_field() -> fields.Nested:
-    return fields.Nested(ActorSchema, allow_none=True, metadata={"description": "who"})
+    return fields.Nested(ActorSchema, metadata={"description": "who (left out: a tool)"})
 
 
 class LoginSchema(Schema):
@@ -158,10 +164,7 @@ class TokenSchema(Schema):
 
 
 class NewAccountSchema(Schema):
-    name = fields.String(
-        required=True,
-        validate=validate.Regexp(NAME_RULE, error="1-64 of a-z 0-9 . _ -, a letter or digit first"),
-    )
+    name = fields.String(required=True, validate=staff_name())
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     password = fields.String(
         required=True, validate=validate.Length(min=MIN_PASSWORD, max=MAX_PASSWORD)

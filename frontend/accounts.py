@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from common.identity import passwords, tokens
 from common.identity.roles import ADMIN, MANAGER, Identity
+from common.observe.metrics import STAFF_SIGN_INS
 from common.openapi import doc
 from common.shapes import AccountSchema, LoginSchema, NewAccountSchema, TokenSchema
 from common.web import ApiError, load_body
@@ -38,15 +39,18 @@ def login():
     name, address = body["name"], request.remote_addr or "?"
     wait = max(by_name.retry_after(name) or 0, by_address.retry_after(address) or 0)
     if wait:
+        STAFF_SIGN_INS.labels("locked").inc()
         message = f"too many wrong passwords: try again in {wait} s"
-        raise ApiError(429, message, headers={"Retry-After": str(wait)}, retry_after=wait)
+        raise ApiError(429, message, headers={"Retry-After": str(wait)})
     account = None if name == ADMIN else book.get(name, fresh=True)
     stored = account["password_hash"] if account else None
     if not passwords.verify(stored, body["password"]) or account["disabled"]:
         by_name.failed(name)
         by_address.failed(address)
+        STAFF_SIGN_INS.labels("wrong").inc()
         raise ApiError(401, WRONG)
     by_name.succeeded(name)
+    STAFF_SIGN_INS.labels("ok").inc()
     cluster = current_app.extensions["bazar"].cluster
     who = Identity(name, account["role"])
     issued = tokens.issue(who, cluster.cluster_secret, cluster.staff.token_minutes)

@@ -7,6 +7,7 @@ an entry whose write was acknowledged is never missing from the page.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -24,13 +25,13 @@ trail = Blueprint("audit", __name__)
 LIMIT = QueryInt("limit", default=100, low=1, high=1000)
 BOOK = QueryInt("book", default=None, low=0, high=2**63 - 1)
 AFTER = QueryInt("after", default=None, low=0, high=2**63 - 1)
-WHEN = {"type": "string", "description": "a date or date-time (ISO 8601; UTC unless it says)"}
+WHEN = {"type": "string", "format": "date-time"}
 QUERY = {
     "book": BOOK.schema,
-    "staff": {"type": "string", "maxLength": 64},
+    "staff": {"type": "string", "minLength": 1, "maxLength": 64},
     "action": {"type": "string", "enum": list(AUDIT_ACTIONS)},
-    "from": {**WHEN, "description": "from this time on (inclusive)"},
-    "to": {**WHEN, "description": "before this time (exclusive)"},
+    "from": {**WHEN, "description": "from this time on (inclusive); a date will do (UTC)"},
+    "to": {**WHEN, "description": "before this time (exclusive); a date will do (UTC)"},
     "limit": LIMIT.schema,
     "after": {**AFTER.schema, "description": "opaque: the cursor a Link rel=next carries"},
 }
@@ -78,7 +79,9 @@ def _when(name: str) -> str | None:
     if text is None:
         return None
     try:
-        moment = datetime.fromisoformat(text if len(text) <= 40 else "")
+        # RFC 3339 allows a lowercase t and z, and second 60 (a leap second).
+        text = re.sub(r":60(?=[.,Z+-]|$)", ":59", text.upper()) if len(text) <= 40 else ""
+        moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC).isoformat(timespec="milliseconds")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 CLERK, MANAGER = "clerk", "manager"
 ROLES = (CLERK, MANAGER)  # each may do what the ones before it may
 ADMIN = "admin"  # the configured staff token's identity: a manager, for automation
-NAME_RULE = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,63}\Z")
+NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")  # also a JSON Schema pattern
 MIN_PASSWORD, MAX_PASSWORD = 8, 200  # characters
 
 

@@ -89,6 +89,12 @@ ORDER_DECISIONS = _unregistered(
     "Buy decisions this order server recorded, by outcome.",
     ["outcome"],
 )
+STAFF_SIGN_INS = _unregistered(
+    Counter,
+    "bazar_staff_sign_ins",
+    "POST /login answers of this front-end, by outcome (ok, wrong, locked).",
+    ["outcome"],
+)
 
 EVENT_METRICS = (
     HTTP_REQUESTS,
@@ -99,6 +105,7 @@ EVENT_METRICS = (
     PUSH_FAILURES,
     CATALOG_WRITES,
     ORDER_DECISIONS,
+    STAFF_SIGN_INS,
 )
 
 

@@ -20,6 +20,10 @@ QUERIES = {
         "order_decisions": "SELECT order_id, book_id, quantity, status, total, items "
         "FROM order_decisions ORDER BY order_id",
         "book_keys": "SELECT key, book_id, digest FROM book_keys ORDER BY key",
+        "staff_accounts": "SELECT name, role, password_hash, created_at, disabled_at, version "
+        "FROM staff_accounts ORDER BY name",
+        "audit_log": "SELECT id, write_id, at, staff, role, action, book_id, before, after, "
+        "request_id FROM audit_log ORDER BY id",
     },
     "order": {
         "orders": "SELECT order_id, book_id, quantity, total, status, created_at FROM orders "
@@ -28,6 +32,7 @@ QUERIES = {
         "ORDER BY order_id, book_id",
     },
 }
+SECRET_COLUMNS = {"password_hash"}  # a difference is named, its values are not printed
 
 
 def read_rows(path: Path, query: str) -> list[tuple]:
@@ -63,7 +68,7 @@ def compare(cluster: Cluster) -> tuple[bool, list[str]]:
             found = {
                 n.name: table_rows(cluster.db_path(n.name), query) for n in cluster.of(service)
             }
-            same, lines = _compare_table(f"{service} {table}", found)
+            same, lines = _compare_table(f"{service} {table}", found, columns_of(query))
             ok, report = ok and same, report + lines
     negatives = [
         r
@@ -77,7 +82,48 @@ def compare(cluster: Cluster) -> tuple[bool, list[str]]:
     return ok, report
 
 
-def _compare_table(what: str, found: dict[str, tuple[list[tuple] | None, str]]):
+def columns_of(query: str) -> list[str]:
+    """The column names of one of QUERIES (`SELECT a, b FROM ...`)."""
+    selected = query.split("SELECT", 1)[1].split(" FROM ", 1)[0]
+    return [column.strip() for column in selected.split(",")]
+
+
+def first_difference(
+    rows: list[tuple], first: list[tuple], name: str, first_name: str, columns: list[str]
+) -> str:
+    """The first row one replica has and the other has not, and, when the other has a
+    row with the same key (the first column), the columns they differ in."""
+    mine, theirs = set(rows), set(first)
+    only_mine = [r for r in rows if r not in theirs]
+    only_theirs = [r for r in first if r not in mine]
+    odd = [(r, name, first_name, only_theirs) for r in only_mine]
+    odd += [(r, first_name, name, only_mine) for r in only_theirs]
+    if not odd:
+        return "the same rows, some twice"
+    row, where, other, others = min(odd, key=lambda item: _sort_key(item[0][0]))
+    twin = next((o for o in others if o[0] == row[0]), None)
+    if twin is None:
+        return f"{columns[0]} {_short(row[0])} only on {where}"
+    differ = [i for i, (x, y) in enumerate(zip(row, twin, strict=True)) if x != y]
+    shown = ", ".join(
+        f"{columns[i]} differs"
+        if columns[i] in SECRET_COLUMNS  # not on a terminal, not in CI logs
+        else f"{columns[i]} {_short(row[i])} vs {_short(twin[i])}"
+        for i in differ
+    )
+    return f"{columns[0]} {_short(row[0])}: {shown} ({where} vs {other})"
+
+
+def _sort_key(value) -> tuple:
+    return (value is None, str(type(value)), value if value is not None else 0)
+
+
+def _short(value, width: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _compare_table(what: str, found: dict[str, tuple[list[tuple] | None, str]], columns: list[str]):
     """(identical on every replica, report lines) for one table."""
     if not found:
         return True, []  # a service with no replicas: nothing to differ
@@ -92,7 +138,8 @@ def _compare_table(what: str, found: dict[str, tuple[list[tuple] | None, str]]):
             diff = len(set(rows) ^ set(first))
             lines.append(
                 f"DIFFER {what}: {name} vs {first_name}: "
-                f"{len(rows)} vs {len(first)} rows, {diff} differing"
+                f"{len(rows)} vs {len(first)} rows, {diff} differing; "
+                f"{first_difference(rows, first, name, first_name, columns)}"
             )
     same = all(rows == first for rows in states.values())
     if same and not missing:

@@ -9,7 +9,7 @@ import sys
 import threading
 
 from common.config import VOTERS, Cluster, ConfigError, load_cluster
-from common.ops import deploy, monitor, netns, partition, procs, report
+from common.ops import deploy, monitor, netns, partition, procs, report, staffcli
 from common.ops.check import compare
 from common.ops.hostnet import HostNetError, NetnsError
 from common.ops.watch import Display
@@ -111,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("dest", help="file to write, or a folder for <node>-<UTC time>.sqlite3")
     put = add("restore", cmd_restore, "put a backup in place of a stopped node's database", True)
     put.add_argument("src", help="a file `bazar backup` wrote for a node of the same service")
+    staffcli.add_arguments(add)
     return parser
 
 

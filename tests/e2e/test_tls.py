@@ -96,6 +96,15 @@ def test_check_and_report_work_over_mutual_tls(cluster):
     assert cluster.bazar("report", "--json").returncode == 0
 
 
+def test_staff_verbs_work_over_https(cluster):
+    """`bazar staff` and `bazar audit` reach the front-end over HTTPS; a sign-in too."""
+    made = cluster.bazar("staff", "add", "tls-clerk", "--role", "clerk").stdout
+    password = made.split("password: ", 1)[1].strip()
+    signed = cluster.api.send("POST", "/login", json={"name": "tls-clerk", "password": password})
+    assert signed.status_code == 200, signed.text
+    assert '"staff-add"' in cluster.bazar("audit", "--staff", "admin", "--json").stdout
+
+
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not on PATH")
 def test_prometheus_scrapes_every_node_with_the_operator_certificate(cluster):
     port = free_ports(1)[0]

@@ -119,6 +119,25 @@ def test_tuning_values_override_defaults(tmp_path):
     assert tuning.cache_size == Tuning().cache_size
 
 
+def test_staff_sign_in_rules_default_and_override(tmp_path):
+    assert load_cluster(write(tmp_path, AUTH + NODES)).staff.token_minutes == 15
+    text = AUTH + "[staff]\ntoken_minutes = 5\nlogin_failures = 3\n" + NODES
+    staff = load_cluster(write(tmp_path, text)).staff
+    assert (staff.token_minutes, staff.login_failures, staff.lockout_seconds) == (5, 3, 300)
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ("[staff]\ntoken_hours = 1\n", "unknown key 'staff.token_hours'"),
+        ("[staff]\nlogin_failures = 0\n", "'staff.login_failures' must be greater than 0"),
+        ("[staff]\nlogin_failures = 2.5\n", "'staff.login_failures' must be an integer"),
+    ],
+)
+def test_bad_staff_rules_are_named(tmp_path, table, words):
+    assert words in load_error(tmp_path, AUTH + table + NODES)
+
+
 def test_data_dir_is_relative_to_the_config_folder(tmp_path):
     cluster = load_cluster(write(tmp_path, AUTH + NODES))
     assert cluster.data_dir == (tmp_path / "data").resolve()
