@@ -9,10 +9,13 @@ With --partitions (needs --netns, so root, `ip` and `nft`) the nemesis mixes
 network cuts (one node isolated, random halves, the bridge split) with
 kills and two front-ends serve. --time-faults adds SIGSTOP pauses (the lease
 holder among them) and wall clocks set off and jumping, every node on a clock
-of its own (tests/support/timenemesis.py). Staff raise the prices of two books that
-readers read through every front-end, cached and not, and the checker flags
-any stale read, read of a value nobody wrote, or read going back in time
-(tests/support/history.py). About 40% of the purchases are orders of 2-4 books (POST
+of its own (tests/support/timenemesis.py). Two managers, signed in with
+accounts of their own, raise the prices of two books that readers read through
+every front-end, cached and not, and the checker flags any stale read, read of
+a value nobody wrote, or read going back in time (tests/support/history.py); a
+clerk adds books and changes their stock, and the audit trail must be identical
+on every catalog with one entry per acknowledged staff write
+(tests/support/audit_trail.py). About 40% of the purchases are orders of 2-4 books (POST
 /orders), the rest single buys. Prints a summary table (partitions, kills,
 acknowledged purchases, 410s and unknowns, each split single / multi, the
 confirmed orders, their order_items lines and exact revenue, stale reads,
@@ -43,6 +46,7 @@ from tests.support import faults  # noqa: E402
 from tests.support.cluster import LocalCluster  # noqa: E402
 from tests.support.fault_report import MAX_READ_FAILURE_RATIO, max_write_pause  # noqa: E402
 from tests.support.history import History  # noqa: E402
+from tests.support.staff import StaffWrite  # noqa: E402
 from tests.support.timenemesis import TIME_FAULTS, all_at_zero  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "loadtests" / "results"
@@ -129,6 +133,7 @@ def write_timeline(recorder: timeline.Recorder, report: faults.Report, out: str,
     """The run's timeline files; the lines that name them, the pause and the recoveries."""
     if report.price_history is not None:
         recorder.add(price_outcomes(report.price_history))
+    recorder.add(staff_outcomes([w for w in report.staff_writes if w.started >= report.span[0]]))
     found = [
         timeline.Fault(what.replace("--isolate | ", ""), began, ended)
         for began, ended, what in report.faults
@@ -138,19 +143,29 @@ def write_timeline(recorder: timeline.Recorder, report: faults.Report, out: str,
 
 
 def price_outcomes(history: History) -> list[timeline.Outcome]:
-    """The staff's price writes (acknowledged or not) and the readers' answered reads
-    (their failed reads are counted, not timed)."""
-    writes = [
-        timeline.Outcome(
-            "PUT /update/price/[id]", w.started, w.ended, 200 if w.acked else 0, w.acked, True
-        )
-        for w in history.writes
-    ]
-    reads = [
+    """The readers' answered price reads (their failed reads are counted, not timed)."""
+    return [
         timeline.Outcome("GET /lookup/[id] (price reader)", r.started, r.ended, 200, True, False)
         for r in history.reads
     ]
-    return writes + reads
+
+
+ROUTES = {
+    "price": "PUT /update/price/[id]",
+    "quantity": "PUT /update/item/[id]",
+    "add": "POST /books",
+}
+
+
+def staff_outcomes(writes: list[StaffWrite]) -> list[timeline.Outcome]:
+    """Every staff write (the managers' prices, the clerk's books and stock), answered
+    or not, as its client saw it."""
+    return [
+        timeline.Outcome(
+            ROUTES.get(w.action, w.action), w.started, w.ended, w.status, w.outcome == "acked", True
+        )
+        for w in writes
+    ]
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ class Report:
     converged: float = 0.0  # seconds from every node up again to identical replicas
     faults: list[tuple[float, float, str]] = field(default_factory=list)
     price_history: History | None = None
+    staff_writes: list = field(default_factory=list)  # every StaffWrite, for timelines
 
     @property
     def unknown_ratio(self) -> float:

@@ -413,6 +413,7 @@ def _staff_figures(report: Report, log: StaffLog, trail: audit_trail.TrailFigure
     report.audit_entries = trail.entries
     report.audit_by_staff = trail.by_staff
     report.audit_unknown = (trail.unknown_landed, trail.unknown)
+    report.staff_writes = list(log.writes)
 
 
 def _price_checks(report: Report, prices: PriceTraffic) -> None:
