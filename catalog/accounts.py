@@ -53,7 +53,7 @@ def add(name: str, role: str, password_hash: str, by: dict | None):
             "version": 1,
         }
         conn.execute(insert(accounts).values(**row))
-        entry = audit.append(conn, by, "staff-add", None, None, {"name": name, "role": role})
+        entry = audit.append(conn, by, "staff-add", None, None, _audited(row))
         return public(row), audit.recorded({"account": row}, entry)
 
     return change
@@ -72,12 +72,15 @@ def disable(name: str, by: dict | None):
             stmt = update(accounts).where(accounts.c.name == name)
             conn.execute(stmt.values(disabled_at=_now(), version=accounts.c.version + 1))
         row = account(conn, name)
-        before = {"name": name, "disabled": old["disabled_at"] is not None}
-        after = {"name": name, "disabled": True}
-        entry = audit.append(conn, by, "staff-disable", None, before, after)
+        entry = audit.append(conn, by, "staff-disable", None, _audited(old), _audited(row))
         return public(row), audit.recorded({"account": row}, entry)
 
     return change
+
+
+def _audited(row: dict) -> dict:
+    """An account as its audit entries show it: never its hash."""
+    return {"name": row["name"], "role": row["role"], "disabled": row["disabled_at"] is not None}
 
 
 def _now() -> str:

@@ -56,10 +56,14 @@ def recorded(entry: dict, row: dict | None) -> dict:
     return {**entry, "audit": row} if row else entry
 
 
+# A column's name as staff know the field from the API (StaffBookSchema).
+SHOWN_AS = {"delete_comment": "comment"}
+
+
 def changed(old: dict | None, new: dict, fields) -> tuple[dict | None, dict]:
-    """The fields a write set, as they were and as they are."""
-    before = None if old is None else {f: old.get(f) for f in fields}
-    return before, {f: new.get(f) for f in fields}
+    """The fields a write set, as they were and as they are, by their API names."""
+    before = None if old is None else {SHOWN_AS.get(f, f): old.get(f) for f in fields}
+    return before, {SHOWN_AS.get(f, f): new.get(f) for f in fields}
 
 
 def find(conn: Connection, wanted: dict, limit: int, after: int | None) -> tuple[list, int | None]:

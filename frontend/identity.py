@@ -27,7 +27,7 @@ from common.observe.requestlog import current_request_id
 from common.web import ApiError
 from frontend.services import call
 
-ACCOUNT_TTL = 1.0  # seconds an account read from a catalog is trusted here
+ACCOUNT_TTL = 0.5  # seconds an account read from a catalog is trusted here (2 s promised)
 
 
 class AccountBook:

@@ -190,8 +190,7 @@ def test_each_staff_write_leaves_one_entry_with_the_request_id(staff, clerk, man
     }
     out, back = got[ids["out"]], got[ids["back"]]
     assert (out["action"], back["action"]) == ("withdraw", "restore")
-    # the comment is there, under the column's name `delete_comment` (the API says `comment`)
-    assert "out of print" in out["after"].values(), out
+    assert out["after"]["comment"] == "out of print" and out["before"]["comment"] is None, out
     assert out["before"]["deleted_at"] is None and out["after"]["deleted_at"] is not None
     assert back["before"] == out["after"] and back["after"]["deleted_at"] is None
     assert datetime.fromisoformat(out["at"]) <= datetime.fromisoformat(back["at"])
@@ -216,9 +215,10 @@ def test_account_changes_are_in_the_trail_without_a_hash(staff):
     assert (add["staff"], add["role"], add["book_id"], add["before"]) == (
         "admin", "manager", None, None,
     )  # fmt: skip
-    assert (add["after"]["name"], add["after"]["role"]) == (name, "clerk")
+    assert add["after"] == {"name": name, "role": "clerk", "disabled": False}
     assert (disable["action"], disable["book_id"]) == ("staff-disable", None)
-    assert disable["after"]["name"] == name and disable["after"]["disabled"] is True
+    assert disable["before"] == {"name": name, "role": "clerk", "disabled": False}
+    assert disable["after"] == {"name": name, "role": "clerk", "disabled": True}
     text = str([add, disable])
     assert "argon2" not in text and "hash" not in text and "correct horse" not in text
 
