@@ -46,7 +46,7 @@ from tests.support import faults  # noqa: E402
 from tests.support.cluster import LocalCluster  # noqa: E402
 from tests.support.fault_report import MAX_READ_FAILURE_RATIO, max_write_pause  # noqa: E402
 from tests.support.history import History  # noqa: E402
-from tests.support.staff import StaffWrite  # noqa: E402
+from tests.support.staff_member import StaffWrite  # noqa: E402
 from tests.support.timenemesis import TIME_FAULTS, all_at_zero  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "loadtests" / "results"

@@ -32,7 +32,7 @@ from decimal import Decimal
 
 from tests.support.cluster import LocalCluster
 from tests.support.ledger import capped, same_everywhere
-from tests.support.staff import StaffLog, StaffWrite
+from tests.support.staff_member import StaffLog, StaffWrite
 
 AUDIT_QUERY = (
     "SELECT id, write_id, at, staff, role, action, book_id, before, after, request_id "

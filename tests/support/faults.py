@@ -35,7 +35,8 @@ from tests.support.cluster import LocalCluster, wait_until
 from tests.support.fault_report import Report
 from tests.support.history import backward_reads, longest_gap, stale_reads, unwritten_reads
 from tests.support.nemesis import MixedNemesis
-from tests.support.staff import PriceTraffic, StaffLog
+from tests.support.staff import PriceTraffic
+from tests.support.staff_member import StaffLog
 from tests.support.threads import Workers
 
 __all__ = ["Buy", "Clients", "Report", "check", "fault_minimum", "heal", "run"]

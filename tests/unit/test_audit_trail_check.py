@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from tests.support import audit_trail
 from tests.support.audit_trail import Entry, as_seen, chained, last_acked_stands
-from tests.support.staff import StaffLog, StaffWrite
+from tests.support.staff_member import StaffLog, StaffWrite
 
 ROLES = {"admin": "manager", "m1": "manager", "c1": "clerk"}
 
