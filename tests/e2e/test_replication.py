@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from tests.support.cluster import LocalCluster, wait_until
+from tests.support.cluster import LocalCluster, Reused, wait_until
 from tests.support.shop import Shop
 
 OUTBOX_DEPTH = "SELECT COUNT(*) FROM outbox"
@@ -22,31 +22,15 @@ OUTBOX_DEPTH = "SELECT COUNT(*) FROM outbox"
 
 @pytest.fixture(scope="module")
 def reused(tmp_path_factory):
-    kept: dict[str, LocalCluster] = {}
-    yield kept
-    if "cluster" in kept:
-        kept["cluster"].discard()
+    clusters = Reused(lambda: tmp_path_factory.mktemp("replication"), tuning={"startup_grace": 1.0})
+    yield clusters
+    clusters.discard()
 
 
 @pytest.fixture
-def cluster(reused, tmp_path_factory) -> LocalCluster:
+def cluster(reused) -> LocalCluster:
     """The cluster the previous test left, if it left it whole; else a new one."""
-    c = reused.get("cluster")
-    if c is not None and not whole(c):
-        c.discard()
-        c = None
-    if c is None:
-        root = tmp_path_factory.mktemp("replication")
-        c = reused["cluster"] = LocalCluster(root, tuning={"startup_grace": 1.0}).up()
-    return c
-
-
-def whole(c: LocalCluster) -> bool:
-    if not all(c.state(name) == "up" for name in c.cluster.nodes):
-        return False
-    return [c.role(n) for n in c.names("catalog")].count("primary") == 1 and (
-        c.check().returncode == 0
-    )
+    return reused.take()
 
 
 def roles(c: LocalCluster) -> tuple[str, str]:
