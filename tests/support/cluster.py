@@ -223,11 +223,9 @@ class LocalCluster:
         timeout (3 s, often all of it on an order server); nothing reads a cluster
         after its fixture ends, so fixtures end clusters this way. Tests of stopping
         itself (`down`, `stop`, Ctrl-C) still call those. A network-namespace cluster
-        is taken down by `bazar down`, which also removes its namespaces.
+        is then taken down by `bazar down`, which removes its namespaces (and finds no
+        node left to stop).
         """
-        if self.netns:
-            self.down()
-            return
         nodes = self.cluster.nodes.values()
         running = {n: pid for n in nodes if (pid := procs.running_pid(self.cluster, n))}
         for pid in running.values():
@@ -236,7 +234,10 @@ class LocalCluster:
         for node, pid in running.items():
             procs.wait_gone(pid, 5.0)
             procs.pid_file(self.cluster, node).unlink(missing_ok=True)
-        monitor.stop(self.cluster)  # a Prometheus a test started with `up --monitor`
+        if self.netns:
+            self.down()  # the namespaces, the bridge, and a Prometheus if any
+        else:
+            monitor.stop(self.cluster)  # a Prometheus a test started with `up --monitor`
 
     def kill(self, name: str) -> None:
         self.bazar("kill", name)
