@@ -137,4 +137,4 @@ def test_clocks_and_pauses_on_a_netns_cluster(tmp_path):
         cluster.stop("order-2")  # as a teardown after a test that left a node paused
         assert time.monotonic() - started < 6.0
     finally:
-        cluster.down()
+        cluster.discard()

@@ -13,9 +13,9 @@ from tests.support.cluster import wait_until
 from tests.support.threads import Workers
 
 
-def test_120_buyers_for_the_last_40_copies(fresh_cluster):
-    c = fresh_cluster
-    assert c.api.set_quantity(5, 40).status_code == 200
+def test_120_buyers_for_the_last_40_copies(shared_cluster, shop):
+    c = shared_cluster
+    book = shop.new_book(quantity=40)["id"]  # its own book: the shared cluster's stay put
     start = threading.Barrier(120)
 
     def buyer(_):
@@ -23,7 +23,7 @@ def test_120_buyers_for_the_last_40_copies(fresh_cluster):
         session.trust_env = False
         start.wait()
         return session.post(
-            f"{c.api.url}/buy/5", headers={"Idempotency-Key": str(uuid.uuid4())}, timeout=60
+            f"{c.api.url}/buy/{book}", headers={"Idempotency-Key": str(uuid.uuid4())}, timeout=60
         ).status_code
 
     with ThreadPoolExecutor(120) as pool:
@@ -32,9 +32,10 @@ def test_120_buyers_for_the_last_40_copies(fresh_cluster):
     assert codes.count(410) == 80
     c.wait_converged()
     for name in c.names("catalog"):
-        assert c.book_row(name, 5)[4] == 0
+        assert c.book_row(name, book)[4] == 0
     confirmed = c.rows(
-        "order-1", "SELECT SUM(quantity) FROM orders WHERE book_id = 5 AND status = 'confirmed'"
+        "order-1",
+        f"SELECT SUM(quantity) FROM orders WHERE book_id = {book} AND status = 'confirmed'",
     )[0][0]
     assert confirmed == 40
 
@@ -65,11 +66,13 @@ def test_concurrent_misses_cost_one_catalog_request(shared_cluster):
 
 
 def test_reads_never_fail_while_replicas_die_and_a_returning_one_serves_within_2_s(
-    fresh_cluster,
+    shared_cluster, shop
 ):
     """One cluster for both (each started its own): readers while a backup catalog and an
-    order server are killed, then the backup restarted and serving again."""
-    c = fresh_cluster
+    order server are killed, then the backup restarted and serving again. On books of
+    its own; order-1 stays down, and the next module's hand-over starts it again."""
+    c = shared_cluster
+    books = [shop.new_book(quantity=1000)["id"] for _ in range(7)]
     failures, answered, done, readers = [], [], threading.Event(), Workers()
 
     def reader():
@@ -79,11 +82,12 @@ def test_reads_never_fail_while_replicas_die_and_a_returning_one_serves_within_2
         while not done.is_set():
             i += 1
             # Searches are cached whole; lookups of a book just bought miss the cache.
-            status = session.get(f"{c.api.url}/lookup/{1 + i % 7}", timeout=10).status_code
+            book = books[i % 7]
+            status = session.get(f"{c.api.url}/lookup/{book}", timeout=10).status_code
             answered.append(status)
             if status != 200:
                 failures.append(status)
-            session.post(f"{c.api.url}/buy/{1 + i % 7}", timeout=10)
+            session.post(f"{c.api.url}/buy/{book}", timeout=10)
 
     for _ in range(4):
         readers.spawn(reader)
@@ -97,18 +101,18 @@ def test_reads_never_fail_while_replicas_die_and_a_returning_one_serves_within_2
         done.set()
     readers.join_or_fail()  # a reader that died (a refused connection, say) fails the test
     assert failures == [] and len(answered) > 20
-    returning_replica_serves_within_two_seconds(c, "catalog-2")
+    returning_replica_serves_within_two_seconds(c, "catalog-2", books[2])
 
 
-def returning_replica_serves_within_two_seconds(c, name: str) -> None:
+def returning_replica_serves_within_two_seconds(c, name: str, book: int) -> None:
     assert c.state(name) == "down"
     c.start(name)  # returns once it reports healthy
     healthy_at = time.monotonic()
 
     def served() -> bool:
         before = c.call(name, "GET", "/health").json().get("reads", 0)
-        c.api.set_price(3, 30)  # a write drops the cache, so the next lookup is a real read
-        c.api.lookup(3)
+        c.api.set_price(book, 30)  # a write drops the cache: the next lookup is a real read
+        c.api.lookup(book)
         return c.call(name, "GET", "/health").json().get("reads", 0) > before
 
     wait_until(served, timeout=5, what=f"{name} to serve a read")

@@ -91,25 +91,29 @@ def test_voters_agree_on_the_lease_and_the_primary_counts_its_writes(busy_cluste
     assert decisions >= 1
 
 
-def test_a_stopped_backup_shows_as_queue_depth_push_failures_and_outbox(fresh_cluster):
-    c = fresh_cluster
+def test_a_stopped_backup_shows_as_queue_depth_push_failures_and_outbox(shared_cluster, shop):
+    c = shared_cluster
+    book = shop.new_book()["id"]
     primary = next(n for n in c.names("catalog") if c.role(n) == "primary")
     backup = next(n for n in c.names("catalog") if n != primary)
     c.kill(backup)
-    for price in (30, 31, 32):
-        assert c.api.set_price(5, price).status_code == 200
-    recovery = scrape(c, "recovery-1")
-    assert value(recovery, "bazar_recovery_queue_depth", node=backup) >= 1
-    figures = scrape(c, primary)
-    assert value(figures, "bazar_replication_push_failures_total", peer=backup) >= 1
-    assert value(figures, "bazar_outbox_depth", peer=backup) == 0  # the queue has them
-    health = c.call(primary, "GET", "/health").json()
-    assert health["outbox"] == {backup: 0}
+    try:
+        for price in (30, 31, 32):
+            assert c.api.set_price(book, price).status_code == 200
+        recovery = scrape(c, "recovery-1")
+        assert value(recovery, "bazar_recovery_queue_depth", node=backup) >= 1
+        figures = scrape(c, primary)
+        assert value(figures, "bazar_replication_push_failures_total", peer=backup) >= 1
+        assert value(figures, "bazar_outbox_depth", peer=backup) == 0  # the queue has them
+        health = c.call(primary, "GET", "/health").json()
+        assert health["outbox"] == {backup: 0}
+    finally:
+        c.start(backup)  # the shared cluster goes on whole
 
 
-def test_counters_survive_a_worker_restart(fresh_cluster):
+def test_counters_survive_a_worker_restart(shared_cluster):
     """Multiprocess mode: gunicorn's new worker adds to the dead one's counts."""
-    c = fresh_cluster
+    c = shared_cluster
     for _ in range(5):
         c.api.lookup(1)
     before = value(scrape(c, "frontend-1"), "bazar_http_requests_total", route="/lookup/{book_id}")

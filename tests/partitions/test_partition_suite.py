@@ -55,7 +55,7 @@ def split_cluster(tmp_path):
     for node in cluster.cluster.nodes.values():
         assert node.url.startswith("https://") and ipaddress.ip_address(node.host) in netns.NETWORK
     yield cluster
-    cluster.down()
+    cluster.discard()
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def cut_cluster(tmp_path_factory):
     """One cluster for the single-cut tests: each heals and waits for convergence."""
     cluster = netns_cluster(tmp_path_factory.mktemp("cut"))
     yield cluster
-    cluster.down()
+    cluster.discard()
 
 
 def test_no_oversell_no_lost_buy_no_stale_read_under_partitions_and_kills(split_cluster):

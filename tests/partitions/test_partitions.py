@@ -42,7 +42,7 @@ def no_leftovers():
 def cluster(tmp_path_factory):
     c = LocalCluster(tmp_path_factory.mktemp("netns"), catalogs=2, orders=1, netns=True).up()
     yield c
-    c.down()
+    c.discard()
 
 
 @pytest.fixture

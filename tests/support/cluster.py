@@ -223,11 +223,9 @@ class LocalCluster:
         timeout (3 s, often all of it on an order server); nothing reads a cluster
         after its fixture ends, so fixtures end clusters this way. Tests of stopping
         itself (`down`, `stop`, Ctrl-C) still call those. A network-namespace cluster
-        is taken down by `bazar down`, which also removes its namespaces.
+        is then taken down by `bazar down`, which removes its namespaces (and finds no
+        node left to stop).
         """
-        if self.netns:
-            self.down()
-            return
         nodes = self.cluster.nodes.values()
         running = {n: pid for n in nodes if (pid := procs.running_pid(self.cluster, n))}
         for pid in running.values():
@@ -236,7 +234,10 @@ class LocalCluster:
         for node, pid in running.items():
             procs.wait_gone(pid, 5.0)
             procs.pid_file(self.cluster, node).unlink(missing_ok=True)
-        monitor.stop(self.cluster)  # a Prometheus a test started with `up --monitor`
+        if self.netns:
+            self.down()  # the namespaces, the bridge, and a Prometheus if any
+        else:
+            monitor.stop(self.cluster)  # a Prometheus a test started with `up --monitor`
 
     def kill(self, name: str) -> None:
         self.bazar("kill", name)
@@ -289,6 +290,45 @@ class LocalCluster:
     def call(self, name: str, method: str, path: str, **kw) -> requests.Response:
         """A signed internal call, as another node would make it."""
         return self.internal.request(self.node(name), method, path, **kw)
+
+
+class Reused:
+    """One cluster that the tests of a module take in turn: each gets the cluster the
+    test before it left, if that one left it whole (`whole`), else a new one. Cheaper
+    than a new cluster per test (a start costs about 3 s of both cores); the tests
+    write to books of their own and name nodes by their roles, since an earlier test
+    may have moved the lease."""
+
+    def __init__(self, make_root: Callable[[], Path], **options):
+        self.make_root = make_root  # a new folder for each new cluster
+        self.options = options  # for LocalCluster
+        self.cluster: LocalCluster | None = None
+
+    def take(self) -> LocalCluster:
+        if self.cluster is not None and not whole(self.cluster):
+            self.discard()
+        if self.cluster is None:
+            self.cluster = LocalCluster(self.make_root(), **self.options).up()
+        return self.cluster
+
+    def fresh(self) -> LocalCluster:
+        """A new cluster (for a test that counts everything in it), the next one's to take."""
+        self.discard()
+        return self.take()
+
+    def discard(self) -> None:
+        if self.cluster is not None:
+            self.cluster.discard()
+            self.cluster = None
+
+
+def whole(c: LocalCluster) -> bool:
+    """Every node up, one catalog primary, replicas identical (`bazar check`)."""
+    if not all(c.state(name) == "up" for name in c.cluster.nodes):
+        return False
+    if [c.role(name) for name in c.names("catalog")].count("primary") != 1:
+        return False
+    return c.check().returncode == 0
 
 
 def _config_text(
