@@ -81,7 +81,7 @@ def test_voters_agree_on_the_lease_and_the_primary_counts_its_writes(busy_cluste
         assert value(f, "bazar_lease_holder", holder=primary) == 1.0
     assert value(figures[primary], "bazar_catalog_primary") == 1.0
     assert value(figures[primary], "bazar_catalog_writes_total", kind="buy") >= 1
-    assert value(figures[primary], "bazar_catalog_writes_total", kind="update") >= 1
+    assert value(figures[primary], "bazar_catalog_writes_total", kind="price") >= 1
     assert value(figures[primary], "bazar_replication_push_duration_seconds_count") >= 1
     decisions = sum(
         value(scrape(c, n), "bazar_order_decisions_total", outcome="confirmed")
