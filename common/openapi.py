@@ -258,7 +258,7 @@ def _operation(view, facts: dict, params: list[dict], default_auth: str) -> dict
     if auth != "none":
         operation["security"] = [{auth: []}]
         errors.add(401)
-    for status in sorted(errors):
+    for status in sorted(errors - set(facts["responses"])):  # a response given stands
         operation["responses"][str(status)] = {
             "description": ERROR_TEXT[status],
             "content": {"application/json": {"schema": "Error"}},

@@ -35,8 +35,15 @@ def _deps():
 def login():
     """Sign in: a token (JWT) for `Authorization: Bearer`, valid `[staff] token_minutes`."""
     body = load_body(LoginSchema)
+    who, issued = sign_in(body["name"], body["password"])
+    return jsonify({**issued, "name": who.name, "role": who.role})
+
+
+def sign_in(name: str, password: str) -> tuple[Identity, dict]:
+    """Check a name and password (429 while locked out, 401 if wrong): who it is, and a
+    new token {"token", "expires_at"}."""
     _, book, (by_name, by_address) = _deps()
-    name, address = body["name"], request.remote_addr or "?"
+    address = request.remote_addr or "?"
     wait = max(by_name.retry_after(name) or 0, by_address.retry_after(address) or 0)
     if wait:
         STAFF_SIGN_INS.labels("locked").inc()
@@ -44,7 +51,7 @@ def login():
         raise ApiError(429, message, headers={"Retry-After": str(wait)})
     account = None if name == ADMIN else book.get(name, fresh=True)
     stored = account["password_hash"] if account else None
-    if not passwords.verify(stored, body["password"]) or account["disabled"]:
+    if not passwords.verify(stored, password) or account["disabled"]:
         by_name.failed(name)
         by_address.failed(address)
         STAFF_SIGN_INS.labels("wrong").inc()
@@ -53,8 +60,7 @@ def login():
     STAFF_SIGN_INS.labels("ok").inc()
     cluster = current_app.extensions["bazar"].cluster
     who = Identity(name, account["role"])
-    issued = tokens.issue(who, cluster.cluster_secret, cluster.staff.token_minutes)
-    return jsonify({**issued, "name": who.name, "role": who.role})
+    return who, tokens.issue(who, cluster.cluster_secret, cluster.staff.token_minutes)
 
 
 @doc(responses={200: AccountSchema(many=True)}, errors=(403, 503), auth="staff")

@@ -62,6 +62,11 @@ def identify() -> Identity:
     given = given.strip()
     if scheme.lower() != "bearer" or not given:
         raise AuthError("staff token required (Authorization: Bearer <token>)")
+    return identify_token(given)
+
+
+def identify_token(given: str) -> Identity:
+    """Who a staff token (the configured one, or one from a sign-in) names now."""
     if len(given) > tokens.MAX_LENGTH:
         raise AuthError("staff token too large")
     if any(hmac.compare_digest(given.encode(), t.encode()) for t in _static_tokens()):
@@ -81,9 +86,9 @@ def _static_tokens() -> tuple[str, ...]:
     return current_app.config["STAFF_TOKEN"]
 
 
-def require(needed: str) -> Identity:
-    """This request's identity if its role may do what needs `needed`; else 403."""
-    who = g.get("staff") or identify()
+def require(needed: str, who: Identity | None = None) -> Identity:
+    """This request's identity (or `who`) if its role may do what needs `needed`; else 403."""
+    who = who or g.get("staff") or identify()
     g.staff = who
     if not who.may(needed):
         raise ApiError(

@@ -115,6 +115,7 @@
         headers: { Accept: "application/json" },
         signal: abort.signal,
       });
+      if (response.status === 401) throw new Error("signed out: reload the page to sign in again");
       if (!response.ok) throw new Error("HTTP " + response.status);
       render(await response.json());
       connection(true);
