@@ -39,7 +39,7 @@ def add(name: str, role: str, password_hash: str, by: dict | None):
     """The change that makes an account; a name is never reused (409)."""
 
     def change(conn: Connection):
-        if audit.seen(conn, by):  # a retry of a request that made it: the same answer
+        if audit.seen(conn, by, "staff-add", name=name):  # a retry of the request that made it
             row = account(conn, name)
             return public(row), {"account": row}
         if account(conn, name) is not None:
@@ -66,7 +66,7 @@ def disable(name: str, by: dict | None):
         old = account(conn, name)
         if old is None:
             raise ApiError(404, f"no staff account {name!r}")
-        if audit.seen(conn, by):
+        if audit.seen(conn, by, "staff-disable", name=name):
             return public(old), {"account": old}
         if old["disabled_at"] is None:
             stmt = update(accounts).where(accounts.c.name == name)

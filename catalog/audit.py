@@ -16,19 +16,30 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
 from catalog.models import AuditEntry
+from common.web import ApiError
 
 audit_log = AuditEntry.__table__
 UNKNOWN = "(internal)"  # a write that came without an identity: a tool or an older front-end
 
 
-def seen(conn: Connection, by: dict | None) -> dict | None:
-    """The entry of this request if it was already written (the request is a retry)."""
+def seen(conn: Connection, by: dict | None, action: str, book_id=None, name=None) -> dict | None:
+    """The entry of this request if it was already written (the request is a retry):
+    None if there is none. A write id already used for another write (another action,
+    book or account) is a 422, like an Idempotency-Key reused for another purchase."""
     write_id = (by or {}).get("write_id")
     if not write_id:
         return None
-    row = conn.execute(select(audit_log).where(audit_log.c.write_id == write_id)).mappings()
-    found = row.first()
-    return dict(found) if found else None
+    found = conn.execute(select(audit_log).where(audit_log.c.write_id == write_id)).mappings()
+    entry = found.first()
+    if entry is None:
+        return None
+    entry = dict(entry)
+    same = entry["action"] == action and (book_id is None or entry["book_id"] == book_id)
+    if name is not None:
+        same = same and json.loads(entry["after"] or "{}").get("name") == name
+    if not same:
+        raise ApiError(422, "this write id was used for another write")
+    return entry
 
 
 def append(conn: Connection, by: dict | None, action: str, book_id, before, after) -> dict:

@@ -88,7 +88,7 @@ def verify_item_in_stock(book_id: int):
     )
 
 
-@doc(body=UpdateSchema, responses={200: BookSchema}, errors=(404, 421, 503))
+@doc(body=UpdateSchema, responses={200: BookSchema}, errors=(404, 421, 422, 503))
 @bp.put(f"/update/{BOOK_ID}")
 def update(book_id: int):
     """Staff change of price and/or quantity (primary only)."""
@@ -181,7 +181,7 @@ def create_book():
     return jsonify(STAFF_BOOK_OUT.dump(store().create(body, key, _origin(), by))), 201
 
 
-@doc(body=ActedEditSchema, responses={200: StaffBookSchema}, errors=(404, 421, 503))
+@doc(body=ActedEditSchema, responses={200: StaffBookSchema}, errors=(404, 421, 422, 503))
 @bp.patch(f"/books/{BOOK_ID}")
 def edit_book(book_id: int):
     """Change any of title, topic, cost, quantity of a listed book (primary only)."""
@@ -191,7 +191,7 @@ def edit_book(book_id: int):
     return jsonify(STAFF_BOOK_OUT.dump(store().edit(book_id, body, _origin(), by=by)))
 
 
-@doc(body=ActedWithdrawSchema, responses={200: StaffBookSchema}, errors=(404, 421, 503))
+@doc(body=ActedWithdrawSchema, responses={200: StaffBookSchema}, errors=(404, 421, 422, 503))
 @bp.delete(f"/books/{BOOK_ID}")
 def withdraw_book(book_id: int):
     """Soft delete with a comment (primary only); already withdrawn: unchanged."""
@@ -202,7 +202,10 @@ def withdraw_book(book_id: int):
 
 
 @doc(
-    body=ActedSchema, body_required=False, responses={200: StaffBookSchema}, errors=(404, 421, 503)
+    body=ActedSchema,
+    body_required=False,
+    responses={200: StaffBookSchema},
+    errors=(404, 421, 422, 503),
 )
 @bp.post(f"/books/{BOOK_ID}/restore")
 def restore_book(book_id: int):
@@ -241,7 +244,7 @@ def get_account(name: str):
     return jsonify(StaffAccountSchema().dump({**found, "disabled": bool(found["disabled_at"])}))
 
 
-@doc(body=NewAccountRowSchema, responses={201: AccountSchema}, errors=(409, 421, 503))
+@doc(body=NewAccountRowSchema, responses={201: AccountSchema}, errors=(409, 421, 422, 503))
 @bp.post("/staff")
 def add_account():
     """A new staff account (primary only); a name is never reused (409)."""
@@ -251,7 +254,12 @@ def add_account():
     return jsonify(ACCOUNT_OUT.dump(made)), 201
 
 
-@doc(body=ActedSchema, body_required=False, responses={200: AccountSchema}, errors=(404, 421, 503))
+@doc(
+    body=ActedSchema,
+    body_required=False,
+    responses={200: AccountSchema},
+    errors=(404, 421, 422, 503),
+)
 @bp.post(f"/staff/{STAFF_NAME}/disable")
 def disable_account(name: str):
     """Disable an account (primary only); disabling it again changes nothing."""

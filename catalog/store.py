@@ -143,7 +143,7 @@ class CatalogStore:
             made = _made_with(conn, key)
             if made and made["digest"] != digest:
                 raise ApiError(422, "this Idempotency-Key was used for a different book")
-            retried = audit.seen(conn, by)
+            retried = audit.seen(conn, by, "add")
             if made or retried:
                 row = any_book(conn, made["book_id"] if made else retried["book_id"])
                 return row, {"books": [row], **({"key": made} if made else {})}
@@ -192,7 +192,7 @@ class CatalogStore:
 
         def change(conn: Connection):
             row = listed_book(conn, book_id) if unless_deleted is None else any_book(conn, book_id)
-            if audit.seen(conn, by):
+            if audit.seen(conn, by, kind, book_id):
                 return row, {"books": [row]}
             new = row
             if unless_deleted is None or (row["deleted_at"] is not None) != unless_deleted:

@@ -29,7 +29,7 @@ ERROR_TEXT = {
     413: "body too large",
     415: "body is not JSON (or not the media type the route takes)",
     421: "not the primary: send writes to the primary",
-    422: "idempotency key reused for a different request",
+    422: "idempotency key (or staff write id) reused for a different request",
     429: "too many wrong passwords: wait Retry-After seconds",
     503: "no replica could answer, or this replica is recovering",
 }

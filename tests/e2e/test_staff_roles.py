@@ -291,3 +291,26 @@ def test_a_bad_query_is_400(staff, params):
 
 def _absolute(staff: Staff, url: str) -> str:
     return url if url.startswith("http") else staff.api.url + url
+
+
+def test_a_write_id_sent_again_acts_once_and_one_used_for_another_write_is_refused(
+    shared_cluster, staff
+):
+    """What the front-end's own retries rely on, at the catalog primary (signed calls)."""
+    cluster = shared_cluster
+    primary = next(n for n in cluster.names("catalog") if cluster.role(n) == "primary")
+    book = new_book(staff)
+    by = {"staff": "admin", "role": "manager", "write_id": uuid.uuid4().hex, "request_id": rid()}
+    path = f"/update/{book['id']}"
+    first = cluster.call(primary, "PUT", path, json={"quantity": 11, "by": by})
+    again = cluster.call(primary, "PUT", path, json={"quantity": 11, "by": by})
+    assert first.status_code == again.status_code == 200, (first.text, again.text)
+    assert again.json()["version"] == first.json()["version"]  # not applied twice
+    assert staff.entry_of(by["request_id"], book=book["id"])["action"] == "quantity"  # one
+    other = cluster.call(primary, "PUT", path, json={"price": 12.5, "by": by})
+    assert_error(other, 422, "write id")
+    made = cluster.call(
+        primary, "POST", "/staff", json={"name": new_name("w"), "role": "clerk",
+                                         "password_hash": "x", "by": by},
+    )  # fmt: skip
+    assert_error(made, 422, "write id")
