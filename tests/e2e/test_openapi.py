@@ -95,4 +95,4 @@ def test_docs_page_explains_a_staff_route(shared_cluster):
     html = session.get(shared_cluster.url_of("frontend-1") + "/docs", timeout=10).text
     assert "Authorization: Bearer" in html
     assert "&gt; 0" in html  # price: exclusive minimum, escaped
-    assert "idempotency key reused for a different request" in html
+    assert "idempotency key (or staff write id) reused for a different request" in html
