@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-import frontend
 from common.identity import passwords
-from tests.support.cluster import LocalCluster
 
 AWAY = {"REMOTE_ADDR": "198.18.0.9"}
 PASSWORDS = {"max": "manager pass phrase", "ana": "clerk pass phrase"}
@@ -36,13 +34,9 @@ class Accounts:
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch):
-    for name in ("BAZAR_CONFIG", "BAZAR_STAFF_TOKEN", "BAZAR_CLUSTER_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    config = LocalCluster(tmp_path / "c", catalogs=1, orders=1)  # a config; nothing started
-    app = frontend.create_app("frontend-1", str(config.config_path), {"BACKGROUND": False})
-    app.extensions["frontend.accounts"] = Accounts()
-    return app
+def app(frontend_app):
+    frontend_app.extensions["frontend.accounts"] = Accounts()
+    return frontend_app
 
 
 def sign_in(client, name: str, password: str):

@@ -7,20 +7,14 @@ import os
 
 import pytest
 
-import frontend
 from common.observe.install import live_metrics
 from common.observe.requestlog import accept_request_id, iso_time, log_path, new_request_id
-from tests.support.cluster import LocalCluster, wait_until
+from tests.support.cluster import wait_until
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch):
-    for name in ("BAZAR_CONFIG", "BAZAR_STAFF_TOKEN", "BAZAR_CLUSTER_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    config = LocalCluster(tmp_path / "c", catalogs=1, orders=1)  # a config; nothing started
-    app = frontend.create_app("frontend-1", str(config.config_path), {"BACKGROUND": False})
-    app.config["test.cluster"] = config.cluster
-    return app
+def app(frontend_app):
+    return frontend_app
 
 
 def metrics(app, remote: str, token: str | None = None):
