@@ -7,13 +7,12 @@ The password hash was made at the front-end; it is replicated, never shown.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from catalog import audit
 from catalog.models import StaffAccount
+from catalog.rows import now_text
 from common.web import ApiError
 
 accounts = StaffAccount.__table__
@@ -48,13 +47,13 @@ def add(name: str, role: str, password_hash: str, by: dict | None):
             "name": name,
             "role": role,
             "password_hash": password_hash,
-            "created_at": _now(),
+            "created_at": now_text(),
             "disabled_at": None,
             "version": 1,
         }
         conn.execute(insert(accounts).values(**row))
         entry = audit.append(conn, by, "staff-add", None, None, _audited(row))
-        return public(row), audit.recorded({"account": row}, entry)
+        return public(row), {"account": row, "audit": entry}
 
     return change
 
@@ -70,10 +69,10 @@ def disable(name: str, by: dict | None):
             return public(old), {"account": old}
         if old["disabled_at"] is None:
             stmt = update(accounts).where(accounts.c.name == name)
-            conn.execute(stmt.values(disabled_at=_now(), version=accounts.c.version + 1))
+            conn.execute(stmt.values(disabled_at=now_text(), version=accounts.c.version + 1))
         row = account(conn, name)
         entry = audit.append(conn, by, "staff-disable", None, _audited(old), _audited(row))
-        return public(row), audit.recorded({"account": row}, entry)
+        return public(row), {"account": row, "audit": entry}
 
     return change
 
@@ -81,7 +80,3 @@ def disable(name: str, by: dict | None):
 def _audited(row: dict) -> dict:
     """An account as its audit entries show it: never its hash."""
     return {"name": row["name"], "role": row["role"], "disabled": row["disabled_at"] is not None}
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")

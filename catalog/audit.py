@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
 from catalog.models import AuditEntry
+from catalog.rows import now_text
 from common.web import ApiError
 
 audit_log = AuditEntry.__table__
@@ -49,7 +49,7 @@ def append(conn: Connection, by: dict | None, action: str, book_id, before, afte
     row = {
         "id": conn.execute(select(func.coalesce(func.max(audit_log.c.id), 0) + 1)).scalar_one(),
         "write_id": write_id,
-        "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "at": now_text(),
         "staff": by.get("staff") or UNKNOWN,
         "role": by.get("role") or UNKNOWN,
         "action": action,
@@ -60,11 +60,6 @@ def append(conn: Connection, by: dict | None, action: str, book_id, before, afte
     }
     conn.execute(insert(audit_log).values(**row))
     return row
-
-
-def recorded(entry: dict, row: dict | None) -> dict:
-    """`entry` (a replicated change) with its audit row, if one was written."""
-    return {**entry, "audit": row} if row else entry
 
 
 # A column's name as staff know the field from the API (StaffBookSchema).

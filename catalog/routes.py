@@ -32,7 +32,14 @@ from common.fields import MAX_QUANTITY
 from common.http import ORIGIN_HEADER
 from common.openapi import doc
 from common.replication.routes import add_sync_routes
-from common.shapes import AUDIT_ACTIONS, AccountSchema, StaffBookSchema
+from common.shapes import (
+    AUDIT_ACTIONS,
+    AUDIT_AFTER,
+    AUDIT_BOOK,
+    AUDIT_LIMIT,
+    AccountSchema,
+    StaffBookSchema,
+)
 from common.web import ApiError, QueryInt, load_body, protect_internal
 
 # One instance each: building a schema per request costs more than the dump.
@@ -43,9 +50,6 @@ bp = Blueprint("catalog", __name__)
 protect_internal(bp)
 BOOK_ID = "<id:book_id>"
 WANTED = QueryInt("quantity", default=1, low=1, high=MAX_QUANTITY)
-PAGE = QueryInt("limit", default=100, low=1, high=1000)
-AUDIT_BOOK = QueryInt("book", default=None, low=0, high=2**63 - 1)
-AUDIT_AFTER = QueryInt("after", default=None, low=0, high=2**63 - 1)
 
 
 def store() -> CatalogStore:
@@ -224,7 +228,7 @@ AUDIT_QUERY = {
     "action": {"type": "string", "enum": list(AUDIT_ACTIONS)},
     "from": {"type": "string", "description": "ISO 8601 UTC, inclusive"},
     "to": {"type": "string", "description": "ISO 8601 UTC, exclusive"},
-    "limit": PAGE.schema,
+    "limit": AUDIT_LIMIT.schema,
     "after": {**AUDIT_AFTER.schema, "description": "the cursor of the next page"},
 }
 
@@ -284,7 +288,7 @@ def audit_trail():
     if wanted["action"] is not None and wanted["action"] not in AUDIT_ACTIONS:
         raise ApiError(400, f"action: one of {', '.join(AUDIT_ACTIONS)}")
     after = AUDIT_AFTER.read()
-    return jsonify(store().audit_trail(wanted, PAGE.read(), after))
+    return jsonify(store().audit_trail(wanted, AUDIT_LIMIT.read(), after))
 
 
 # -- healing a replica (design §7 rule 9) -------------------------------------------

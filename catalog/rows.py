@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
@@ -14,6 +16,12 @@ BOOK = select(books).where(books.c.id == bindparam("id"))
 LISTED = select(books).where(
     books.c.id.in_(bindparam("ids", expanding=True)), books.c.deleted_at.is_(None)
 )
+
+
+def now_text() -> str:
+    """Now, as the catalog stores times people read (UTC, ms): withdrawals, accounts,
+    audit entries. Text of one format, so such times compare as text."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def any_book(conn: Connection, book_id: int) -> dict:

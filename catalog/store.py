@@ -15,7 +15,6 @@ import json
 import threading
 import time
 import tomllib
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, insert, select, update
@@ -25,7 +24,7 @@ from catalog import accounts, audit, decisions
 from catalog.models import BookKey
 from catalog.replica import data_epoch_of, set_data_epoch
 from catalog.role import CatalogRole
-from catalog.rows import any_book, books, listed_book
+from catalog.rows import any_book, books, listed_book, now_text
 from common.node import NodeContext
 from common.observe.metrics import CATALOG_WRITES
 from common.replication.replicator import Replicator
@@ -84,7 +83,7 @@ class CatalogStore:
             func.lower(books.c.topic) == topic.lower(), books.c.deleted_at.is_(None)
         )
         with self.engine.connect() as conn:
-            found = [dict(r) for r in conn.execute(query.order_by(books.c.id)).mappings()]
+            found = _rows(query.order_by(books.c.id))(conn)
         return self._answer(mark, found)
 
     def lookup(self, book_id: int) -> dict:
@@ -110,14 +109,11 @@ class CatalogStore:
 
     def books(self, deleted: bool | None) -> list[dict]:
         """Staff: withdrawn books (True), listed ones (False) or all (None), by id."""
-        mark = self._readable()
         query = select(books).order_by(books.c.id)
         if deleted is not None:
             gone = books.c.deleted_at.is_not(None)
             query = query.where(gone if deleted else ~gone)
-        with self.engine.connect() as conn:
-            found = [dict(r) for r in conn.execute(query).mappings()]
-        return self._answer(mark, found)
+        return self._read(_rows(query))
 
     # -- the writer's writes: customers --------------------------------------
     def take(self, order_id: str, lines: list[dict], origin: str | None = None) -> dict:
@@ -155,7 +151,8 @@ class CatalogStore:
                 entry["key"] = {"key": key, "book_id": next_id, "digest": digest}
                 conn.execute(insert(book_keys).values(**entry["key"]))
             after = audit.changed(None, row, EDITABLE)[1]
-            return row, audit.recorded(entry, audit.append(conn, by, "add", next_id, None, after))
+            entry["audit"] = audit.append(conn, by, "add", next_id, None, after)
+            return row, entry
 
         return self._write(change, origin, kind="create", listing=True)
 
@@ -176,7 +173,7 @@ class CatalogStore:
     def withdraw(self, book_id: int, comment: str, origin=None, by: dict | None = None) -> dict:
         """Soft delete: the row and its stock stay; customers no longer see it.
         Withdrawing a withdrawn book changes nothing (the first comment stays)."""
-        values = {"deleted_at": _now(), "delete_comment": comment}
+        values = {"deleted_at": now_text(), "delete_comment": comment}
         return self._change(book_id, values, origin, "withdraw", unless_deleted=True, by=by)
 
     def restore(self, book_id: int, origin: str | None = None, by: dict | None = None) -> dict:
@@ -201,7 +198,7 @@ class CatalogStore:
                 new = any_book(conn, book_id)
             before, after = audit.changed(row, new, values)
             entry = audit.append(conn, by, kind, book_id, before, after)
-            return new, audit.recorded({"books": [new]}, entry)
+            return new, {"books": [new], "audit": entry}
 
         listing = kind in ("withdraw", "restore") or bool({"title", "topic"} & set(values))
         return self._write(change, origin, kind=kind, listing=listing)
@@ -336,12 +333,13 @@ class CatalogStore:
         return len(seed_books)
 
 
+def _rows(query):
+    """A read of every row `query` selects, as dicts."""
+    return lambda conn: [dict(r) for r in conn.execute(query).mappings()]
+
+
 def _made_with(conn: Connection, key: str | None) -> dict | None:
     if key is None:
         return None
     row = conn.execute(select(book_keys).where(book_keys.c.key == key)).mappings().first()
     return dict(row) if row else None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -11,6 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from common.fields import (
     COMMENT_MAX,
     MAX_QUANTITY,
+    SQLITE_MAX_INT,
     TITLE_MAX,
     TOPIC_MAX,
     Label,
@@ -18,6 +19,7 @@ from common.fields import (
     StrictInteger,
 )
 from common.identity.roles import MAX_PASSWORD, MIN_PASSWORD, NAME_RULE, ROLES
+from common.web import QueryInt
 
 AUDIT_ACTIONS = (
     "add", "edit", "price", "quantity", "withdraw", "restore", "staff-add", "staff-disable",
@@ -193,4 +195,8 @@ class AuditEntrySchema(Schema):
     request_id = fields.String(required=True, allow_none=True)
 
 
+# GET /audit's page and filters, read alike by the front-end and the catalog.
+AUDIT_LIMIT = QueryInt("limit", default=100, low=1, high=1000)
+AUDIT_BOOK = QueryInt("book", default=None, low=0, high=SQLITE_MAX_INT)
+AUDIT_AFTER = QueryInt("after", default=None, low=0, high=SQLITE_MAX_INT)  # the cursor
 AUDIT_COLUMNS = ("id", "at", "staff", "role", "action", "book_id", "before", "after", "request_id")

@@ -262,32 +262,17 @@ def protect_internal(blueprint: Blueprint) -> None:
         setattr(g, INTERNAL_CALL, True)  # its bodies may carry fields of a newer version
 
 
-def staff_only(view: Callable) -> Callable:
-    """Require the staff bearer token."""
-
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        _check_staff()
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
 def staff_off_loopback(view: Callable) -> Callable:
-    """Open from loopback; from anywhere else the staff bearer token (views of the inside
-    of the cluster: /metrics, /cluster)."""
+    """Open from loopback; from anywhere else the staff bearer token (/metrics; staff's
+    own routes and the front-end's /cluster check roles in frontend.identity)."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if not from_loopback():
-            _check_staff()
+            check_bearer(request.headers.get("Authorization"), current_app.config["STAFF_TOKEN"])
         return view(*args, **kwargs)
 
     return wrapper
-
-
-def _check_staff() -> None:
-    check_bearer(request.headers.get("Authorization"), current_app.config["STAFF_TOKEN"])
 
 
 def from_loopback() -> bool:

@@ -15,25 +15,29 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from common.identity.roles import MANAGER
 from common.openapi import doc
-from common.shapes import AUDIT_ACTIONS, AUDIT_COLUMNS, AuditEntrySchema
-from common.web import ApiError, QueryInt
+from common.shapes import (
+    AUDIT_ACTIONS,
+    AUDIT_AFTER,
+    AUDIT_BOOK,
+    AUDIT_COLUMNS,
+    AUDIT_LIMIT,
+    AuditEntrySchema,
+)
+from common.web import ApiError
 from frontend.csv_export import to_csv
 from frontend.identity import staff_role
 from frontend.services import call, relay
 
 trail = Blueprint("audit", __name__)
-LIMIT = QueryInt("limit", default=100, low=1, high=1000)
-BOOK = QueryInt("book", default=None, low=0, high=2**63 - 1)
-AFTER = QueryInt("after", default=None, low=0, high=2**63 - 1)
 WHEN = {"type": "string", "format": "date-time"}
 QUERY = {
-    "book": BOOK.schema,
+    "book": AUDIT_BOOK.schema,
     "staff": {"type": "string", "minLength": 1, "maxLength": 64},
     "action": {"type": "string", "enum": list(AUDIT_ACTIONS)},
     "from": {**WHEN, "description": "from this time on (inclusive); a date will do (UTC)"},
     "to": {**WHEN, "description": "before this time (exclusive); a date will do (UTC)"},
-    "limit": LIMIT.schema,
-    "after": {**AFTER.schema, "description": "opaque: the cursor a Link rel=next carries"},
+    "limit": AUDIT_LIMIT.schema,
+    "after": {**AUDIT_AFTER.schema, "description": "opaque: the cursor a Link rel=next carries"},
 }
 CSV = {"text/csv": {"schema": {"type": "string"}}}
 
@@ -63,7 +67,7 @@ def audit_trail():
 
 
 def _wanted() -> dict:
-    params = {"limit": LIMIT.read(), "book": BOOK.read(), "after": AFTER.read()}
+    params = {"limit": AUDIT_LIMIT.read(), "book": AUDIT_BOOK.read(), "after": AUDIT_AFTER.read()}
     staff, action = request.args.get("staff"), request.args.get("action")
     if staff is not None and not 0 < len(staff) <= 64:
         raise ApiError(400, "staff: must be a name of 1-64 characters")
