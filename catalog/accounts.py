@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from catalog import audit
 from catalog.models import StaffAccount
-from catalog.rows import now_text
+from catalog.rows import now_text, stamp
 from common.web import ApiError
 
 accounts = StaffAccount.__table__
@@ -50,6 +50,7 @@ def add(name: str, role: str, password_hash: str, by: dict | None):
             "created_at": now_text(),
             "disabled_at": None,
             "version": 1,
+            "stamp": stamp(conn),
         }
         conn.execute(insert(accounts).values(**row))
         entry = audit.append(conn, by, "staff-add", None, None, _audited(row))
@@ -69,7 +70,8 @@ def disable(name: str, by: dict | None):
             return public(old), {"account": old}
         if old["disabled_at"] is None:
             stmt = update(accounts).where(accounts.c.name == name)
-            conn.execute(stmt.values(disabled_at=now_text(), version=accounts.c.version + 1))
+            changes = {"disabled_at": now_text(), "stamp": stamp(conn)}
+            conn.execute(stmt.values(version=accounts.c.version + 1, **changes))
         row = account(conn, name)
         entry = audit.append(conn, by, "staff-disable", None, _audited(old), _audited(row))
         return public(row), {"account": row, "audit": entry}

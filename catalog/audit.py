@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
 from catalog.models import AuditEntry
-from catalog.rows import now_text
+from catalog.rows import now_text, stamp
 from common.web import ApiError
 
 audit_log = AuditEntry.__table__
@@ -57,6 +57,7 @@ def append(conn: Connection, by: dict | None, action: str, book_id, before, afte
         "before": None if before is None else json.dumps(before, sort_keys=True),
         "after": None if after is None else json.dumps(after, sort_keys=True),
         "request_id": by.get("request_id"),
+        "stamp": stamp(conn),
     }
     conn.execute(insert(audit_log).values(**row))
     return row

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from catalog.models import OrderDecision
-from catalog.rows import any_book, books, listed_books
+from catalog.rows import any_book, books, listed_books, stamp
 from common import money
 from common.web import ApiError
 
@@ -26,7 +26,11 @@ RECORD = insert(decisions)
 DECREMENT = (
     update(books)
     .where(books.c.id == bindparam("book"), books.c.quantity >= bindparam("wanted"))
-    .values(quantity=books.c.quantity - bindparam("wanted"), version=books.c.version + 1)
+    .values(
+        quantity=books.c.quantity - bindparam("wanted"),
+        version=books.c.version + 1,
+        stamp=bindparam("stamp"),
+    )
     .returning(*books.c)  # the row as it is now: no second query to read it back
 )
 
@@ -48,11 +52,11 @@ def take(conn: Connection, order_id: str, lines: list[dict]) -> tuple[dict, dict
         {**_line(line), "unit_price": money.text(found[line["book_id"]]["cost"])} for line in lines
     ]
     if short:
-        record = _record(order_id, priced, "rejected", short)
+        record = _record(conn, order_id, priced, "rejected", short)
         conn.execute(RECORD, record)
         return outcome(record), {"order": record}
     changed = [_decrement(conn, line) for line in lines]
-    record = _record(order_id, priced, "applied")
+    record = _record(conn, order_id, priced, "applied")
     conn.execute(RECORD, record)
     return outcome(record), {"order": record, "books": changed}
 
@@ -62,7 +66,8 @@ def fence(conn: Connection, order_id: str, lines: list[dict]) -> tuple[dict, dic
     decided = find(conn, order_id)
     if decided:
         return outcome(decided), again(conn, decided)
-    record = _record(order_id, [{**_line(line), "unit_price": "0.00"} for line in lines], "aborted")
+    aborted = [{**_line(line), "unit_price": "0.00"} for line in lines]
+    record = _record(conn, order_id, aborted, "aborted")
     conn.execute(RECORD, record)
     return outcome(record), {"order": record}
 
@@ -96,7 +101,7 @@ def lines_of(record: dict) -> list[dict]:
     return [{**line, "unit_price": money.text(unit)}]
 
 
-def _record(order_id: str, priced: list[dict], status: str, short=()) -> dict:
+def _record(conn: Connection, order_id: str, priced: list[dict], status: str, short=()) -> dict:
     lines = [{**line, "short": True} if line["book_id"] in short else line for line in priced]
     return {
         "order_id": order_id,
@@ -105,11 +110,12 @@ def _record(order_id: str, priced: list[dict], status: str, short=()) -> dict:
         "status": status,
         "total": float(money.total(priced)) if status == "applied" else 0.0,
         "items": json.dumps(lines, separators=(",", ":")),
+        "stamp": stamp(conn),
     }
 
 
 def _decrement(conn: Connection, line: dict) -> dict:
-    wanted = {"book": line["book_id"], "wanted": line["quantity"]}
+    wanted = {"book": line["book_id"], "wanted": line["quantity"], "stamp": stamp(conn)}
     row = conn.execute(DECREMENT, wanted).mappings().first()
     if row is None:  # checked above under the same lock: cannot happen; never half-apply
         raise RuntimeError(f"stock of book {line['book_id']} changed under the write lock")

@@ -23,6 +23,8 @@ class Book(db.Model):
     # Soft delete (withdrawn by staff): NULL while listed; the row and its stock stay.
     deleted_at: Mapped[str | None] = mapped_column(String, nullable=True)
     delete_comment: Mapped[str | None] = mapped_column(String, nullable=True)
+    # The epoch of the writer that last wrote the row (docs/scale.md §6): NULL counts as 0.
+    stamp: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 class OrderDecision(db.Model):
@@ -44,6 +46,7 @@ class OrderDecision(db.Model):
     total: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     # JSON [{"book_id", "quantity", "unit_price": "19.99"}]: the exact lines decided.
     items: Mapped[str | None] = mapped_column(Text, nullable=True)
+    stamp: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # as books.stamp
 
 
 class BookKey(db.Model):
@@ -54,6 +57,7 @@ class BookKey(db.Model):
     key: Mapped[str] = mapped_column(String, primary_key=True)
     book_id: Mapped[int] = mapped_column(Integer, nullable=False)
     digest: Mapped[str] = mapped_column(String, nullable=False)  # of the request: reuse check
+    stamp: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # as books.stamp
 
 
 class StaffAccount(db.Model):
@@ -67,6 +71,7 @@ class StaffAccount(db.Model):
     created_at: Mapped[str] = mapped_column(String, nullable=False)
     disabled_at: Mapped[str | None] = mapped_column(String, nullable=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    stamp: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # as books.stamp
 
 
 class AuditEntry(db.Model):
@@ -85,6 +90,7 @@ class AuditEntry(db.Model):
     before: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
     after: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
     request_id: Mapped[str | None] = mapped_column(String, nullable=True)
+    stamp: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # as books.stamp
 
 
 class Meta(db.Model):

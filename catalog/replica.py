@@ -32,7 +32,7 @@ from catalog.schemas import CatalogEntrySchema
 from common.replication.replicator import CannotApplyYet
 from common.replication.routes import valid_entries
 from common.storage import restored
-from common.web import ApiError
+from common.web import ApiError, QueryInt
 
 if TYPE_CHECKING:
     from catalog.heal import Healer
@@ -43,8 +43,17 @@ book_keys = BookKey.__table__
 meta = Meta.__table__
 accounts = StaffAccount.__table__
 audit_log = AuditEntry.__table__
-BOOK_COLUMNS = ("title", "topic", "cost", "quantity", "version", "deleted_at", "delete_comment")
-ACCOUNT_COLUMNS = ("role", "password_hash", "created_at", "disabled_at", "version")
+BOOK_COLUMNS = (
+    "title",
+    "topic",
+    "cost",
+    "quantity",
+    "version",
+    "deleted_at",
+    "delete_comment",
+    "stamp",
+)
+ACCOUNT_COLUMNS = ("role", "password_hash", "created_at", "disabled_at", "version", "stamp")
 # The replicated tables and their part of a base or a state: (table, base key, entry key).
 PARTS = (
     (books, "books", "book"),
@@ -116,9 +125,9 @@ class CatalogReplica:
             base = start = data_epoch_of(conn)
             for entry in entries:
                 epoch = entry.get("epoch", 0)
-                if "base" in entry:
+                if "base" in entry or "delta" in entry:
                     if epoch > base:
-                        _install(conn, entry["base"], epoch)
+                        _take_base(conn, entry, base)
                         base = epoch
                 elif epoch > base:
                     raise Behind(epoch, f"update of epoch {epoch} before its base (have {base})")
@@ -137,27 +146,30 @@ class CatalogReplica:
         except Behind:
             # Our queue holds updates of a base we never got (it was lost on the way):
             # that base is on the replicas of its epoch, the old holder's first of all.
-            # Take the newest one reachable, then replay again (a miss raises: retried).
-            self._merge_newest(self._peer_states(skip=set()))
+            # Take the newest one reachable, whole, then replay again (a miss raises: retried).
+            self._install_newest(self._peer_states(skip=set(), since=None))
             drained = self.store.replicator.drain_queue(epoch=epoch)
         if not drained:
             return False  # the recovery queue may hold acknowledged writes: wait for it
-        states = self._peer_states(skip=self.store.role.grants.behind)
+        own = self.store.data_epoch
+        states = self._peer_states(skip=self.store.role.grants.behind, since=own)
         for name in set(self.store.replicator.peers) - {s["node"] for s in states}:
             self.store.role.grants.miss(name)  # did not answer: its base goes to its queue at once
-        self._merge_newest(states)
+        self._merge_same_base(states)
         with self.store.ctx.write_lock:
             with self.store.engine.begin() as conn:
+                base = _base_entry(conn, epoch)
                 set_data_epoch(conn, epoch)
+                set_stamped_base(conn, epoch)  # this holder stamps every row it writes
                 restored.clear(conn)  # only a lone catalog takes over restored (role.whole)
-                base = {"epoch": epoch, "base": _state(conn)}
                 staged = self.store.replicator.stage(conn, base)
             self.store.data_epoch, self.store.restored = epoch, None
             ticket = self.store.replicator.enqueue(staged)
         return not self.store.replicator.wait(ticket, staged)
 
-    def _peer_states(self, skip: set[str]) -> list[dict]:
-        """Every reachable catalog's state, asked all at once (a cut one costs one timeout).
+    def _peer_states(self, skip: set[str], since: int | None) -> list[dict]:
+        """Every reachable catalog's rows stamped `since` or later (None: all), asked all
+        at once (a cut one costs one timeout).
 
         Only a help: every write an earlier holder acknowledged is already here or
         in our queue. So the old holder (`skip`) is not asked, and a slow peer is
@@ -168,25 +180,40 @@ class CatalogReplica:
 
         def ask(node):
             timeout = (tuning.connect_timeout, tuning.read_lease / 2)
-            state = self.store.replicator.fetch_state(node, timeout=timeout)
+            params = {} if since is None else {"since": since}
+            state = self.store.replicator.fetch_state(node, timeout=timeout, params=params)
             return state and {**state, "node": node.name}
 
         with ThreadPoolExecutor(max_workers=max(1, len(peers))) as pool:
             return [state for state in pool.map(ask, peers) if state]
 
-    def _merge_newest(self, states: list[dict]) -> None:
-        """Merge the reachable replicas whose data comes from the newest base.
+    def _merge_same_base(self, states: list[dict]) -> None:
+        """Merge what the reachable replicas of our own base wrote since it (their rows
+        stamped with its epoch or later; `snapshot(since=...)`).
 
         Each such replica holds a prefix of that base's holder's updates, so
         their union is that holder's longest prefix: it may add writes that
-        were never acknowledged, never half of one.
+        were never acknowledged, never half of one. A replica of a newer base
+        is left out: that base was never acknowledged, or the drained queue would
+        have brought it here; the delta this holder sends heals it (`catalog.heal`).
         """
+        with self.store.ctx.write_lock, self.store.engine.begin() as conn:
+            own = data_epoch_of(conn)
+            for state in states:
+                if state.get("data_epoch", 0) == own and state.get("since") == own:
+                    for entry in state["entries"]:
+                        _apply_one(conn, entry)
+
+    def _install_newest(self, states: list[dict]) -> None:
+        """Take the newest base among the replicas' whole states (as the merge above,
+        but installing a newer base whole: our queue lacks it)."""
         with self.store.ctx.write_lock, self.store.engine.begin() as conn:
             own = data_epoch_of(conn)
             newest = max([s.get("data_epoch", 0) for s in states] + [own])
             chosen = [s for s in states if s.get("data_epoch", 0) == newest]
             if newest > own:
                 _install(conn, _split(chosen[0]["entries"]), newest)
+                set_stamped_base(conn, chosen[0].get("stamped_base"))
             for state in chosen:
                 for entry in state["entries"]:
                     _apply_one(conn, entry)
@@ -194,15 +221,19 @@ class CatalogReplica:
             self.store.restored = None
 
     def snapshot(self) -> dict:
-        """Everything this replica holds, with the epoch of its base."""
+        """GET /sync: what this replica holds (query `since`: only the rows stamped with
+        that epoch or later), the epoch of its base and whether that base is stamped."""
+        since = QUERY_SINCE.read()
         with self.store.engine.connect() as conn:
-            state = _state(conn)
-            epoch = data_epoch_of(conn)
+            state = _state(conn, since)
+            epoch, stamped = data_epoch_of(conn), stamped_base_of(conn)
         entries = [{one: row} for _, part, one in PARTS for row in state[part]]
-        return {"data_epoch": epoch, "entries": entries}
+        return {"data_epoch": epoch, "stamped_base": stamped, "since": since, "entries": entries}
 
 
 DATA_EPOCH = select(meta.c.value).where(meta.c.key == "data_epoch")  # built once
+STAMPED_BASE = select(meta.c.value).where(meta.c.key == "stamped_base")
+QUERY_SINCE = QueryInt("since", default=None, low=0, high=2**62)
 
 
 def data_epoch_of(conn: Connection) -> int:
@@ -211,24 +242,77 @@ def data_epoch_of(conn: Connection) -> int:
 
 
 def set_data_epoch(conn: Connection, epoch: int) -> None:
-    stmt = sqlite_insert(meta).values(key="data_epoch", value=str(epoch))
+    _set_meta(conn, "data_epoch", epoch)
+
+
+def stamped_base_of(conn: Connection) -> int | None:
+    """The epoch of this replica's base if that base, and every update of its epoch
+    here, came from a writer that stamps rows (so a delta from it is whole)."""
+    row = conn.execute(STAMPED_BASE).first()
+    return int(row[0]) if row else None
+
+
+def set_stamped_base(conn: Connection, epoch: int | None) -> None:
+    if epoch is None:
+        conn.execute(delete(meta).where(meta.c.key == "stamped_base"))
+    else:
+        _set_meta(conn, "stamped_base", epoch)
+
+
+def _set_meta(conn: Connection, key: str, value: int) -> None:
+    stmt = sqlite_insert(meta).values(key=key, value=str(value))
     conn.execute(
-        stmt.on_conflict_do_update(index_elements=[meta.c.key], set_={"value": str(epoch)})
+        stmt.on_conflict_do_update(index_elements=[meta.c.key], set_={"value": str(value)})
     )
 
 
-def _state(conn: Connection) -> dict:
-    return {
-        part: [dict(r) for r in conn.execute(select(table).order_by(*table.primary_key)).mappings()]
-        for table, part, _ in PARTS
-    }
+def _state(conn: Connection, since: int | None = None) -> dict:
+    """Every replicated row, or (`since` > 0) those stamped with epoch `since` or later."""
+
+    def rows(table):
+        query = select(table).order_by(*table.primary_key)
+        if since:
+            query = query.where(table.c.stamp >= since)
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+    return {part: rows(table) for table, part, _ in PARTS}
+
+
+def _base_entry(conn: Connection, epoch: int) -> dict:
+    """The base of `epoch` made of this holder's data (before it is marked as that base).
+
+    A delta when the data comes from a stamped base N: the rows stamped N or later,
+    which is all that can differ from any other replica of base N (docs/scale.md §6;
+    rows stamped earlier are base N's own on every replica of it). Otherwise, after
+    an upgrade from a version that did not stamp rows, the whole state."""
+    own = data_epoch_of(conn)
+    if own == 0 or stamped_base_of(conn) == own:
+        return {"epoch": epoch, "delta": _state(conn, own), "base_from": own, "stamped": True}
+    return {"epoch": epoch, "base": _state(conn), "stamped": True}
+
+
+def _take_base(conn: Connection, entry: dict, have: int) -> None:
+    """Install a new holder's base (whole, or a delta from the base this replica has)."""
+    epoch = entry["epoch"]
+    if "delta" in entry:
+        since = entry.get("base_from", 0)
+        if not (have == since and (since == 0 or stamped_base_of(conn) == since)):
+            raise Behind(epoch, f"the base of epoch {epoch} is a delta from {since} (have {have})")
+        if since and _beyond(conn, entry["delta"], since):
+            raise Behind(epoch, f"holds writes of epoch {since} the holder of {epoch} never had")
+        _install_delta(conn, entry["delta"], since)
+    else:
+        _install(conn, entry["base"])
+    set_data_epoch(conn, epoch)
+    set_stamped_base(conn, epoch if entry.get("stamped") else None)
+    restored.clear(conn)  # a holder's whole base: what a restored file lacked is in it
 
 
 def _split(entries: list[dict]) -> dict:
     return {part: [e[one] for e in entries if e.get(one)] for _, part, one in PARTS}
 
 
-def _install(conn: Connection, base: dict, epoch: int) -> None:
+def _install(conn: Connection, base: dict, epoch: int | None = None) -> None:
     """Replace this replica's data by a holder's base: what it had beyond was never acked."""
     for table, _, _ in PARTS:
         conn.execute(delete(table))
@@ -236,8 +320,34 @@ def _install(conn: Connection, base: dict, epoch: int) -> None:
     for table, part, _ in PARTS:
         if base.get(part):
             conn.execute(insert(table), base[part])
-    set_data_epoch(conn, epoch)
-    restored.clear(conn)  # a holder's whole base: what a restored file lacked is in it
+    if epoch is not None:
+        set_data_epoch(conn, epoch)
+        restored.clear(conn)  # a holder's whole base: what a restored file lacked is in it
+
+
+def _beyond(conn: Connection, delta: dict, since: int) -> bool:
+    """Whether this replica has a row stamped `since` or later that the delta lacks: a
+    write the old holder never had acknowledged, which reached only us. We cannot tell
+    how that row stood before it, so a delta cannot undo it (the snapshot can)."""
+    for table, part, _ in PARTS:
+        keys = [c.name for c in table.primary_key]
+        sent = {tuple(row[k] for k in keys) for row in delta.get(part, ())}
+        query = select(*table.primary_key).where(table.c.stamp >= since)
+        if any(tuple(row) not in sent for row in conn.execute(query)):
+            return True
+    return False
+
+
+def _install_delta(conn: Connection, delta: dict, since: int) -> None:
+    """Make this replica of base `since` the new holder's state: its rows stamped `since`
+    or later are all in the delta (`_beyond`), so they go and the holder's come in
+    (overwriting a row we hold from before `since` that the holder changed since)."""
+    for table, _, _ in PARTS:
+        conn.execute(delete(table).where(table.c.stamp >= since) if since else delete(table))
+    conn.execute(delete(outbox_table))
+    for table, part, _ in PARTS:
+        if delta.get(part):
+            conn.execute(OVERWRITE[table.name], delta[part])
 
 
 def _newer_version_statement(table, key, columns):
@@ -257,11 +367,29 @@ ADD_KEY = sqlite_insert(book_keys).on_conflict_do_nothing()
 ADD_AUDIT = sqlite_insert(audit_log).on_conflict_do_nothing()  # insert-once, by id or write id
 
 
+def _overwrite_statement(table):
+    stmt = sqlite_insert(table)
+    keys = [c.name for c in table.primary_key]
+    return stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+    )
+
+
+# An update, not REPLACE: REPLACE's implicit delete would skip the tables' triggers.
+OVERWRITE = {table.name: _overwrite_statement(table) for table, _, _ in PARTS}
+
+
+BOOK_DEFAULTS = {"deleted_at": None, "delete_comment": None, "stamp": None}  # older writers'
+
+
 def _apply_one(conn: Connection, entry: dict) -> None:
     for row in ([entry["book"]] if entry.get("book") else []) + entry.get("books", []):
-        conn.execute(APPLY_BOOK, {"deleted_at": None, "delete_comment": None, **row})
+        conn.execute(APPLY_BOOK, {**BOOK_DEFAULTS, **row})
     if entry.get("order"):
-        conn.execute(ADD_DECISION, {"book_id": None, "items": None, **entry["order"]})
+        conn.execute(
+            ADD_DECISION, {"book_id": None, "items": None, "stamp": None, **entry["order"]}
+        )
     if entry.get("key"):
         conn.execute(ADD_KEY, entry["key"])
     if entry.get("account"):

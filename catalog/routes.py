@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from catalog import snapshot
 from catalog.heal import Healer
+from catalog.replica import QUERY_SINCE
 from catalog.schemas import (
     ActedEditSchema,
     ActedSchema,
@@ -333,5 +334,9 @@ def snapshot_in():
 
 
 add_sync_routes(
-    bp, lambda: current_app.extensions["catalog.replica"], CatalogPushSchema, CatalogStateSchema
+    bp,
+    lambda: current_app.extensions["catalog.replica"],
+    CatalogPushSchema,
+    CatalogStateSchema,
+    query={"since": {**QUERY_SINCE.schema, "description": "only rows stamped this epoch or later"}},
 )

@@ -18,6 +18,15 @@ LISTED = select(books).where(
 )
 
 
+STAMP = "bazar.stamp"  # key in Connection.info: the epoch `CatalogStore._commit` writes as
+
+
+def stamp(conn: Connection) -> int:
+    """The epoch the writer stamps on every row it writes in this transaction
+    (docs/scale.md §6); set by `CatalogStore._commit` for its transaction only."""
+    return conn.info[STAMP]
+
+
 def now_text() -> str:
     """Now, as the catalog stores times people read (UTC, ms): withdrawals, accounts,
     audit entries. Text of one format, so such times compare as text."""

@@ -176,6 +176,11 @@ SHORT = validate.Length(max=10_000)
 EPOCH = validate.Range(min=0, max=2**62)
 
 
+def stamp_field():
+    """The epoch of the writer that last wrote a row (docs/scale.md §6); absent: NULL."""
+    return StrictInteger(load_default=None, allow_none=True, validate=EPOCH)
+
+
 class BookRowSchema(Schema):
     """A book row as replicas exchange it (every column of `books`)."""
 
@@ -187,6 +192,7 @@ class BookRowSchema(Schema):
     version = StrictInteger(required=True, validate=EPOCH)
     deleted_at = fields.String(load_default=None, allow_none=True, validate=SHORT)
     delete_comment = fields.String(load_default=None, allow_none=True, validate=SHORT)
+    stamp = stamp_field()
 
 
 class DecisionRowSchema(Schema):
@@ -205,6 +211,7 @@ class DecisionRowSchema(Schema):
         validate=validate.Length(max=20_000),
         metadata={"description": "JSON of the decided lines"},
     )
+    stamp = stamp_field()
 
 
 class BookKeyRowSchema(Schema):
@@ -213,6 +220,7 @@ class BookKeyRowSchema(Schema):
     key = fields.String(required=True, validate=validate.Length(min=1, max=200))
     book_id = StrictInteger(required=True, validate=ROW_ID)
     digest = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    stamp = stamp_field()
 
 
 class AccountRowSchema(Schema):
@@ -224,6 +232,7 @@ class AccountRowSchema(Schema):
     created_at = fields.String(required=True, validate=SHORT)
     disabled_at = fields.String(load_default=None, allow_none=True, validate=SHORT)
     version = StrictInteger(required=True, validate=EPOCH)
+    stamp = stamp_field()
 
 
 class AuditRowSchema(Schema):
@@ -239,6 +248,7 @@ class AuditRowSchema(Schema):
     before = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=50_000))
     after = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=50_000))
     request_id = fields.String(load_default=None, allow_none=True, validate=SHORT)
+    stamp = stamp_field()
 
 
 class BaseSchema(Schema):
@@ -263,6 +273,10 @@ class CatalogEntrySchema(Schema):
     account = fields.Nested(AccountRowSchema)
     audit = fields.Nested(AuditRowSchema)
     base = fields.Nested(BaseSchema)
+    # A new holder's base as a delta (docs/scale.md §6): its rows stamped >= base_from.
+    delta = fields.Nested(BaseSchema)
+    base_from = StrictInteger(validate=EPOCH)
+    stamped = fields.Boolean(metadata={"description": "a base made by a writer that stamps"})
 
 
 class SnapshotInstalledSchema(Schema):

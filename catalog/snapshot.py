@@ -60,6 +60,7 @@ from catalog.replica import (
     decisions,
     meta,
     set_data_epoch,
+    set_stamped_base,
 )
 from common.storage import restored
 from common.web import ApiError
@@ -70,8 +71,12 @@ ATTACHED = "snapshot"  # the schema name the received file is attached under
 REPLICATED = (books, decisions, book_keys, accounts, audit_log)
 # A writer of an older version has no staff tables: its snapshot is taken without them.
 NEEDED = (books, decisions, book_keys)
+# Columns a writer of an older version lacks: NULL when its snapshot is taken in.
+LATER_COLUMNS = {"stamp"}
 EPOCH_QUERY = "SELECT value FROM meta WHERE key = 'data_epoch'"
+STAMPED_QUERY = "SELECT value FROM snapshot.meta WHERE key = 'stamped_base'"
 COLUMNS_QUERY = "SELECT name FROM pragma_table_info(?)"
+ATTACHED_COLUMNS_QUERY = "SELECT name FROM pragma_table_info(?, 'snapshot')"
 TABLES_QUERY = "SELECT name FROM snapshot.sqlite_master WHERE type = 'table'"
 
 
@@ -133,7 +138,7 @@ def verify(path: Path) -> int:
                 raise SnapshotError(f"snapshot: damaged database ({check[0] if check else '?'})")
             for table in (*NEEDED, meta):
                 have = {row[0] for row in conn.execute(COLUMNS_QUERY, (table.name,))}
-                missing = sorted(set(table.columns.keys()) - have)
+                missing = sorted(set(table.columns.keys()) - have - LATER_COLUMNS)
                 if missing:
                     raise SnapshotError(f"snapshot: table {table.name} lacks {', '.join(missing)}")
             row = conn.execute(EPOCH_QUERY).fetchone()
@@ -181,41 +186,39 @@ def _take_in(conn: Connection, epoch: int) -> str:
         for table in (*REPLICATED, outbox_table):
             conn.execute(delete(table))
     present = {row[0] for row in conn.exec_driver_sql(TABLES_QUERY)}
-    for table, statement in MERGES.items():
+    for table in REPLICATED:
         if table.name in present:
-            conn.execute(statement)
+            columns = {
+                row[0] for row in conn.exec_driver_sql(ATTACHED_COLUMNS_QUERY, (table.name,))
+            }
+            conn.execute(_merge(table, columns))
+    if how == "replaced":  # the writer's base: stamped as far as the writer's meta says
+        row = conn.exec_driver_sql(STAMPED_QUERY).first()
+        set_stamped_base(conn, epoch if row and row[0] == str(epoch) else None)
     set_data_epoch(conn, epoch)
     restored.clear(conn)  # the writer's state: what a restored file lacked is in it
     return how
 
 
-def _attached(table: Table) -> Table:
-    return Table(table.name, MetaData(), *(Column(c.name) for c in table.columns), schema=ATTACHED)
+NEWER = {books: (books.c.id, BOOK_COLUMNS), accounts: (accounts.c.name, ACCOUNT_COLUMNS)}
 
 
-def _merges() -> dict:
-    """INSERT ... SELECT from the attached snapshot, per table: books and accounts newer
-    version wins, the rest insert-once. Built once."""
-    newer = {books: (books.c.id, BOOK_COLUMNS), accounts: (accounts.c.name, ACCOUNT_COLUMNS)}
-    statements = {}
-    for table in REPLICATED:
-        names = list(table.columns.keys())
-        source = select(*_attached(table).columns).where(true())  # WHERE: SQLite's upsert rule
-        stmt = sqlite_insert(table).from_select(names, source)
-        if table in newer:
-            key, columns = newer[table]
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[key],
-                set_={c: stmt.excluded[c] for c in columns},
-                where=table.c.version < stmt.excluded.version,
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing()
-        statements[table] = stmt
-    return statements
-
-
-MERGES = _merges()
+def _merge(table: Table, present: set[str]):
+    """INSERT ... SELECT from the attached snapshot's `table` (whose columns are
+    `present`; one it lacks comes in as NULL): books and accounts newer version wins,
+    the rest insert-once."""
+    names = [c.name for c in table.columns if c.name in present]
+    attached = Table(table.name, MetaData(), *(Column(n) for n in names), schema=ATTACHED)
+    source = select(*attached.columns).where(true())  # WHERE: SQLite's upsert rule
+    stmt = sqlite_insert(table).from_select(names, source)
+    if table not in NEWER:
+        return stmt.on_conflict_do_nothing()
+    key, columns = NEWER[table]
+    return stmt.on_conflict_do_update(
+        index_elements=[key],
+        set_={c: stmt.excluded[c] for c in columns if c in present},
+        where=table.c.version < stmt.excluded.version,
+    )
 
 
 def _remove(path: Path) -> None:

@@ -24,7 +24,7 @@ from catalog import accounts, audit, decisions
 from catalog.models import BookKey
 from catalog.replica import data_epoch_of, set_data_epoch
 from catalog.role import CatalogRole
-from catalog.rows import any_book, books, listed_book, now_text
+from catalog.rows import STAMP, any_book, books, listed_book, now_text, stamp
 from common.node import NodeContext
 from common.observe.metrics import CATALOG_WRITES
 from common.replication.replicator import Replicator
@@ -144,11 +144,16 @@ class CatalogStore:
                 row = any_book(conn, made["book_id"] if made else retried["book_id"])
                 return row, {"books": [row], **({"key": made} if made else {})}
             next_id = conn.execute(select(func.coalesce(func.max(books.c.id), 0) + 1)).scalar_one()
-            conn.execute(insert(books).values(id=next_id, version=1, **fields))
+            conn.execute(insert(books).values(id=next_id, version=1, stamp=stamp(conn), **fields))
             row = any_book(conn, next_id)
             entry = {"books": [row]}
             if key is not None:
-                entry["key"] = {"key": key, "book_id": next_id, "digest": digest}
+                entry["key"] = {
+                    "key": key,
+                    "book_id": next_id,
+                    "digest": digest,
+                    "stamp": stamp(conn),
+                }
                 conn.execute(insert(book_keys).values(**entry["key"]))
             after = audit.changed(None, row, EDITABLE)[1]
             entry["audit"] = audit.append(conn, by, "add", next_id, None, after)
@@ -194,7 +199,7 @@ class CatalogStore:
             new = row
             if unless_deleted is None or (row["deleted_at"] is not None) != unless_deleted:
                 stmt = update(books).where(books.c.id == book_id)
-                conn.execute(stmt.values(version=books.c.version + 1, **values))
+                conn.execute(stmt.values(version=books.c.version + 1, stamp=stamp(conn), **values))
                 new = any_book(conn, book_id)
             before, after = audit.changed(row, new, values)
             entry = audit.append(conn, by, kind, book_id, before, after)
@@ -272,7 +277,11 @@ class CatalogStore:
                 raise ApiError(421, "not the primary")
             epoch = self.role.epoch
             with self.engine.begin() as conn:
-                result, entries = change(conn)
+                conn.info[STAMP] = epoch  # every row written here is stamped (docs/scale.md §6)
+                try:
+                    result, entries = change(conn)
+                finally:
+                    del conn.info[STAMP]
                 staged = [
                     row
                     for entry, _ in entries

@@ -263,10 +263,13 @@ class Replicator:
             if upto is not None and items[-1]["seq"] >= upto:
                 return True
 
-    def fetch_state(self, node, timeout: tuple | None = None) -> dict | None:
-        """A peer's whole state ({"entries": [...], ...}), or None if it did not answer."""
+    def fetch_state(
+        self, node, timeout: tuple | None = None, params: dict | None = None
+    ) -> dict | None:
+        """A peer's state ({"entries": [...], ...}; `params` may narrow it), or None if it
+        did not answer."""
         try:
-            response = self.ctx.client.request(node, "GET", "/sync", timeout=timeout)
+            response = self.ctx.client.request(node, "GET", "/sync", params=params, timeout=timeout)
         except Unreachable:
             return None
         return response.json() if response.status_code == 200 else None

@@ -29,14 +29,27 @@ def entries_schemas(entry: type[Schema], push_fields: dict) -> tuple[type[Schema
         {
             "entries": fields.List(fields.Nested(entry), required=True),
             "data_epoch": fields.Integer(metadata={"description": "catalog: its base's epoch"}),
+            "stamped_base": fields.Integer(
+                allow_none=True, metadata={"description": "catalog: its base, if stamped"}
+            ),
+            "since": fields.Integer(
+                allow_none=True, metadata={"description": "catalog: rows stamped since"}
+            ),
         },
         name=f"{name}StateSchema",
     )
     return push, state
 
 
-def add_sync_routes(bp: Blueprint, store: Callable, push: type[Schema], state: type[Schema]):
-    """`store()` returns an object with receive(push) -> dict and snapshot() -> dict."""
+def add_sync_routes(
+    bp: Blueprint,
+    store: Callable,
+    push: type[Schema],
+    state: type[Schema],
+    query: dict | None = None,
+):
+    """`store()` returns an object with receive(push) -> dict and snapshot() -> dict
+    (which reads the query parameters `query` documents)."""
 
     @doc(body=push, errors=(409, 503))
     @bp.post("/sync")
@@ -44,10 +57,10 @@ def add_sync_routes(bp: Blueprint, store: Callable, push: type[Schema], state: t
         """Apply entries replicated by a peer (or replayed by the recovery node)."""
         return jsonify(store().receive(load_body(push)))
 
-    @doc(responses={200: state})
+    @doc(responses={200: state}, errors=(400,), query=query or {})
     @bp.get("/sync")
     def sync_out():
-        """This replica's whole state, for a peer catching up."""
+        """This replica's state, for a peer catching up (whole, or narrowed by the query)."""
         return jsonify(store().snapshot())
 
 

@@ -58,7 +58,21 @@ def _upgrade_table(conn: sqlite3.Connection, table: Table) -> list[str]:
     for column in added:
         kind = column.type.compile(dialect=DIALECT)
         conn.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
-    return [f"{table.name}: added {c.name}" for c in added]
+    return [f"{table.name}: added {c.name}" for c in added] + _add_indexes(conn, table)
+
+
+def _add_indexes(conn: sqlite3.Connection, table: Table) -> list[str]:
+    """The model's indexes the file lacks (`create_all` makes them only with a new table)."""
+    have = {
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (table.name,)
+        )
+    }
+    missing = [index for index in table.indexes if index.name not in have]
+    for index in missing:
+        conn.execute(str(CreateIndex(index).compile(dialect=DIALECT)))
+    return [f"{table.name}: indexed {index.name}" for index in missing]
 
 
 def _rebuild(conn: sqlite3.Connection, table: Table, have: dict[str, bool]) -> None:
