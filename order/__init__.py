@@ -16,6 +16,7 @@ from order.models import db, outbox_table
 from order.routes import bp
 from order.schemas import ma
 from order.store import OrderStore
+from order.sync import install as install_sync
 
 
 def create_app(
@@ -28,6 +29,7 @@ def create_app(
     ctx = app.extensions["bazar"]
     with app.app_context():
         engine = db.engine
+    install_sync(engine)
     membership = Membership(
         ctx.client, ctx.cluster.of("catalog"), ctx.cluster.tuning.health_period, clocks=ctx.clocks
     )

@@ -23,6 +23,8 @@ class Order(db.Model):
     total: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     status: Mapped[str] = mapped_column(String, nullable=False, index=True)
     created_at: Mapped[str] = mapped_column(String, nullable=False)
+    # This file's change sequence (order.sync triggers): peers read decided orders by it.
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 outbox_table = define_outbox(db.metadata)

@@ -12,7 +12,7 @@ from common.period import read_period
 from common.replication.routes import add_sync_routes
 from common.shapes import OrderSchema, RevenueSchema
 from common.web import ApiError, load_body, protect_internal
-from order import reports
+from order import reports, sync
 from order.models import CONFIRMED
 from order.rows import present
 from order.schemas import (
@@ -117,4 +117,4 @@ def revenue():
     return jsonify({**report, "complete": not notes, "notes": notes, "node": context().node.name})
 
 
-add_sync_routes(bp, store, OrderPushSchema, OrderStateSchema)
+add_sync_routes(bp, store, OrderPushSchema, OrderStateSchema, query=sync.QUERY)

@@ -33,7 +33,7 @@ from common.replication.group_call import GroupCall
 from common.replication.replicator import Replicator
 from common.replication.routes import valid_entries
 from common.web import ApiError
-from order import rows
+from order import rows, sync
 from order.models import CONFIRMED, PENDING, REJECTED
 from order.rows import order_items, orders
 from order.schemas import OrderEntrySchema
@@ -232,7 +232,7 @@ class OrderStore:
             with self.engine.begin() as conn:
                 for order_id, answer, pending in verdicts:
                     decided[order_id] = order = _record(conn, order_id, answer, pending)
-                    staged += self.replicator.stage(conn, _entry(order))
+                    staged += self.replicator.stage(conn, sync.entry(order))
             ticket = self.replicator.enqueue(staged)  # in commit order
         self.replicator.wait(ticket, staged)
         for order_id, answer, _ in verdicts:
@@ -341,11 +341,15 @@ class OrderStore:
         return {"applied": True}
 
     def snapshot(self) -> dict:
-        """Every decided order with its lines, as entries a peer can apply (pending ones
-        stay local)."""
+        """GET /sync: decided orders with their lines, as entries a peer can apply (pending
+        ones stay local): a page after a seq (`order.sync`), or all of them when no
+        `limit` is asked (what a peer of an older version asks)."""
+        limit, after = sync.PAGE_LIMIT.read(), sync.PAGE_AFTER.read()
         with self.engine.connect() as conn:
+            if limit is not None:
+                return sync.page(conn, after, limit)
             decided = rows.find_all(conn, orders.c.status != PENDING)
-        return {"entries": [_entry(order) for order in decided]}
+        return {"entries": [sync.entry(order) for order in decided]}
 
 
 def _record(conn, order_id: str, answer: dict, pending: dict | None) -> dict:
@@ -367,12 +371,6 @@ def _record(conn, order_id: str, answer: dict, pending: dict | None) -> dict:
 def _for_order(error: ApiError, order_id: str) -> ApiError:
     """The same error, naming one order (so its client can retry with the same key)."""
     return ApiError(error.status, error.message, **{**error.extra, "order_id": order_id})
-
-
-def _entry(order: dict) -> dict:
-    """An order as replicas exchange it: its row and its priced lines."""
-    row = {k: v for k, v in order.items() if k not in ("items", "short")}
-    return {"order": row, "items": order["items"]}
 
 
 def _priced(line: dict) -> dict:

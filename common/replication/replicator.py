@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from common.http import Unreachable
 from common.node import NodeContext
 from common.observe.metrics import PUSH_FAILURES, PUSH_LATENCY
+from common.replication import marks
 from common.replication.group_push import GroupPush
 from common.replication.outbox import Outbox, Row
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 Apply = Callable[[list[dict]], object]
 BATCH = 500
+SYNC_PAGE = 1000  # orders per page of a peer's GET /sync
 MAX_ROUND = 5000  # rows read back from the outbox for one round
 
 
@@ -275,20 +277,44 @@ class Replicator:
         return response.json() if response.status_code == 200 else None
 
     def catch_up(self, with_queues: bool = False) -> list[str]:
-        """Pull the full state of every reachable peer and apply it; return who answered.
+        """Pull what every reachable peer changed since we last read it, and apply it;
+        return who answered.
 
         with_queues: also what waits for that peer on the recovery node (read, never
-        acknowledged), read first. Every acknowledged update is on each replica or in
-        its queue, and a queue entry leaves only once applied, so one peer that answers
-        both gives everything acknowledged (a replica restored from a backup)."""
+        acknowledged), read first, and the peer read from the start. Every acknowledged
+        update is on each replica or in its queue, and a queue entry leaves only once
+        applied, so one peer that answers both gives everything acknowledged (a replica
+        restored from a backup)."""
         answered = []
         for node in self.peers.values():
             queued = self.read_queue(node.name) if with_queues else []
-            state = self.fetch_state(node) if queued is not None else None
-            if state is not None:
-                self.apply(queued + state["entries"])
+            if queued is not None and self._pull(node, queued, from_start=with_queues):
                 answered.append(node.name)
         return answered
+
+    def _pull(self, node, queued: list[dict], from_start: bool) -> bool:
+        """Apply `queued`, then the peer's changes page by page from our mark of it
+        (`common.replication.marks`), moving the mark as pages are applied. A peer of
+        an older version answers its whole state at once. False: it stopped answering."""
+        with self.engine.begin() as conn:
+            mark = None if from_start else marks.read(conn, node.name)
+        made, after = mark or (None, 0)
+        while True:
+            state = self.fetch_state(node, params={"after": after, "limit": SYNC_PAGE})
+            if state is None:
+                return False
+            if "more" in state and state.get("incarnation") != made and after:
+                made, after = state.get("incarnation"), 0  # another file now: from the start
+                continue
+            self.apply(queued + state["entries"])
+            queued = []
+            if "more" not in state:
+                return True
+            made, after = state["incarnation"], state["after"]
+            with self.ctx.write_lock, self.engine.begin() as conn:
+                marks.write(conn, node.name, made, after)
+            if not state["more"]:
+                return True
 
     def read_queue(self, target: str) -> list[dict] | None:
         """Every entry queued for `target` (left there), or None if the recovery node

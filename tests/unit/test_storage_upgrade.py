@@ -38,7 +38,7 @@ def test_an_old_orders_table_is_rebuilt_with_a_nullable_book_id_and_keeps_its_ro
     assert _columns(path, "orders")["book_id"] is False  # NULL allowed now
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT * FROM orders").fetchall() == [
-            ("a", 3, 2, 60.0, "confirmed", "2026-11-01T10:00:00.000+00:00")
+            ("a", 3, 2, 60.0, "confirmed", "2026-11-01T10:00:00.000+00:00", None)  # seq: at start
         ]
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(orders)")}
         assert "ix_orders_status" in indexes
