@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 FIRST_DELAY = 0.25  # seconds before trying again after a failed heal, doubling...
 MAX_DELAY = 3.0  # ...up to this, so a healed fault is followed by a heal within it
-FETCH_READ_TIMEOUT = 10.0  # seconds to wait for the writer's snapshot
+FETCH_READ_TIMEOUT = 30.0  # seconds without a byte of the writer's snapshot (a large one)
 
 
 class Healer:
@@ -69,10 +69,12 @@ class Healer:
             self._delay, self._next_try = FIRST_DELAY, 0.0
             return self.store.data_epoch >= needed
 
-    def install(self, data: bytes, needed: int = 0) -> dict:
-        """Verify and install a snapshot (SnapshotError/ApiError if refused: nothing changed)."""
+    def install(self, source, needed: int = 0) -> dict:
+        """Verify and install a snapshot, its bytes or a function writing them into a file
+        (`snapshot.received`); SnapshotError/ApiError if refused: nothing changed."""
         ctx, role = self.store.ctx, self.store.role
-        with snapshot.received(data, ctx.cluster.db_path(ctx.node.name).parent) as (path, epoch):
+        folder = ctx.cluster.db_path(ctx.node.name).parent
+        with snapshot.received(source, folder) as (path, epoch):
             if epoch < needed:
                 raise snapshot.SnapshotError(
                     f"snapshot of epoch {epoch}, but epoch {needed} is needed", 409, epoch=epoch
@@ -93,15 +95,16 @@ class Healer:
         if not holder or holder == ctx.node.name:
             raise ApiError(503, f"no writer to ask for a snapshot (lease holder: {holder})")
         timeout = (ctx.cluster.tuning.connect_timeout, FETCH_READ_TIMEOUT)
-        try:
-            reply = ctx.client.request(
-                ctx.cluster.node(holder), "GET", "/snapshot", timeout=timeout, traced=False
-            )
-        except Unreachable as e:
-            raise ApiError(503, f"{holder} unreachable ({e})") from None
-        if reply.status_code != 200:
-            raise ApiError(503, f"{holder} answered {reply.status_code}: {_message(reply)}")
-        self.install(reply.content, needed)
+
+        def download(into):
+            try:
+                reply = ctx.client.download(ctx.cluster.node(holder), "/snapshot", into, timeout)
+            except Unreachable as e:
+                raise ApiError(503, f"{holder} unreachable ({e})") from None
+            if reply.status_code != 200:
+                raise ApiError(503, f"{holder} answered {reply.status_code}: {_message(reply)}")
+
+        self.install(download, needed)
 
     def _failed(self, why: str, message: str) -> None:
         self.failed += 1

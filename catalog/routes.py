@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.wsgi import wrap_file
 
 from catalog import snapshot
 from catalog.heal import Healer
@@ -310,9 +313,14 @@ def snapshot_out():
     data, epoch = snapshot.make(ctx.cluster.db_path(ctx.node.name))
     role = store().role
     if not role.is_writer() or epoch != role.epoch:  # checked again as it is answered
+        data.close()
         raise ApiError(421, "not the primary", primary=role.group.view().holder)
-    headers = {"X-Bazar-Data-Epoch": str(epoch)}
-    return Response(data, mimetype=snapshot.MEDIA_TYPE, headers=headers)
+    headers = {
+        "X-Bazar-Data-Epoch": str(epoch),
+        "Content-Length": str(os.fstat(data.fileno()).st_size),
+    }
+    body = wrap_file(request.environ, data, snapshot.CHUNK)  # read from disk as it is sent
+    return Response(body, mimetype=snapshot.MEDIA_TYPE, headers=headers, direct_passthrough=True)
 
 
 @doc(body=SNAPSHOT_FILE, responses={200: SnapshotInstalledSchema}, errors=(409,))
@@ -325,12 +333,10 @@ def snapshot_in():
     role = store().role
     if role.epoch:
         raise ApiError(409, f"this catalog holds the lease of epoch {role.epoch}")
-    data = request.get_data(cache=True)
-    if not data:
-        raise ApiError(400, "body: a SQLite database file is required")
     if request.mimetype not in (snapshot.MEDIA_TYPE, "application/octet-stream"):
         raise ApiError(415, f"body: Content-Type must be {snapshot.MEDIA_TYPE}")
-    return jsonify(healer().install(data))
+    # In memory: the request's signature covers the body (the heal path's GET streams).
+    return jsonify(healer().install(request.get_data(cache=True)))
 
 
 add_sync_routes(

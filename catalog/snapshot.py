@@ -39,8 +39,9 @@ import contextlib
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from gevent import get_hub, monkey
 from sqlalchemy import Column, MetaData, Table, delete, select, true
@@ -68,6 +69,7 @@ from common.web import ApiError
 MAGIC = b"SQLite format 3\x00"
 MEDIA_TYPE = "application/vnd.sqlite3"
 ATTACHED = "snapshot"  # the schema name the received file is attached under
+CHUNK = 1 << 20  # bytes sent or received at a time
 REPLICATED = (books, decisions, book_keys, accounts, audit_log)
 # A writer of an older version has no staff tables: its snapshot is taken without them.
 NEEDED = (books, decisions, book_keys)
@@ -88,8 +90,10 @@ class SnapshotError(ApiError):
 
 
 # -- at the writer -----------------------------------------------------------------
-def make(db_path: Path) -> tuple[bytes, int]:
-    """A consistent copy of the database at `db_path` and the data epoch it holds.
+def make(db_path: Path) -> tuple[BinaryIO, int]:
+    """A consistent copy of the database at `db_path`, as an open file that is already
+    unlinked (it goes when closed: nothing is left behind, and it is read from disk as
+    it is sent, never whole in memory), and the data epoch it holds.
 
     Under gevent (the catalog's worker) the copy runs in a real thread: SQLite
     lets go of the GIL meanwhile, so a large copy does not stop this node's
@@ -99,7 +103,7 @@ def make(db_path: Path) -> tuple[bytes, int]:
     return _make(db_path)
 
 
-def _make(db_path: Path) -> tuple[bytes, int]:
+def _make(db_path: Path) -> tuple[BinaryIO, int]:
     fd, name = tempfile.mkstemp(dir=db_path.parent, prefix=".snapshot-", suffix=".sqlite3")
     os.close(fd)  # VACUUM INTO writes into a file that is empty or absent
     try:
@@ -107,23 +111,33 @@ def _make(db_path: Path) -> tuple[bytes, int]:
             source.execute("VACUUM INTO ?", (name,))
         with contextlib.closing(sqlite3.connect(name)) as copy:
             row = copy.execute(EPOCH_QUERY).fetchone()
-        return Path(name).read_bytes(), int(row[0]) if row else 0
+        return open(name, "rb"), int(row[0]) if row else 0  # noqa: SIM115  # the caller closes
     finally:
         _remove(Path(name))
 
 
 # -- at a replica ------------------------------------------------------------------
 @contextlib.contextmanager
-def received(data: bytes, folder: Path) -> Iterator[tuple[Path, int]]:
-    """`data` written to a temp file in `folder` and verified: (its path, its data epoch).
-    The file is removed on leaving."""
-    if not data.startswith(MAGIC):
-        raise SnapshotError("snapshot: not a SQLite database file")
+def received(
+    source: bytes | Callable[[BinaryIO], None], folder: Path
+) -> Iterator[tuple[Path, int]]:
+    """A snapshot written to a temp file in `folder` and verified: (its path, its data
+    epoch). `source`: the bytes, or a function that writes them into the file as they
+    arrive (a download). The file is removed on leaving."""
     fd, name = tempfile.mkstemp(dir=folder, prefix=".received-", suffix=".sqlite3")
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(source, bytes):
+                f.write(source)
+            else:
+                source(f)
+        with path.open("rb") as f:
+            head = f.read(len(MAGIC))
+        if not head:
+            raise SnapshotError("body: a SQLite database file is required")
+        if head != MAGIC:
+            raise SnapshotError("snapshot: not a SQLite database file")
         yield path, verify(path)
     finally:
         _remove(path)

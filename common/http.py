@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import ssl
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
 import urllib3
@@ -27,6 +27,7 @@ from common.observe.requestlog import REQUEST_ID_HEADER, current_request_id, not
 ORIGIN_HEADER = "X-Bazar-Origin"
 SENDER_HEADER = "X-Bazar-Node"  # the calling node, named for people (clock offsets), unsigned
 JSON_HEADERS = {"Content-Type": "application/json"}
+CHUNK = 1 << 20  # bytes read at a time from a streamed answer
 
 
 class Unreachable(Exception):
@@ -125,6 +126,33 @@ class InternalClient:
         if traced:
             note_backend(node.name, str(answer.status))
         return Reply(answer.status, answer.headers, answer.data, answer.reason, node.name)
+
+    def download(
+        self, node: Node, path: str, into: BinaryIO, timeout: float | tuple | None = None
+    ) -> Reply:
+        """GET `path` and write a 200's body into `into` as it arrives, never wholly in
+        memory (a snapshot); another status's body is in the Reply as usual."""
+        sent = {**self.sender, **signed_headers(self.secret, "GET", path, b"")}
+        try:
+            answer = self.pools.request(
+                "GET",
+                node.url + path,
+                headers=sent,
+                timeout=self.timeout if timeout is None else _timeout(timeout),
+                redirect=False,
+                preload_content=False,
+            )
+            try:
+                if answer.status != 200:
+                    return Reply(answer.status, answer.headers, answer.read(), answer.reason)
+                for chunk in answer.stream(CHUNK):
+                    into.write(chunk)
+            finally:
+                answer.release_conn()
+        except (HTTPError, OSError) as e:
+            timed_out = isinstance(e, Urllib3Timeout)
+            raise Unreachable(f"{node.name}: {type(e).__name__}", timed_out) from e
+        return Reply(answer.status, answer.headers, b"", answer.reason, node.name)
 
 
 def _pools(pool_size: int, context: ssl.SSLContext | None) -> urllib3.PoolManager:

@@ -8,12 +8,11 @@ from types import SimpleNamespace
 
 from catalog import _status
 from catalog.heal import FIRST_DELAY, MAX_DELAY, Healer
-from catalog.snapshot import make
 from common.cluster import Membership
 from common.config import Node, Tuning
 from common.http import Reply, Unreachable
 from common.lease.fence import EpochFence
-from tests.unit.test_snapshot import catalog_db, state
+from tests.unit.test_snapshot import catalog_db, made, state
 
 ME, WRITER = "catalog-1", "catalog-2"
 
@@ -30,6 +29,14 @@ class Client:
         if self.answer is None:
             raise Unreachable(f"{node.name}: refused")
         return self.answer
+
+    def download(self, node, path, into, timeout=None):
+        """As InternalClient.download: a 200's body goes into the file."""
+        answer = self.request(node, "GET", path)
+        if answer.status_code != 200:
+            return answer
+        into.write(answer.content)
+        return Reply(200, answer.headers, b"")
 
 
 class Clock:
@@ -95,7 +102,7 @@ def test_a_writer_that_is_not_the_primary_yet_is_not_healed_from(tmp_path):
 
 def test_the_writers_snapshot_is_installed_and_the_reason_goes(tmp_path):
     catalog_db(tmp_path / f"{WRITER}.sqlite3", 2, {1: (77.0, 3)}, ["o-1"])
-    data, _ = make(tmp_path / f"{WRITER}.sqlite3")
+    data, _ = made(tmp_path / f"{WRITER}.sqlite3")
     engine = catalog_db(tmp_path / f"{ME}.sqlite3", 1, {1: (10.0, 1)})
     client = Client(None)
     store = fake_store(tmp_path, client, engine=engine)
@@ -113,7 +120,7 @@ def test_the_writers_snapshot_is_installed_and_the_reason_goes(tmp_path):
 
 def test_a_snapshot_older_than_the_epoch_needed_is_refused(tmp_path):
     catalog_db(tmp_path / f"{WRITER}.sqlite3", 2, {1: (77.0, 3)})
-    data, _ = make(tmp_path / f"{WRITER}.sqlite3")
+    data, _ = made(tmp_path / f"{WRITER}.sqlite3")
     engine = catalog_db(tmp_path / f"{ME}.sqlite3", 1, {1: (10.0, 1)})
     store = fake_store(tmp_path, Client(Reply(200, {}, data, node=WRITER)), engine=engine)
     healer = Healer(store, Clock())

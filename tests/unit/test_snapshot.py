@@ -45,6 +45,13 @@ def state(engine) -> tuple:
         return [tuple(r) for r in rows], [r[0] for r in ids], len(outbox), data_epoch_of(conn)
 
 
+def made(path) -> tuple[bytes, int]:
+    """A snapshot of the file at `path`, its bytes read from the open file `make` gives."""
+    data, epoch = snapshot.make(path)
+    with data:
+        return data.read(), epoch
+
+
 def install(engine, data: bytes, folder) -> str:
     with snapshot.received(data, folder) as (path, epoch):
         return snapshot.install(engine, path, epoch)
@@ -53,7 +60,7 @@ def install(engine, data: bytes, folder) -> str:
 def test_a_newer_epoch_replaces_the_replicas_data_and_clears_its_outbox(tmp_path):
     catalog_db(tmp_path / "w.sqlite3", 3, {1: (10.0, 4), 2: (20.0, 1)}, ["o-1"])
     replica = catalog_db(tmp_path / "r.sqlite3", 2, {1: (99.0, 9), 3: (30.0, 1)}, ["o-old"])
-    data, epoch = snapshot.make(tmp_path / "w.sqlite3")
+    data, epoch = made(tmp_path / "w.sqlite3")
     assert epoch == 3
     assert install(replica, data, tmp_path) == "replaced"
     # Its version 9 of book 1 came from a deposed writer's unacknowledged write: gone.
@@ -64,7 +71,7 @@ def test_a_newer_epoch_replaces_the_replicas_data_and_clears_its_outbox(tmp_path
 def test_the_same_epoch_is_merged_newer_version_wins(tmp_path):
     writer = catalog_db(tmp_path / "w.sqlite3", 3, {1: (10.0, 4), 2: (20.0, 2)}, ["o-1"])
     replica = catalog_db(tmp_path / "r.sqlite3", 3, {1: (11.0, 5), 2: (19.0, 1)}, ["o-2"])
-    data, _ = snapshot.make(tmp_path / "w.sqlite3")
+    data, _ = made(tmp_path / "w.sqlite3")
     assert install(replica, data, tmp_path) == "merged"
     # Book 1's version 5 was applied after the snapshot was made: it stays.
     assert state(replica) == ([(1, 11.0, 5), (2, 20.0, 2)], ["o-1", "o-2"], 1, 3)
@@ -75,7 +82,7 @@ def test_an_older_epoch_is_refused_and_changes_nothing(tmp_path):
     catalog_db(tmp_path / "w.sqlite3", 2, {1: (10.0, 4)})
     replica = catalog_db(tmp_path / "r.sqlite3", 3, {1: (11.0, 5)})
     before = state(replica)
-    data, _ = snapshot.make(tmp_path / "w.sqlite3")
+    data, _ = made(tmp_path / "w.sqlite3")
     with pytest.raises(SnapshotError) as refused:
         install(replica, data, tmp_path)
     assert refused.value.status == 409
@@ -93,7 +100,7 @@ def test_a_failure_mid_way_leaves_the_old_data(tmp_path):
         conn.execute("INSERT INTO order_decisions (order_id, status) VALUES ('o-bad', 'applied')")
     replica = catalog_db(tmp_path / "r.sqlite3", 2, {1: (99.0, 9)}, ["o-old"])
     before = state(replica)
-    data, _ = snapshot.make(path)
+    data, _ = made(path)
     with pytest.raises(SnapshotError, match="could not be installed"):
         install(replica, data, tmp_path)  # books were already deleted and copied by then
     assert state(replica) == before
@@ -102,7 +109,7 @@ def test_a_failure_mid_way_leaves_the_old_data(tmp_path):
 @pytest.mark.parametrize(
     ("data", "why"),
     [
-        (b"", "not a SQLite database"),
+        (b"", "a SQLite database file is required"),
         (b'{"books": []}', "not a SQLite database"),
         (snapshot.MAGIC + b"\0" * 200, "not a readable SQLite database"),
     ],
@@ -124,7 +131,7 @@ def test_a_database_without_the_catalog_tables_is_refused(tmp_path):
 
 def test_a_database_without_a_data_epoch_is_refused(tmp_path):
     catalog_db(tmp_path / "w.sqlite3", 0, {1: (10.0, 1)})
-    data, epoch = snapshot.make(tmp_path / "w.sqlite3")
+    data, epoch = made(tmp_path / "w.sqlite3")
     assert epoch == 0
     with pytest.raises(SnapshotError, match="no data_epoch"):
         install(None, data, tmp_path)
@@ -139,7 +146,7 @@ def test_installing_the_writers_snapshot_clears_a_restore_mark(tmp_path):
     conn.close()
     with replica.connect() as conn:
         assert restored.restored_at(conn) == "2026-12-02T03:00:00+00:00"
-    data, _ = snapshot.make(tmp_path / "w.sqlite3")
+    data, _ = made(tmp_path / "w.sqlite3")
     assert install(replica, data, tmp_path) == "replaced"
     with replica.connect() as conn:
         assert restored.restored_at(conn) is None
