@@ -23,7 +23,8 @@ class Book(db.Model):
     # Soft delete (withdrawn by staff): NULL while listed; the row and its stock stay.
     deleted_at: Mapped[str | None] = mapped_column(String, nullable=True)
     delete_comment: Mapped[str | None] = mapped_column(String, nullable=True)
-    # The epoch of the writer that last wrote the row (docs/scale.md §6): NULL counts as 0.
+    # The position of the commit that last wrote the row: its writer's epoch << 32 | that
+    # writer's commit count (docs/scale.md §6); NULL: written before positions (0).
     stamp: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 

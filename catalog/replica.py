@@ -15,7 +15,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
@@ -151,8 +151,9 @@ class CatalogReplica:
             drained = self.store.replicator.drain_queue(epoch=epoch)
         if not drained:
             return False  # the recovery queue may hold acknowledged writes: wait for it
-        own = self.store.data_epoch
-        states = self._peer_states(skip=self.store.role.grants.behind, since=own)
+        with self.store.engine.connect() as conn:
+            reached = position_of(conn)
+        states = self._peer_states(skip=self.store.role.grants.behind, since=reached)
         for name in set(self.store.replicator.peers) - {s["node"] for s in states}:
             self.store.role.grants.miss(name)  # did not answer: its base goes to its queue at once
         self._merge_same_base(states)
@@ -163,13 +164,14 @@ class CatalogReplica:
                 set_stamped_base(conn, epoch)  # this holder stamps every row it writes
                 restored.clear(conn)  # only a lone catalog takes over restored (role.whole)
                 staged = self.store.replicator.stage(conn, base)
+                self.store.position = position_of(conn)  # its commits stamp from here on
             self.store.data_epoch, self.store.restored = epoch, None
             ticket = self.store.replicator.enqueue(staged)
         return not self.store.replicator.wait(ticket, staged)
 
     def _peer_states(self, skip: set[str], since: int | None) -> list[dict]:
-        """Every reachable catalog's rows stamped `since` or later (None: all), asked all
-        at once (a cut one costs one timeout).
+        """Every reachable catalog's rows at position `since` or later (None: all of
+        them), asked all at once (a cut one costs one timeout).
 
         Only a help: every write an earlier holder acknowledged is already here or
         in our queue. So the old holder (`skip`) is not asked, and a slow peer is
@@ -188,19 +190,19 @@ class CatalogReplica:
             return [state for state in pool.map(ask, peers) if state]
 
     def _merge_same_base(self, states: list[dict]) -> None:
-        """Merge what the reachable replicas of our own base wrote since it (their rows
-        stamped with its epoch or later; `snapshot(since=...)`).
+        """Merge what the reachable replicas of our own base hold at or beyond our own
+        position (`snapshot(since=...)`): the commits of the old holder we lack.
 
-        Each such replica holds a prefix of that base's holder's updates, so
+        Each such replica holds a prefix of that base's holder's commits, so
         their union is that holder's longest prefix: it may add writes that
         were never acknowledged, never half of one. A replica of a newer base
         is left out: that base was never acknowledged, or the drained queue would
-        have brought it here; the delta this holder sends heals it (`catalog.heal`).
+        have brought it here; it heals from this holder (`catalog.heal`).
         """
         with self.store.ctx.write_lock, self.store.engine.begin() as conn:
             own = data_epoch_of(conn)
             for state in states:
-                if state.get("data_epoch", 0) == own and state.get("since") == own:
+                if state.get("data_epoch", 0) == own and state.get("since") is not None:
                     for entry in state["entries"]:
                         _apply_one(conn, entry)
 
@@ -221,19 +223,27 @@ class CatalogReplica:
             self.store.restored = None
 
     def snapshot(self) -> dict:
-        """GET /sync: what this replica holds (query `since`: only the rows stamped with
-        that epoch or later), the epoch of its base and whether that base is stamped."""
+        """GET /sync: what this replica holds (query `since`: only its rows at that
+        position or later), the epoch of its base, whether that base is stamped, and
+        the position it has reached."""
         since = QUERY_SINCE.read()
         with self.store.engine.connect() as conn:
             state = _state(conn, since)
             epoch, stamped = data_epoch_of(conn), stamped_base_of(conn)
+            reached = position_of(conn)
         entries = [{one: row} for _, part, one in PARTS for row in state[part]]
-        return {"data_epoch": epoch, "stamped_base": stamped, "since": since, "entries": entries}
+        return {
+            "data_epoch": epoch,
+            "stamped_base": stamped,
+            "since": since,
+            "position": reached,
+            "entries": entries,
+        }
 
 
 DATA_EPOCH = select(meta.c.value).where(meta.c.key == "data_epoch")  # built once
 STAMPED_BASE = select(meta.c.value).where(meta.c.key == "stamped_base")
-QUERY_SINCE = QueryInt("since", default=None, low=0, high=2**62)
+QUERY_SINCE = QueryInt("since", default=None, low=0, high=2**63 - 1)
 
 
 def data_epoch_of(conn: Connection) -> int:
@@ -266,8 +276,14 @@ def _set_meta(conn: Connection, key: str, value: int) -> None:
     )
 
 
+def position_of(conn: Connection) -> int:
+    """The position this replica has reached: the newest stamp it holds (0: none)."""
+    newest = [select(func.max(table.c.stamp)) for table, _, _ in PARTS]
+    return max((conn.execute(query).scalar() or 0) for query in newest)
+
+
 def _state(conn: Connection, since: int | None = None) -> dict:
-    """Every replicated row, or (`since` > 0) those stamped with epoch `since` or later."""
+    """Every replicated row, or (`since` > 0) those at position `since` or later."""
 
     def rows(table):
         query = select(table).order_by(*table.primary_key)
@@ -281,26 +297,29 @@ def _state(conn: Connection, since: int | None = None) -> dict:
 def _base_entry(conn: Connection, epoch: int) -> dict:
     """The base of `epoch` made of this holder's data (before it is marked as that base).
 
-    A delta when the data comes from a stamped base N: the rows stamped N or later,
-    which is all that can differ from any other replica of base N (docs/scale.md §6;
-    rows stamped earlier are base N's own on every replica of it). Otherwise, after
-    an upgrade from a version that did not stamp rows, the whole state."""
+    When the data comes from a stamped base N, a delta: the rows at the position
+    this holder reached or later (its last commit, which a replica may hold half
+    of). A replica of base N at that same position holds everything before it
+    as we do (each holds a prefix of base N's holder's commits), so the delta
+    makes it what we are; any other replica heals (docs/scale.md §6). After an
+    upgrade from a version that did not stamp rows: the whole state."""
     own = data_epoch_of(conn)
     if own == 0 or stamped_base_of(conn) == own:
-        return {"epoch": epoch, "delta": _state(conn, own), "base_from": own, "stamped": True}
-    return {"epoch": epoch, "base": _state(conn), "stamped": True}
+        reached = position_of(conn) if own else 0  # no base yet: the whole state
+        delta = _state(conn, reached)
+        return {"epoch": epoch, "delta": delta, "base_from": own, "position": reached} | STAMPED
+    return {"epoch": epoch, "base": _state(conn)} | STAMPED
+
+
+STAMPED = {"stamped": True}  # a base made by a writer that stamps every row it writes
 
 
 def _take_base(conn: Connection, entry: dict, have: int) -> None:
     """Install a new holder's base (whole, or a delta from the base this replica has)."""
     epoch = entry["epoch"]
     if "delta" in entry:
-        since = entry.get("base_from", 0)
-        if not (have == since and (since == 0 or stamped_base_of(conn) == since)):
-            raise Behind(epoch, f"the base of epoch {epoch} is a delta from {since} (have {have})")
-        if since and _beyond(conn, entry["delta"], since):
-            raise Behind(epoch, f"holds writes of epoch {since} the holder of {epoch} never had")
-        _install_delta(conn, entry["delta"], since)
+        _check_delta(conn, entry, have)
+        _install_delta(conn, entry["delta"], entry.get("position", 0))
     else:
         _install(conn, entry["base"])
     set_data_epoch(conn, epoch)
@@ -325,25 +344,39 @@ def _install(conn: Connection, base: dict, epoch: int | None = None) -> None:
         restored.clear(conn)  # a holder's whole base: what a restored file lacked is in it
 
 
-def _beyond(conn: Connection, delta: dict, since: int) -> bool:
-    """Whether this replica has a row stamped `since` or later that the delta lacks: a
-    write the old holder never had acknowledged, which reached only us. We cannot tell
-    how that row stood before it, so a delta cannot undo it (the snapshot can)."""
+def _check_delta(conn: Connection, entry: dict, have: int) -> None:
+    """Behind unless the delta makes this replica what its holder is: we hold its base
+    N (stamped), every commit before its position, and nothing at or beyond it that
+    it lacks (a write the old holder never had acknowledged, which reached only us:
+    a delta cannot say how that row stood before it; the snapshot can)."""
+    epoch, base, at = entry["epoch"], entry.get("base_from", 0), entry.get("position", 0)
+    if not (have == base and (base == 0 or stamped_base_of(conn) == base)):
+        raise Behind(epoch, f"the base of epoch {epoch} is a delta of base {base} (have {have})")
+    if not at:
+        return  # position 0: the whole state
+    if position_of(conn) < at:
+        raise Behind(epoch, f"lacks commits of epoch {base} that the holder of {epoch} has")
+    if _beyond(conn, entry["delta"], at):
+        raise Behind(epoch, f"holds writes of epoch {base} the holder of {epoch} never had")
+
+
+def _beyond(conn: Connection, delta: dict, at: int) -> bool:
+    """Whether this replica has a row at position `at` or later that the delta lacks."""
     for table, part, _ in PARTS:
         keys = [c.name for c in table.primary_key]
         sent = {tuple(row[k] for k in keys) for row in delta.get(part, ())}
-        query = select(*table.primary_key).where(table.c.stamp >= since)
+        query = select(*table.primary_key).where(table.c.stamp >= at)
         if any(tuple(row) not in sent for row in conn.execute(query)):
             return True
     return False
 
 
-def _install_delta(conn: Connection, delta: dict, since: int) -> None:
-    """Make this replica of base `since` the new holder's state: its rows stamped `since`
-    or later are all in the delta (`_beyond`), so they go and the holder's come in
-    (overwriting a row we hold from before `since` that the holder changed since)."""
+def _install_delta(conn: Connection, delta: dict, at: int) -> None:
+    """Make this replica the new holder's state: our rows at position `at` or later are
+    all in the delta (`_check_delta`), so they go and the holder's come in (overwriting
+    a row we hold from before `at` that the holder changed since: its own last commit)."""
     for table, _, _ in PARTS:
-        conn.execute(delete(table).where(table.c.stamp >= since) if since else delete(table))
+        conn.execute(delete(table).where(table.c.stamp >= at) if at else delete(table))
     conn.execute(delete(outbox_table))
     for table, part, _ in PARTS:
         if delta.get(part):

@@ -18,13 +18,20 @@ LISTED = select(books).where(
 )
 
 
-STAMP = "bazar.stamp"  # key in Connection.info: the epoch `CatalogStore._commit` writes as
+STAMP = "bazar.stamp"  # key in Connection.info: the position `CatalogStore._commit` writes at
+EPOCH_SHIFT = 32  # a position is epoch << 32 | the holder's commit count in that epoch
 
 
 def stamp(conn: Connection) -> int:
-    """The epoch the writer stamps on every row it writes in this transaction
-    (docs/scale.md §6); set by `CatalogStore._commit` for its transaction only."""
+    """The position the writer stamps on every row it writes in this transaction: its
+    epoch and its commit count, so positions grow with every commit of every holder
+    (docs/scale.md §6). Set by `CatalogStore._commit` for its transaction only."""
     return conn.info[STAMP]
+
+
+def next_position(last: int, epoch: int) -> int:
+    """The position of the writer of `epoch`'s next commit after `last`."""
+    return max(last, epoch << EPOCH_SHIFT) + 1
 
 
 def now_text() -> str:

@@ -177,8 +177,9 @@ EPOCH = validate.Range(min=0, max=2**62)
 
 
 def stamp_field():
-    """The epoch of the writer that last wrote a row (docs/scale.md §6); absent: NULL."""
-    return StrictInteger(load_default=None, allow_none=True, validate=EPOCH)
+    """The position of the commit that last wrote a row (docs/scale.md §6): its writer's
+    epoch << 32 | that writer's commit count; absent: NULL."""
+    return StrictInteger(load_default=None, allow_none=True, validate=ROW_ID)
 
 
 class BookRowSchema(Schema):
@@ -276,6 +277,7 @@ class CatalogEntrySchema(Schema):
     # A new holder's base as a delta (docs/scale.md §6): its rows stamped >= base_from.
     delta = fields.Nested(BaseSchema)
     base_from = StrictInteger(validate=EPOCH)
+    position = StrictInteger(validate=ROW_ID, metadata={"description": "the delta's first"})
     stamped = fields.Boolean(metadata={"description": "a base made by a writer that stamps"})
 
 

@@ -24,7 +24,7 @@ from catalog import accounts, audit, decisions
 from catalog.models import BookKey
 from catalog.replica import data_epoch_of, set_data_epoch
 from catalog.role import CatalogRole
-from catalog.rows import STAMP, any_book, books, listed_book, now_text, stamp
+from catalog.rows import STAMP, any_book, books, listed_book, next_position, now_text, stamp
 from common.node import NodeContext
 from common.observe.metrics import CATALOG_WRITES
 from common.replication.replicator import Replicator
@@ -45,6 +45,7 @@ class CatalogStore:
         self.reads = 0  # reads served, for /health (a statistic: no lock needed)
         self.data_epoch = 0
         self.restored: str | None = None  # restored from a backup, no writer's base since
+        self.position = 0  # of this holder's last commit (`rows.stamp`; set at takeover)
         self.acking = 0  # writes committed here and not yet answered (`hand_off` waits)
         self._acking_lock = threading.Lock()
 
@@ -277,7 +278,8 @@ class CatalogStore:
                 raise ApiError(421, "not the primary")
             epoch = self.role.epoch
             with self.engine.begin() as conn:
-                conn.info[STAMP] = epoch  # every row written here is stamped (docs/scale.md §6)
+                self.position = next_position(self.position, epoch)
+                conn.info[STAMP] = self.position  # every row written here carries it
                 try:
                     result, entries = change(conn)
                 finally:
