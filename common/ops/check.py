@@ -15,15 +15,16 @@ from common.config import Cluster
 
 QUERIES = {
     "catalog": {
-        "books": "SELECT id, title, topic, cost, quantity, version, deleted_at, delete_comment "
-        "FROM books ORDER BY id",
-        "order_decisions": "SELECT order_id, book_id, quantity, status, total, items "
+        # `stamp` too: a failover's delta base relies on replicas agreeing on positions.
+        "books": "SELECT id, title, topic, cost, quantity, version, deleted_at, delete_comment, "
+        "stamp FROM books ORDER BY id",
+        "order_decisions": "SELECT order_id, book_id, quantity, status, total, items, stamp "
         "FROM order_decisions ORDER BY order_id",
-        "book_keys": "SELECT key, book_id, digest FROM book_keys ORDER BY key",
-        "staff_accounts": "SELECT name, role, password_hash, created_at, disabled_at, version "
-        "FROM staff_accounts ORDER BY name",
+        "book_keys": "SELECT key, book_id, digest, stamp FROM book_keys ORDER BY key",
+        "staff_accounts": "SELECT name, role, password_hash, created_at, disabled_at, version, "
+        "stamp FROM staff_accounts ORDER BY name",
         "audit_log": "SELECT id, write_id, at, staff, role, action, book_id, before, after, "
-        "request_id FROM audit_log ORDER BY id",
+        "request_id, stamp FROM audit_log ORDER BY id",
     },
     "order": {
         "orders": "SELECT order_id, book_id, quantity, total, status, created_at FROM orders "
@@ -33,6 +34,16 @@ QUERIES = {
     },
 }
 SECRET_COLUMNS = {"password_hash"}  # a difference is named, its values are not printed
+LATER = ", stamp FROM "  # a file of a version before positions has no stamp: NULL there
+
+
+def _fitted(conn: sqlite3.Connection, query: str) -> str:
+    """`query`, reading NULL for a stamp column the file's table does not have yet."""
+    if LATER not in query:
+        return query
+    table = query.split(LATER)[1].split()[0]
+    have = {row[1] for row in conn.execute("SELECT * FROM pragma_table_info(?)", (table,))}
+    return query if "stamp" in have else query.replace(LATER, ", NULL FROM ")
 
 
 def read_rows(path: Path, query: str) -> list[tuple]:
@@ -53,7 +64,7 @@ def table_rows(path: Path, query: str) -> tuple[list[tuple] | None, str]:
         return None, "no database file"
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
-        return conn.execute(query).fetchall(), ""
+        return conn.execute(_fitted(conn, query)).fetchall(), ""
     except sqlite3.Error as e:  # no such table or column, not a database: said, not raised
         return None, str(e)
     finally:
