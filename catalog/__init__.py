@@ -55,6 +55,7 @@ def create_app(
     ctx.details["outbox"] = lambda: outbox_view(store.replicator)
     ctx.details["reason"] = lambda: replica.healer.reason
     ctx.details["snapshots"] = lambda: replica.healer.installed
+    ctx.details["caught_up"] = lambda: replica.healer.caught_up  # on rows, not a snapshot
     ctx.details["restored"] = lambda: store.restored  # from a backup, not yet healed
     live_metrics(app).add(lambda: catalog_figures(role, store, replica.healer))
     live_metrics(app).add(lambda: outbox_figures(store.replicator))

@@ -21,9 +21,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from catalog import snapshot
+from catalog import catchup, snapshot
+from catalog.schemas import BaseSchema
 from common.http import Unreachable
-from common.web import ApiError
+from common.web import ApiError, tolerant
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Healer:
         self.store = store  # CatalogStore: the node's data, role and context
         self.clock = clock
         self.installed = 0  # snapshots installed (a statistic for /health and /metrics)
+        self.caught_up = 0  # times it caught up on rows instead (`catalog.catchup`)
         self.failed = 0  # tries that did not end with a snapshot installed
         self._needed = 0  # the newest epoch this replica found itself without the base of
         self._why = ""
@@ -51,9 +53,11 @@ class Healer:
             return None
         return self._why
 
-    def heal(self, needed: int, why: str) -> bool:
-        """Get the writer's snapshot unless this replica's base is already of `needed` or
-        newer; True once it is. False (and `reason` says why) if that did not work now."""
+    def heal(self, needed: int, why: str, base: tuple[int, int] | None = None) -> bool:
+        """Catch up on rows (`catalog.catchup`: `base` is (made from, position) of the
+        delta base that did not fit) or else get the writer's snapshot, unless this
+        replica's base is already of `needed` or newer; True once it is. False (and
+        `reason` says why) if that did not work now."""
         with self._lock:
             if self.store.data_epoch >= needed:
                 return True
@@ -62,7 +66,8 @@ class Healer:
             if self.clock() < self._next_try:
                 return False
             try:
-                self._fetch_and_install(needed)
+                if not (base and self._catch_up(needed, base)):
+                    self._fetch_and_install(needed)
             except ApiError as e:
                 self._failed(why, e.message)
                 return False
@@ -89,16 +94,56 @@ class Healer:
         log.info("installed a snapshot of epoch %d (%s)", epoch, how)
         return {"installed": how, "data_epoch": epoch}
 
-    def _fetch_and_install(self, needed: int) -> None:
+    def _catch_up(self, needed: int, base: tuple[int, int]) -> bool:
+        """Ask the writer for the rows that differ (`catalog.catchup`); False if it cannot
+        answer that way (the snapshot, then)."""
+        ctx, role = self.store.ctx, self.store.role
+        with self.store.engine.connect() as conn:
+            asked = catchup.question(conn, *base)
+        if asked is None:
+            return False
+        timeout = (ctx.cluster.tuning.connect_timeout, FETCH_READ_TIMEOUT)
+        try:
+            reply = ctx.client.request(
+                self._writer(), "POST", "/sync/rows", json=asked, timeout=timeout, traced=False
+            )
+        except Unreachable:
+            return False
+        if reply.status_code != 200:
+            log.info("no catch-up on rows (%s): %s", reply.status_code, _message(reply))
+            return False
+        answer = reply.json()
+        answer["rows"] = tolerant(BaseSchema).load(answer["rows"])
+        if answer["data_epoch"] < needed:
+            return False
+        role.fence.admit(answer["data_epoch"], "catch-up")  # 409 if a newer holder exists
+        with ctx.write_lock:
+            if role.epoch:  # a holder never takes another's data (its takeover merges)
+                return False
+            with self.store.engine.begin() as conn:
+                epoch = catchup.install(conn, asked, answer)
+            self.store.data_epoch, self.store.restored = epoch, None
+        self.caught_up += 1
+        rows = sum(len(part) for part in answer["rows"].values())
+        log.info("caught up on %d rows to the base of epoch %d (no snapshot)", rows, epoch)
+        return True
+
+    def _writer(self):
         ctx = self.store.ctx
         holder = self.store.role.group.view().holder
         if not holder or holder == ctx.node.name:
-            raise ApiError(503, f"no writer to ask for a snapshot (lease holder: {holder})")
+            raise ApiError(503, f"no writer to ask (lease holder: {holder})")
+        return ctx.cluster.node(holder)
+
+    def _fetch_and_install(self, needed: int) -> None:
+        ctx = self.store.ctx
+        writer = self._writer()
+        holder = writer.name
         timeout = (ctx.cluster.tuning.connect_timeout, FETCH_READ_TIMEOUT)
 
         def download(into):
             try:
-                reply = ctx.client.download(ctx.cluster.node(holder), "/snapshot", into, timeout)
+                reply = ctx.client.download(writer, "/snapshot", into, timeout)
             except Unreachable as e:
                 raise ApiError(503, f"{holder} unreachable ({e})") from None
             if reply.status_code != 200:

@@ -67,9 +67,10 @@ PARTS = (
 class Behind(CannotApplyYet):
     """An update from a newer epoch than this replica's base: it needs that base first."""
 
-    def __init__(self, epoch: int, message: str):
+    def __init__(self, epoch: int, message: str, base: tuple[int, int] | None = None):
         super().__init__(message)
         self.epoch = epoch  # the epoch whose base is missing
+        self.base = base  # (made from base, at position) of a delta it could not take
 
 
 class CatalogReplica:
@@ -108,7 +109,7 @@ class CatalogReplica:
         try:
             self.apply(entries)
         except Behind as e:
-            if not self.healer.heal(e.epoch, str(e)):
+            if not self.healer.heal(e.epoch, str(e), e.base):
                 raise
             self.apply(entries)
 
@@ -160,6 +161,7 @@ class CatalogReplica:
         with self.store.ctx.write_lock:
             with self.store.engine.begin() as conn:
                 base = _base_entry(conn, epoch)
+                _set_meta(conn, BASE_FROM, data_epoch_of(conn))  # for replicas to catch up
                 set_data_epoch(conn, epoch)
                 set_stamped_base(conn, epoch)  # this holder stamps every row it writes
                 restored.clear(conn)  # only a lone catalog takes over restored (role.whole)
@@ -242,7 +244,6 @@ class CatalogReplica:
 
 
 DATA_EPOCH = select(meta.c.value).where(meta.c.key == "data_epoch")  # built once
-STAMPED_BASE = select(meta.c.value).where(meta.c.key == "stamped_base")
 QUERY_SINCE = QueryInt("since", default=None, low=0, high=2**63 - 1)
 
 
@@ -258,7 +259,14 @@ def set_data_epoch(conn: Connection, epoch: int) -> None:
 def stamped_base_of(conn: Connection) -> int | None:
     """The epoch of this replica's base if that base, and every update of its epoch
     here, came from a writer that stamps rows (so a delta from it is whole)."""
-    row = conn.execute(STAMPED_BASE).first()
+    return meta_int(conn, "stamped_base")
+
+
+BASE_FROM = "base_from"  # at a holder: the base its own base was made from
+
+
+def meta_int(conn: Connection, key: str) -> int | None:
+    row = conn.execute(select(meta.c.value).where(meta.c.key == key)).first()
     return int(row[0]) if row else None
 
 
@@ -355,9 +363,11 @@ def _check_delta(conn: Connection, entry: dict, have: int) -> None:
     if not at:
         return  # position 0: the whole state
     if position_of(conn) < at:
-        raise Behind(epoch, f"lacks commits of epoch {base} that the holder of {epoch} has")
+        why = f"lacks commits of epoch {base} that the holder of {epoch} has"
+        raise Behind(epoch, why, (base, at))
     if _beyond(conn, entry["delta"], at):
-        raise Behind(epoch, f"holds writes of epoch {base} the holder of {epoch} never had")
+        why = f"holds writes of epoch {base} the holder of {epoch} never had"
+        raise Behind(epoch, why, (base, at))
 
 
 def _beyond(conn: Connection, delta: dict, at: int) -> bool:

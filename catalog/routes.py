@@ -7,7 +7,7 @@ import os
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.wsgi import wrap_file
 
-from catalog import snapshot
+from catalog import catchup, snapshot
 from catalog.heal import Healer
 from catalog.replica import QUERY_SINCE
 from catalog.schemas import (
@@ -25,6 +25,8 @@ from catalog.schemas import (
     KeyedNewBookSchema,
     NewAccountRowSchema,
     OutcomeSchema,
+    RowsSchema,
+    RowsWantedSchema,
     SearchHitSchema,
     SnapshotInstalledSchema,
     StaffAccountSchema,
@@ -321,6 +323,17 @@ def snapshot_out():
     }
     body = wrap_file(request.environ, data, snapshot.CHUNK)  # read from disk as it is sent
     return Response(body, mimetype=snapshot.MEDIA_TYPE, headers=headers, direct_passthrough=True)
+
+
+@doc(body=RowsWantedSchema, responses={200: RowsSchema}, errors=(409, 413, 421))
+@bp.post("/sync/rows")
+def rows_wanted():
+    """The rows a replica of the base this writer's base was made from lacks: ours at
+    position `since` or later and ours of each key it holds there (primary only)."""
+    body = load_body(RowsWantedSchema)
+    _require_primary()
+    with store().engine.connect() as conn:
+        return jsonify(catchup.answer(conn, body))
 
 
 @doc(body=SNAPSHOT_FILE, responses={200: SnapshotInstalledSchema}, errors=(409,))

@@ -281,6 +281,30 @@ class CatalogEntrySchema(Schema):
     stamped = fields.Boolean(metadata={"description": "a base made by a writer that stamps"})
 
 
+class RowsWantedSchema(Schema):
+    """A replica's question for the rows it lacks (`catalog.catchup`)."""
+
+    since = StrictInteger(required=True, validate=ROW_ID)
+    base_from = StrictInteger(required=True, validate=EPOCH)
+    keys = fields.Dict(
+        keys=fields.String(
+            validate=validate.OneOf(["books", "decisions", "keys", "accounts", "audit"])
+        ),
+        values=fields.List(fields.Raw(), validate=validate.Length(max=50_000)),
+        required=True,
+        metadata={"description": "the keys of its rows at position `since` or later"},
+    )
+
+
+class RowsSchema(Schema):
+    """The writer's rows at `since` or later and its version of each key asked for."""
+
+    data_epoch = fields.Integer(required=True)
+    stamped = fields.Boolean(required=True)
+    rows = fields.Nested(BaseSchema, required=True)
+    absent = fields.Dict(keys=fields.String(), values=fields.List(fields.Raw()), required=True)
+
+
 class SnapshotInstalledSchema(Schema):
     installed = fields.String(
         required=True,
