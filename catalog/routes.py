@@ -21,6 +21,7 @@ from catalog.schemas import (
     KeyedNewBookSchema,
     NewAccountRowSchema,
     OutcomeSchema,
+    SearchHitSchema,
     SearchPageSchema,
     SnapshotInstalledSchema,
     StaffAccountSchema,
@@ -33,7 +34,7 @@ from catalog.store import CatalogStore
 from common.fields import MAX_QUANTITY
 from common.http import ORIGIN_HEADER
 from common.openapi import doc
-from common.pages import CURSOR_SCHEMA, ID_KEY, PAGE_LIMIT, RANK_KEY, read_after
+from common.pages import CURSOR_SCHEMA, ID_KEY, PAGE_LIMIT, RANK_KEY, WHOLE, paged, read_after
 from common.replication.routes import add_sync_routes
 from common.shapes import (
     AUDIT_ACTIONS,
@@ -72,16 +73,28 @@ def _require_primary() -> None:
 
 
 PAGE_QUERY = {"limit": PAGE_LIMIT.schema, "after": CURSOR_SCHEMA}
-WORDS_QUERY = {"q": Q_SCHEMA, **PAGE_QUERY}
+WORDS_QUERY = {"q": {**Q_SCHEMA, "required": True}, **PAGE_QUERY}
 
 
-@doc(responses={200: SearchPageSchema}, errors=(400, 503), query=PAGE_QUERY)
+def page_or_list(page_schema, row_schema) -> dict:
+    """A page, or (asked with neither `limit` nor `after`) the whole list as before
+    pages, for front-ends of the previous release during a roll (docs/upgrading.md)."""
+    either = {"oneOf": [page_schema, row_schema(many=True)]}
+    return {200: {"application/json": {"schema": either}}}
+
+
+def _paged(found: dict):
+    """The page as asked: {"entries", "next"}, or the rows alone to an older front-end."""
+    return jsonify(found if paged() else found["entries"])
+
+
+@doc(responses=page_or_list(SearchPageSchema, SearchHitSchema), errors=(400, 503), query=PAGE_QUERY)
 @bp.get("/search/<path:topic>")
 def search_topic(topic: str):
     """A page of the books under a topic (case-insensitive), by id; `next`: the next
     page's cursor."""
-    limit, after = PAGE_LIMIT.read(), read_after(ID_KEY)
-    return jsonify(store().search(topic, limit, after))
+    limit, after = PAGE_LIMIT.read() if paged() else WHOLE, read_after(ID_KEY)
+    return _paged(store().search(topic, limit, after))
 
 
 @doc(responses={200: WordPageSchema}, errors=(400, 503), query=WORDS_QUERY)
@@ -183,7 +196,7 @@ DELETED = {"true": True, "false": False, "any": None}
 
 
 @doc(
-    responses={200: StaffBookPageSchema},
+    responses=page_or_list(StaffBookPageSchema, StaffBookSchema),
     errors=(400, 503),
     query={"deleted": {"type": "string", "enum": list(DELETED)}, **PAGE_QUERY},
 )
@@ -194,8 +207,9 @@ def list_books():
     choice = request.args.get("deleted", "false")
     if choice not in DELETED:
         raise ApiError(400, "deleted: must be true, false or any")
-    found = store().books(DELETED[choice], PAGE_LIMIT.read(), read_after(ID_KEY))
-    return jsonify({**found, "entries": STAFF_BOOK_OUT.dump(found["entries"], many=True)})
+    limit = PAGE_LIMIT.read() if paged() else WHOLE
+    found = store().books(DELETED[choice], limit, read_after(ID_KEY))
+    return _paged({**found, "entries": STAFF_BOOK_OUT.dump(found["entries"], many=True)})
 
 
 @doc(body=KeyedNewBookSchema, responses={201: StaffBookSchema}, errors=(421, 422, 503))

@@ -65,6 +65,15 @@ def _part(value, kind: type):
     raise ApiError(400, NOT_A_CURSOR)
 
 
+WHOLE = 2**62  # the "limit" of a list asked for whole (`paged`)
+
+
+def paged() -> bool:
+    """Whether the caller asked for pages (`limit` or `after`). A front-end of the
+    previous release asks for neither and reads the whole list, as before pages."""
+    return "limit" in request.args or "after" in request.args
+
+
 def read_after(kinds: tuple[type, ...]) -> list | None:
     """The `after` query parameter, decoded (None: the first page)."""
     text = request.args.get("after")
@@ -93,6 +102,12 @@ def cut(rows: list, limit: int, key: Callable[[dict], Sequence]) -> tuple[list, 
 def page(rows: list, cursor) -> dict:
     """A page as a catalog answers it to a front-end (as GET /audit does)."""
     return {"entries": rows, "next": cursor}
+
+
+def as_page(answer: dict | list) -> dict:
+    """A catalog's answer as a page: a catalog of the previous release answers the whole
+    list (during a roll, or after rolling back), which is one last page."""
+    return page(answer, None) if isinstance(answer, list) else answer
 
 
 def link_next(response: Response, params: dict, cursor) -> Response:

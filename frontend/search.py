@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from common.cluster import Router
 from common.openapi import doc
-from common.pages import CURSOR_SCHEMA, PAGE_LIMIT, link_next, read_cursor
+from common.pages import CURSOR_SCHEMA, PAGE_LIMIT, as_page, link_next, read_cursor
 from common.web import ApiError
 from common.words import Q_SCHEMA, words
 from frontend import freshness
@@ -26,7 +26,7 @@ from frontend.services import _serve, call, relay
 
 searches = Blueprint("searches", __name__)
 PAGE_QUERY = {"limit": PAGE_LIMIT.schema, "after": CURSOR_SCHEMA}
-WORDS_QUERY = {"q": Q_SCHEMA, **PAGE_QUERY}
+WORDS_QUERY = {"q": {**Q_SCHEMA, "required": True}, **PAGE_QUERY}
 CACHE_CONTROL = {"Cache-Control": freshness.HEADER_SCHEMA}
 
 
@@ -93,7 +93,7 @@ def fetch_page(
     def read() -> dict:
         ticket = cache.ticket()
         sent = {k: v for k, v in params.items() if v is not None}
-        page = relay(call(router, "read", "catalog", "GET", path, params=sent))
+        page = as_page(relay(call(router, "read", "catalog", "GET", path, params=sent)))
         cache.put_search(key, page, ticket)
         return page
 

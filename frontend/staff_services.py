@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from common import money
 from common.cluster import Router
 from common.http import Unreachable
+from common.pages import as_page
 from common.web import ApiError
 from frontend.cache import BookCache
 from frontend.csv_export import to_csv
@@ -48,7 +49,7 @@ def books(router: Router, deleted: str, limit: int, after: str | None = None) ->
     """A page of staff's list, read from a catalog replica (never from the cache):
     {"entries", "next"}."""
     params = {"deleted": deleted, "limit": limit, **({"after": after} if after else {})}
-    return relay(call(router, "read", "catalog", "GET", "/books", params=params))
+    return as_page(relay(call(router, "read", "catalog", "GET", "/books", params=params)))
 
 
 def book_pages(router: Router, first: dict | None = None) -> Iterator[list[dict]]:

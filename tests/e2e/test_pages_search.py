@@ -124,6 +124,18 @@ def test_a_cursor_we_did_not_make_is_a_400(cluster, shop, path, after):
     assert_error(response, 400, "after")
 
 
+def test_a_catalog_asked_without_pages_answers_the_whole_list_as_before(cluster, many):
+    """What a front-end of the previous release asks during a roll (docs/upgrading.md)."""
+    topic, ids = many
+    catalog = cluster.names("catalog")[0]
+    whole = cluster.call(catalog, "GET", f"/search/{topic}")
+    assert [hit["id"] for hit in whole.json()] == ids
+    paged = cluster.call(catalog, "GET", f"/search/{topic}", params={"limit": 5}).json()
+    assert [hit["id"] for hit in paged["entries"]] == ids[:5] and paged["next"]
+    books = cluster.call(catalog, "GET", "/books", params={"deleted": "any"}).json()
+    assert isinstance(books, list) and set(ids) <= {book["id"] for book in books}
+
+
 def test_a_topic_cursor_is_not_a_word_search_cursor(cluster, many):
     topic, _ = many
     link = cluster.api.get(f"/search/{topic}", params={"limit": 5}).links["next"]["url"]
