@@ -107,7 +107,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=23)
     parser.add_argument("--keep", type=Path, help="write the database here and keep it")
     args = parser.parse_args()
-    rng = random.Random(args.seed)  # noqa: S311  # nosec B311: made-up titles, no secret
+    # made-up titles, nothing secret
+    rng = random.Random(args.seed)  # noqa: S311  # nosec B311
     words = vocabulary(rng, 5000)
     topics = [f"{zipf_pick(rng, words)} {i}" for i in range(500)]
     with tempfile.TemporaryDirectory() as folder:
