@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, delete, insert, update
 from catalog import search, snapshot
 from catalog.models import db
 from catalog.replica import books, set_data_epoch
+from common.ops import check
 from common.pages import ID_KEY, RANK_KEY, decode
 from common.storage.upgrade import upgrade
 from common.web import ApiError
@@ -158,17 +159,48 @@ def test_a_database_made_before_the_index_gets_it_at_start(tmp_path):
 
 
 def test_a_table_rebuilt_by_an_upgrade_gets_its_triggers_and_index_back(tmp_path):
+    """An older file whose books.delete_comment was NOT NULL: the upgrade rebuilds the
+    table (and so drops its triggers); the next start makes them and the index again."""
     path = tmp_path / "up.sqlite3"
-    engine = make(path)
-    with sqlite3.connect(path) as conn:  # an older file: deleted_at NOT NULL, say
-        conn.execute("DROP TRIGGER books_fts_insert")
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE books (id INTEGER PRIMARY KEY, title VARCHAR NOT NULL, "
+            "topic VARCHAR NOT NULL, cost FLOAT NOT NULL, quantity INTEGER NOT NULL, "
+            "version INTEGER NOT NULL, deleted_at VARCHAR, delete_comment VARCHAR NOT NULL);"
+            "INSERT INTO books VALUES (1, 'Old Tale', 'spring', 20.0, 9, 1, NULL, '');"
+        )
+    engine = create_engine(f"sqlite:///{path}")
+    assert search.install(engine) is True
     engine.dispose()
-    upgrade(path, db.metadata)
+    assert any("books: rebuilt" in step for step in upgrade(path, db.metadata))
+    with sqlite3.connect(path) as conn:
+        triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        assert triggers.fetchall() == []  # gone with the old table
     assert search.install(engine) is True
     with engine.begin() as conn:
         conn.execute(insert(books).values(id=9, title="Nine", topic="x", cost=1, quantity=1))
-    assert words(engine, "nine")[0] == [9]
+    assert words(engine, "nine")[0] == [9] and words(engine, "old tale")[0] == [1]
+    assert topic(engine, "SPRING")[0] == [1]
     assert _integrity(engine)
+
+
+def test_bazar_check_compares_the_rows_never_the_index_inside(tmp_path):
+    """Two replicas with the same rows reached by different paths (one renamed a book
+    back and forth): their FTS5 shadow tables differ, `bazar check`'s tables do not."""
+    one, two = make(tmp_path / "1.sqlite3"), make(tmp_path / "2.sqlite3")
+    for title in ("Interim", TITLES[1][1]):
+        with two.begin() as conn:
+            conn.execute(update(books).where(books.c.id == 2).values(title=title))
+    for table, query in check.QUERIES["catalog"].items():
+        assert "fts" not in query
+        assert check.read_rows(tmp_path / "1.sqlite3", query) == check.read_rows(
+            tmp_path / "2.sqlite3", query
+        ), table
+    shadow = "SELECT block FROM books_fts_data ORDER BY id"
+    assert check.read_rows(tmp_path / "1.sqlite3", shadow) != check.read_rows(
+        tmp_path / "2.sqlite3", shadow
+    )
+    assert words(one, "rpc") == words(two, "rpc")
 
 
 def test_a_snapshot_installed_keeps_the_index_in_step(tmp_path):
