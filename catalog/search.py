@@ -67,7 +67,7 @@ def install(engine: Engine) -> bool:
 # -- topic pages ----------------------------------------------------------------------
 TOPIC_PAGE = text(
     "SELECT id, title FROM books WHERE lower(topic) = lower(:topic) AND deleted_at IS NULL "
-    "AND id > :after ORDER BY lower(topic), id LIMIT :n"
+    "AND id > :after ORDER BY id LIMIT :n"
 )
 
 
