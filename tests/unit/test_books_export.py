@@ -85,3 +85,16 @@ def test_an_old_catalogs_whole_list_is_one_last_page():
     catalog = OldCatalog(3)
     text = "".join(staff_services.books_csv(catalog))
     assert len(catalog.asked) == 1 and text.count("\r\n") == 4
+
+
+def test_the_route_streams_every_page_to_the_client(frontend_app):
+    catalog = PagedCatalog(2300)
+    frontend_app.extensions["frontend.router"] = catalog
+    token = frontend_app.config["test.cluster"].staff_token
+    client = frontend_app.test_client()
+    response = client.get("/books.csv", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and response.is_streamed
+    assert response.headers["Content-Disposition"] == 'attachment; filename="books.csv"'
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True), newline="")))
+    assert [int(r["id"]) for r in rows] == list(range(1, 2301))
+    assert len(catalog.asked) == 3
