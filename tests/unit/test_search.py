@@ -91,6 +91,22 @@ def test_fts5_syntax_in_q_is_never_read_as_such(engine, q):
     assert search.match_expression(q).count('"') % 2 == 0
 
 
+@pytest.mark.parametrize(
+    ("q", "expression"),
+    [
+        ("dos", '"dos"*'),
+        ('dos "rpc*', '"dos"* AND "rpc"*'),
+        ("NEAR(a b) OR -c", '"NEAR"* AND "a"* AND "b"* AND "OR"* AND "c"*'),
+        ("title:x^y", '"title"* AND "x"* AND "y"*'),
+        ("\uff24\uff2f\uff33", '"DOS"*'),  # full-width letters, as NFKC reads them
+        ("Crème_brûlée", '"Crème"* AND "brûlée"*'),
+        ("x" * 200, f'"{"x" * 200}"*'),
+    ],
+)
+def test_the_query_builder_quotes_every_word_and_ands_them(q, expression):
+    assert search.match_expression(q) == expression
+
+
 @pytest.mark.parametrize("q", ["", "   ", '"*"', "-", "___", "!?", "x" * 201])
 def test_q_without_a_word_or_too_long_is_a_400(engine, q):
     with pytest.raises(ApiError) as refused:
