@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, delete, insert, update
 from catalog import search, snapshot
 from catalog.models import db
 from catalog.replica import books, set_data_epoch
-from common.ops import check
+from common.ops import backup, check
 from common.pages import ID_KEY, RANK_KEY, decode
 from common.storage.upgrade import upgrade
 from common.web import ApiError
@@ -236,3 +236,9 @@ def _integrity(engine) -> bool:
     with engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO books_fts(books_fts, rank) VALUES ('integrity-check', 1)")
     return True
+
+
+def test_a_backups_description_names_the_tables_not_the_index(tmp_path):
+    make(tmp_path / "c.sqlite3").dispose()
+    lines = backup.describe(tmp_path / "c.sqlite3", "catalog")
+    assert "books 5" in lines[0] and "fts" not in lines[0], lines
