@@ -10,9 +10,13 @@ agree) and are left out when reading.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from common.offload import off_loop
 from common.pages import cut
 from common.words import words
 
@@ -87,7 +91,7 @@ def match_expression(q: str) -> str:
     return " AND ".join(f'"{word}"*' for word in words(q))
 
 
-WORDS_PAGE = text(
+WORDS_PAGE = (
     "SELECT b.id, b.title, b.topic, hit.rank FROM "
     "(SELECT rowid AS id, bm25(books_fts, 10.0, 1.0) AS rank "
     " FROM books_fts WHERE books_fts MATCH :match) AS hit "
@@ -97,11 +101,22 @@ WORDS_PAGE = text(
 )
 
 
-def words_page(conn: Connection, q: str, limit: int, after: list | None) -> tuple:
+def words_page(db_path: str, q: str, limit: int, after: list | None) -> tuple:
     """Listed books whose title or topic hold every word of `q`, best first (a title hit
-    weighs ten times a topic hit), ties by id, past the cursor `after` ([rank, id])."""
+    weighs ten times a topic hit), ties by id, past the cursor `after` ([rank, id]).
+
+    Ranking scores every match, so a word most books hold takes a while (100 ms at
+    100,000 titles, docs/performance.md): the query runs on a connection of its own
+    in a real thread (`common.offload`), and the node's lease and replication run on
+    meanwhile."""
     rank, last = after if after else (float("-inf"), -1)
     values = {"match": match_expression(q), "rank": rank, "id": last, "n": limit + 1}
-    rows = [dict(r) for r in conn.execute(WORDS_PAGE, values).mappings()]
-    found, cursor = cut(rows, limit, lambda row: [row["rank"], row["id"]])
-    return [{k: row[k] for k in ("id", "title", "topic")} for row in found], cursor
+    rows = off_loop(_matches, db_path, values)
+    found, cursor = cut(rows, limit, lambda row: [row[3], row[0]])
+    return [{"id": r[0], "title": r[1], "topic": r[2]} for r in found], cursor
+
+
+def _matches(db_path: str, values: dict) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as conn:
+        conn.execute("PRAGMA query_only = 1")
+        return conn.execute(WORDS_PAGE, values).fetchall()

@@ -83,9 +83,11 @@ class CatalogStore:
         return page(*self._read(lambda conn: search.topic_page(conn, topic, limit, after)))
 
     def search_words(self, q: str, limit: int, after: list | None) -> dict:
-        """A page of word search, best first (`catalog.search`)."""
+        """A page of word search, best first (`catalog.search`), under the read lease."""
+        mark = self._readable()
         self.reads += 1
-        return page(*self._read(lambda conn: search.words_page(conn, q, limit, after)))
+        found = search.words_page(self.engine.url.database, q, limit, after)
+        return page(*self._answer(mark, found))
 
     def lookup(self, book_id: int) -> dict:
         mark = self._readable()

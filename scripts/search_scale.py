@@ -7,12 +7,13 @@ Fills ONE catalog database file directly (the catalog's own tables and its
 search index and triggers, `catalog.search.install`, before the rows go in,
 so every row passes through the triggers as a write would), with titles of 3-8
 words drawn from a 5,000-word vocabulary by a Zipf-like law and 500 topics.
-Then it times, with the catalog's own queries (`catalog.search`) on one
-connection: word searches of one or two words (common and rare ones alike,
-first page of 100), a topic's first page, and a topic page deep in its list
-(by cursor). It prints p50/p99 of each, what the index costs on disk (SQLite's
-dbstat: the pages of the books_fts shadow tables) per 100,000 titles, and how
-long a database made before the index takes to build it at start (`rebuild`).
+Then it times the catalog's own queries (`catalog.search`; a word search opens
+a connection of its own, as a catalog node does): word searches of one or two
+words (common and rare ones alike, first page of 100), a topic's first page,
+and a topic page deep in its list (by cursor). It prints p50/p99 of each, what
+the index costs on disk (SQLite's dbstat: the pages of the books_fts shadow
+tables) per 100,000 titles, and how long a database made before the index
+takes to build it at start (`rebuild`).
 No HTTP: this is the database's share of a search; the hop through the
 front-end and a catalog adds what `make bench` measures for any read.
 """
@@ -127,20 +128,22 @@ def main() -> int:
             conn.exec_driver_sql("INSERT INTO books_fts(books_fts) VALUES ('rebuild')")
         print(f"index rebuilt from the rows in {time.perf_counter() - started:.1f} s")
         with engine.connect() as conn:
-            report(conn, rng, words, topics, args.queries)
+            report(conn, str(path), rng, words, topics, args.queries)
         engine.dispose()
     return 0
 
 
-def report(conn, rng: random.Random, words: list[str], topics: list[str], count: int) -> None:
+def report(
+    conn, path: str, rng: random.Random, words: list[str], topics: list[str], count: int
+) -> None:
     def one_word():
-        search.words_page(conn, zipf_pick(rng, words), 100, None)
+        search.words_page(path, zipf_pick(rng, words), 100, None)
 
     def two_words():
-        search.words_page(conn, f"{zipf_pick(rng, words)} {zipf_pick(rng, words)}", 100, None)
+        search.words_page(path, f"{zipf_pick(rng, words)} {zipf_pick(rng, words)}", 100, None)
 
     def rare_prefix():
-        search.words_page(conn, rng.choice(words)[:3], 100, None)
+        search.words_page(path, rng.choice(words)[:3], 100, None)
 
     def topic_first():
         search.topic_page(conn, rng.choice(topics), 100, None)

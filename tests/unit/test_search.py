@@ -43,8 +43,7 @@ def make(path, rows=TITLES, indexed=True):
 
 
 def words(engine, q, limit=100, after=None):
-    with engine.connect() as conn:
-        found, cursor = search.words_page(conn, q, limit, after)
+    found, cursor = search.words_page(engine.url.database, q, limit, after)
     return [hit["id"] for hit in found], cursor
 
 
@@ -143,8 +142,7 @@ def test_word_pages_walk_every_hit_once_in_rank_order(tmp_path):
     assert cursor is None and sorted(whole) == list(range(1, 31))
     walked, after = [], None
     while True:
-        with engine.connect() as conn:
-            found, cursor = search.words_page(conn, "tale", 7, after)
+        found, cursor = search.words_page(engine.url.database, "tale", 7, after)
         walked += [hit["id"] for hit in found]
         if cursor is None:
             break
