@@ -240,3 +240,18 @@ def test_a_backups_description_names_the_tables_not_the_index(tmp_path):
     make(tmp_path / "c.sqlite3").dispose()
     lines = backup.describe(tmp_path / "c.sqlite3", "catalog")
     assert "books 5" in lines[0] and "fts" not in lines[0], lines
+
+
+def test_pages_are_read_from_an_index_never_a_scan(engine):
+    with engine.connect() as conn:
+        for sql, values in [
+            (str(search.TOPIC_PAGE), {"topic": "x", "after": 0, "n": 101}),
+            (
+                "SELECT * FROM books WHERE deleted_at IS NOT NULL AND id > :a ORDER BY id LIMIT 9",
+                {"a": 0},
+            ),
+        ]:
+            plan = " ".join(
+                row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, values)
+            )
+            assert "USING INDEX" in plan and "TEMP B-TREE" not in plan, plan
