@@ -15,6 +15,7 @@ import sqlite3
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from common.offload import off_loop
 from common.pages import cut
@@ -59,7 +60,7 @@ def install(engine: Engine) -> bool:
         }
         missing = [name for name in TRIGGERS if name not in have]
         if "books_fts" not in have:
-            conn.exec_driver_sql(INDEX)
+            _make_index(conn)
         for name in missing:
             conn.exec_driver_sql(f"CREATE TRIGGER {name} {TRIGGERS[name]}")
         for index in PAGE_INDEXES:
@@ -70,6 +71,18 @@ def install(engine: Engine) -> bool:
         if rebuilt:
             conn.exec_driver_sql("INSERT INTO books_fts(books_fts) VALUES ('rebuild')")
     return rebuilt
+
+
+def _make_index(conn: Connection) -> None:
+    try:
+        conn.exec_driver_sql(INDEX)
+    except OperationalError as e:
+        if "fts5" not in str(e):
+            raise
+        raise RuntimeError(
+            f"SQLite {sqlite3.sqlite_version} here has no FTS5, which word search needs "
+            "(docs/scale.md §2): use a Python whose SQLite has it (python.org and Debian's do)"
+        ) from None
 
 
 # -- topic pages ----------------------------------------------------------------------
