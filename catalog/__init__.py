@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from catalog import search
 from catalog.copies import CatalogCopies
 from catalog.heal import Healer
 from catalog.metrics import catalog_figures
@@ -30,6 +31,7 @@ def create_app(
     ctx = app.extensions["bazar"]
     with app.app_context():
         engine = db.engine
+    search.install(engine)  # before any write: the triggers keep the index from here on
     role = CatalogRole(ctx)
     copies = CatalogCopies(ctx, role)
     store = CatalogStore(ctx, engine, role, copies)

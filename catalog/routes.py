@@ -28,15 +28,19 @@ from catalog.schemas import (
     RowsSchema,
     RowsWantedSchema,
     SearchHitSchema,
+    SearchPageSchema,
     SnapshotInstalledSchema,
     StaffAccountSchema,
+    StaffBookPageSchema,
     TakeSchema,
     UpdateSchema,
+    WordPageSchema,
 )
 from catalog.store import CatalogStore
 from common.fields import MAX_QUANTITY
 from common.http import ORIGIN_HEADER
 from common.openapi import doc
+from common.pages import CURSOR_SCHEMA, ID_KEY, PAGE_LIMIT, RANK_KEY, WHOLE, paged, read_after
 from common.replication.routes import add_sync_routes
 from common.shapes import (
     AUDIT_ACTIONS,
@@ -47,6 +51,7 @@ from common.shapes import (
     StaffBookSchema,
 )
 from common.web import ApiError, QueryInt, load_body, protect_internal
+from common.words import Q_SCHEMA, words
 
 # One instance each: building a schema per request costs more than the dump.
 BOOK_OUT = BookSchema()
@@ -73,11 +78,40 @@ def _require_primary() -> None:
         raise ApiError(421, "not the primary", primary=role.group.view().holder)
 
 
-@doc(responses={200: SearchHitSchema(many=True)}, errors=(503,))
+PAGE_QUERY = {"limit": PAGE_LIMIT.schema, "after": CURSOR_SCHEMA}
+WORDS_QUERY = {"q": {**Q_SCHEMA, "required": True}, **PAGE_QUERY}
+
+
+def page_or_list(page_schema, row_schema) -> dict:
+    """A page, or (asked with neither `limit` nor `after`) the whole list as before
+    pages, for front-ends of the previous release during a roll (docs/upgrading.md)."""
+    either = {"oneOf": [page_schema, row_schema(many=True)]}
+    return {200: {"application/json": {"schema": either}}}
+
+
+def _paged(found: dict):
+    """The page as asked: {"entries", "next"}, or the rows alone to an older front-end."""
+    return jsonify(found if paged() else found["entries"])
+
+
+@doc(responses=page_or_list(SearchPageSchema, SearchHitSchema), errors=(400, 503), query=PAGE_QUERY)
 @bp.get("/search/<path:topic>")
-def search(topic: str):
-    """Books under a topic (case-insensitive)."""
-    return jsonify(store().search(topic))
+def search_topic(topic: str):
+    """A page of the books under a topic (case-insensitive), by id; `next`: the next
+    page's cursor."""
+    limit, after = PAGE_LIMIT.read() if paged() else WHOLE, read_after(ID_KEY)
+    return _paged(store().search(topic, limit, after))
+
+
+@doc(responses={200: WordPageSchema}, errors=(400, 503), query=WORDS_QUERY)
+@bp.get("/search")
+def search_words():
+    """A page of the books whose title or topic hold every word of `q` (as prefixes),
+    best first; `next`: the next page's cursor."""
+    q = request.args.get("q")
+    words(q)  # a bad q is a 400 before the cursor is read
+    limit, after = PAGE_LIMIT.read(), read_after(RANK_KEY)
+    return jsonify(store().search_words(q, limit, after))
 
 
 @doc(responses={200: BookSchema}, errors=(404, 503))
@@ -168,17 +202,20 @@ DELETED = {"true": True, "false": False, "any": None}
 
 
 @doc(
-    responses={200: StaffBookSchema(many=True)},
+    responses=page_or_list(StaffBookPageSchema, StaffBookSchema),
     errors=(400, 503),
-    query={"deleted": {"type": "string", "enum": list(DELETED)}},
+    query={"deleted": {"type": "string", "enum": list(DELETED)}, **PAGE_QUERY},
 )
 @bp.get("/books")
 def list_books():
-    """Withdrawn books (`deleted=true`), listed ones (`false`, the default) or all (`any`)."""
+    """A page of withdrawn books (`deleted=true`), listed ones (`false`, the default) or
+    all (`any`), by id; `next`: the next page's cursor."""
     choice = request.args.get("deleted", "false")
     if choice not in DELETED:
         raise ApiError(400, "deleted: must be true, false or any")
-    return jsonify(StaffBookSchema(many=True).dump(store().books(DELETED[choice])))
+    limit = PAGE_LIMIT.read() if paged() else WHOLE
+    found = store().books(DELETED[choice], limit, read_after(ID_KEY))
+    return _paged({**found, "entries": STAFF_BOOK_OUT.dump(found["entries"], many=True)})
 
 
 @doc(body=KeyedNewBookSchema, responses={201: StaffBookSchema}, errors=(421, 422, 503))

@@ -26,6 +26,7 @@ from common.shapes import (
     AuditEntrySchema,
     EditSchema,
     NewBookSchema,
+    StaffBookSchema,
     WithdrawSchema,
     actor_field,
     staff_name,
@@ -42,6 +43,24 @@ class BookSchema(ma.SQLAlchemyAutoSchema):
 class SearchHitSchema(Schema):
     id = fields.Integer(required=True)
     title = fields.String(required=True)
+
+
+class WordHitSchema(SearchHitSchema):
+    topic = fields.String(required=True)
+
+
+def page_of(hit: type[Schema], name: str) -> type[Schema]:
+    """A page as a catalog answers it (`common.pages.page`): rows and the next cursor."""
+    cursor = fields.String(
+        required=True, allow_none=True, metadata={"description": "the next page's cursor"}
+    )
+    shape = {"entries": fields.List(fields.Nested(hit), required=True), "next": cursor}
+    return Schema.from_dict(shape, name=name)
+
+
+SearchPageSchema = page_of(SearchHitSchema, "SearchPage")
+WordPageSchema = page_of(WordHitSchema, "WordPage")
+StaffBookPageSchema = page_of(StaffBookSchema, "StaffBookPage")
 
 
 class UpdateSchema(Schema):

@@ -20,13 +20,14 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from catalog import accounts, audit, decisions
+from catalog import accounts, audit, decisions, search
 from catalog.models import BookKey
 from catalog.replica import data_epoch_of, set_data_epoch
 from catalog.role import CatalogRole
 from catalog.rows import STAMP, any_book, books, listed_book, next_position, now_text, stamp
 from common.node import NodeContext
 from common.observe.metrics import CATALOG_WRITES
+from common.pages import cut, page
 from common.replication.replicator import Replicator
 from common.storage import restored
 from common.web import ApiError
@@ -77,15 +78,17 @@ class CatalogStore:
         return result
 
     # -- reads ---------------------------------------------------------------
-    def search(self, topic: str) -> list[dict]:
+    def search(self, topic: str, limit: int, after: list | None) -> dict:
+        """A page of the listed books under a topic, by id (`catalog.search`)."""
+        self.reads += 1
+        return page(*self._read(lambda conn: search.topic_page(conn, topic, limit, after)))
+
+    def search_words(self, q: str, limit: int, after: list | None) -> dict:
+        """A page of word search, best first (`catalog.search`), under the read lease."""
         mark = self._readable()
         self.reads += 1
-        query = select(books.c.id, books.c.title).where(
-            func.lower(books.c.topic) == topic.lower(), books.c.deleted_at.is_(None)
-        )
-        with self.engine.connect() as conn:
-            found = _rows(query.order_by(books.c.id))(conn)
-        return self._answer(mark, found)
+        found = search.words_page(self.engine.url.database, q, limit, after)
+        return page(*self._answer(mark, found))
 
     def lookup(self, book_id: int) -> dict:
         mark = self._readable()
@@ -108,13 +111,16 @@ class CatalogStore:
             raise ApiError(404, f"no decision on order {order_id!r}")
         return decisions.outcome(decided)
 
-    def books(self, deleted: bool | None) -> list[dict]:
-        """Staff: withdrawn books (True), listed ones (False) or all (None), by id."""
-        query = select(books).order_by(books.c.id)
+    def books(self, deleted: bool | None, limit: int, after: list | None) -> dict:
+        """Staff: a page of withdrawn books (True), listed ones (False) or all (None), by id."""
+        query = select(books).order_by(books.c.id).limit(limit + 1)
         if deleted is not None:
             gone = books.c.deleted_at.is_not(None)
             query = query.where(gone if deleted else ~gone)
-        return self._read(_rows(query))
+        if after is not None:
+            query = query.where(books.c.id > after[0])
+        rows = self._read(_rows(query))
+        return page(*cut(rows, limit, lambda row: [row["id"]]))
 
     # -- the writer's writes: customers --------------------------------------
     def take(self, order_id: str, lines: list[dict], origin: str | None = None) -> dict:

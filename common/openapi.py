@@ -226,14 +226,19 @@ def _path_and_params(rule: str) -> tuple[str, list[dict]]:
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule), params
 
 
+def _without_required(schema: dict) -> dict:
+    return {k: v for k, v in schema.items() if k != "required"}
+
+
 def _operation(view, facts: dict, params: list[dict], default_auth: str) -> dict:
     summary = (view.__doc__ or "").strip().splitlines()[0] if view.__doc__ else ""
     query = [
         {
             "in": where,
             "name": k,
-            "required": False,
-            "schema": v if isinstance(v, dict) else {"type": v},
+            # {"required": True, ...}: a parameter the route cannot do without
+            "required": isinstance(v, dict) and v.get("required") is True,
+            "schema": _without_required(v) if isinstance(v, dict) else {"type": v},
         }
         for where in ("query", "header")
         for k, v in facts[where].items()

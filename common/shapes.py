@@ -19,6 +19,7 @@ from common.fields import (
     StrictInteger,
 )
 from common.identity.roles import MAX_PASSWORD, MIN_PASSWORD, NAME_RULE, ROLES
+from common.pages import PAGE_LIMIT
 from common.web import QueryInt
 
 AUDIT_ACTIONS = (
@@ -196,7 +197,7 @@ class AuditEntrySchema(Schema):
 
 
 # GET /audit's page and filters, read alike by the front-end and the catalog.
-AUDIT_LIMIT = QueryInt("limit", default=100, low=1, high=1000)
+AUDIT_LIMIT = PAGE_LIMIT  # the rule of every page (docs/scale.md §1)
 AUDIT_BOOK = QueryInt("book", default=None, low=0, high=SQLITE_MAX_INT)
 AUDIT_AFTER = QueryInt("after", default=None, low=0, high=SQLITE_MAX_INT)  # the cursor
 AUDIT_COLUMNS = ("id", "at", "staff", "role", "action", "book_id", "before", "after", "request_id")

@@ -23,6 +23,7 @@ from frontend.identity import AccountBook
 from frontend.lockout import Lockout
 from frontend.metrics import backend_figures, cache_figures, order_batch_figures
 from frontend.routes import internal, public
+from frontend.search import searches
 from frontend.services import order_calls
 from frontend.staff import staff
 
@@ -73,6 +74,7 @@ def create_app(
     app.extensions["frontend.cluster"] = ClusterState(ctx, [membership, onlookers], cache)
     inside(app, lambda flask_app: CachedLookups(flask_app, cache, app.json.dumps))
     app.register_blueprint(public)
+    app.register_blueprint(searches)
     app.register_blueprint(internal)
     app.register_blueprint(staff)
     app.register_blueprint(accounts)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from common.identity.roles import MANAGER
 from common.openapi import doc
+from common.pages import link_next
 from common.shapes import (
     AUDIT_ACTIONS,
     AUDIT_AFTER,
@@ -60,10 +60,8 @@ def audit_trail():
         response = _csv(page["entries"])
     else:
         response = jsonify(page["entries"])
-    if page["next"] is not None:
-        link = f"{request.base_url}?{urlencode({**params, 'after': page['next']})}"
-        response.headers["Link"] = f'<{link}>; rel="next"'
-    return response
+    kept = {k: v for k, v in params.items() if k != "after"}
+    return link_next(response, kept, page["next"])
 
 
 def _wanted() -> dict:

@@ -201,16 +201,16 @@ class BookCache:
             self._books[book["id"]] = Entry(book, ticket.generation, self.clock.mono())
             return True
 
-    def put_search(self, topic: str, hits: list[dict], ticket: Ticket) -> bool:
-        """Store a whole search answer unless one of its books changed meanwhile."""
+    def put_search(self, key: tuple, page: dict, ticket: Ticket) -> bool:
+        """Store a page of a search (topic or words), keyed by (route, query, limit,
+        after), unless which books a search lists changed meanwhile. A price or stock
+        change does not matter: a page carries neither."""
         with self._lock:
             if not self._storable(ticket):
                 return False
             if self._listing_changed >= ticket.seq:
                 return False
-            if any(self._invalidated.get(hit["id"], 0) >= ticket.seq for hit in hits):
-                return False
-            self._searches[topic.lower()] = Entry(hits, ticket.generation, self.clock.mono())
+            self._searches[key] = Entry(page, ticket.generation, self.clock.mono())
             return True
 
     # -- reads ----------------------------------------------------------------
@@ -231,17 +231,17 @@ class BookCache:
             self.hits += 1
             return entry.value
 
-    def get_search(self, topic: str) -> list[dict] | None:
+    def get_search(self, key: tuple) -> dict | None:
         with self._lock:
-            entry = self._searches.get(topic.lower())
+            entry = self._searches.get(key)
             return entry.value if entry is not None and self._fresh(entry) else None
 
     def stale(self, book_id: int, max_stale: float | None) -> Answer | None:
         """The last known value of a book, if stale by at most `max_stale` seconds."""
         return self._last_known(self._books, book_id, max_stale)
 
-    def stale_search(self, topic: str, max_stale: float | None) -> Answer | None:
-        return self._last_known(self._searches, topic.lower(), max_stale)
+    def stale_search(self, key: tuple, max_stale: float | None) -> Answer | None:
+        return self._last_known(self._searches, key, max_stale)
 
     def _last_known(self, store: TTLCache, key: Hashable, max_stale: float | None):
         if max_stale is None:
@@ -261,29 +261,25 @@ class BookCache:
 
     # -- invalidation ---------------------------------------------------------
     def invalidate(self, book_id: int, version: int | None = None, epoch: int | None = None):
-        """A book changed (to `version`, if known): it is stale here from now on.
-
-        Every cached search answer listing it goes stale too, and fetches in
-        flight are forgotten: they may have read the old row, so callers that
-        start now must not join them.
+        """A book changed (to `version`, if known): it is stale here from now on, and
+        fetches of it in flight are forgotten: they may have read the old row, so
+        callers that start now must not join them. Search pages stay: a change that
+        alters what they show comes with `invalidate_searches` (the catalog's
+        `listing`), and a page shows no price or stock.
         """
         with self._lock:
             self.invalidations += 1
             if version is not None:
                 self._raise_floor(book_id, version, self._epoch if epoch is None else epoch)
             self._invalidated[book_id] = next(self._tickets)
-            now = self.clock.mono()
-            listing = [
-                e for e in self._searches.values() if any(h["id"] == book_id for h in e.value)
-            ]
-            for entry in [self._books.get(book_id), *listing]:
-                if entry is not None and entry.stale_since is None:
-                    entry.stale_since = now
-        self.flights.forget(lambda key: key[:2] == ("book", book_id) or key[0] == "search")
+            entry = self._books.get(book_id)
+            if entry is not None and entry.stale_since is None:
+                entry.stale_since = self.clock.mono()
+        self.flights.forget(lambda key: key[:2] == ("book", book_id))
 
     def invalidate_searches(self) -> None:
         """A book was added, withdrawn, restored, retitled or moved to another topic:
-        any search answer may now miss it or list it wrongly, so all go stale."""
+        any search page may now miss it or list it wrongly, so every one goes stale."""
         with self._lock:
             self._listing_changed = next(self._tickets)
             now = self.clock.mono()

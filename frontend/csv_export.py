@@ -22,11 +22,12 @@ def cell(value) -> object:
     return value
 
 
-def to_csv(columns: Sequence[str], rows: Iterable[dict]) -> str:
+def to_csv(columns: Sequence[str], rows: Iterable[dict], header: bool = True) -> str:
     """A header line, then one line per row (RFC 4180 quoting, CRLF line ends)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
+    if header:
+        writer.writerow(columns)
     for row in rows:
         writer.writerow([cell(row.get(column)) for column in columns])
     return out.getvalue()

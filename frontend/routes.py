@@ -24,7 +24,6 @@ from frontend.schemas import (
     OrderBodySchema,
     PriceSchema,
     QuantitySchema,
-    SearchHitSchema,
 )
 
 public = Blueprint("public", __name__)
@@ -56,14 +55,6 @@ def _answer(answer: Answer, encoded: bytes | None = None):
     if answer.age is not None:
         response.headers["Age"] = str(answer.age)
     return response
-
-
-@doc(responses={200: SearchHitSchema(many=True)}, errors=(404, 503), headers=CACHE_CONTROL)
-@public.get("/search/<path:topic>")
-def search(topic: str):
-    """Books under a topic: [{id, title}] (Cache-Control: no-cache, max-stale[=N]; Age)."""
-    want = freshness.parse(request.headers.get("Cache-Control"))
-    return _answer(services.search(*_deps(), topic, want))
 
 
 @doc(responses={200: BookSchema}, errors=(404, 503), headers=CACHE_CONTROL)

@@ -30,6 +30,10 @@ class SearchHitSchema(Schema):
     title = fields.String(required=True)
 
 
+class WordHitSchema(SearchHitSchema):
+    topic = fields.String(required=True)
+
+
 class BuyBodySchema(Schema):
     quantity = StrictInteger(load_default=1, validate=validate.Range(min=1, max=MAX_QUANTITY))
 

@@ -58,28 +58,6 @@ def call(router: Router, kind: str, service: str, method: str, path: str, **kw):
         raise ApiError(503, str(e)) from None
 
 
-def search(router: Router, cache: BookCache, topic: str, want: Freshness = FRESH) -> Answer:
-    """Books under a topic: cached while fresh, else from a replica (see `_serve`)."""
-    answer = _serve(
-        cache,
-        want,
-        None if want.no_cache else cache.get_search(topic),
-        ("search", topic.lower()),
-        lambda: _fetch_search(router, cache, topic),
-        lambda: cache.stale_search(topic, want.max_stale),
-    )
-    if not answer.value:
-        raise ApiError(404, f"no book under topic {topic!r}")
-    return answer
-
-
-def _fetch_search(router: Router, cache: BookCache, topic: str) -> list[dict]:
-    ticket = cache.ticket()
-    hits = relay(call(router, "read", "catalog", "GET", f"/search/{quote(topic, safe='')}"))
-    cache.put_search(topic, hits, ticket)
-    return hits
-
-
 def lookup(router: Router, cache: BookCache, book_id: int, want: Freshness = FRESH) -> Answer:
     """One book: cached while fresh, else from a replica (see `_serve`)."""
     if not want.no_cache:  # a cache hit, the usual case, without building the fallbacks

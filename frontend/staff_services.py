@@ -8,14 +8,18 @@ that vouches it holds every acknowledged order (see `order.reports`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from common import money
 from common.cluster import Router
 from common.http import Unreachable
+from common.pages import as_page
 from common.web import ApiError
 from frontend.cache import BookCache
 from frontend.csv_export import to_csv
 from frontend.services import call, relay
 
+EXPORT_PAGE = 1000  # rows per catalog read of an export
 BOOK_COLUMNS = (
     "id", "title", "topic", "cost", "quantity", "version", "deleted_at", "comment",
 )  # fmt: skip
@@ -41,16 +45,37 @@ def write_book(
     return relay(response, ok=(200, 201))
 
 
-def books(router: Router, deleted: str) -> list[dict]:
-    """Staff's list, read from a catalog replica (never from the cache)."""
-    response = call(router, "read", "catalog", "GET", "/books", params={"deleted": deleted})
-    return relay(response)
+def books(router: Router, deleted: str, limit: int, after: str | None = None) -> dict:
+    """A page of staff's list, read from a catalog replica (never from the cache):
+    {"entries", "next"}."""
+    params = {"deleted": deleted, "limit": limit, **({"after": after} if after else {})}
+    return as_page(relay(call(router, "read", "catalog", "GET", "/books", params=params)))
 
 
-def books_csv(router: Router) -> str:
-    """Every book, listed or withdrawn, with all its columns; cost as money text (50.00)."""
-    rows = [{**book, "cost": money.text(book["cost"])} for book in books(router, "any")]
-    return to_csv(BOOK_COLUMNS, rows)
+def book_pages(router: Router, first: dict | None = None) -> Iterator[list[dict]]:
+    """Every book, listed or withdrawn, a page at a time in id order (memory stays flat);
+    `first`: the first page if it was read already."""
+    page = first or books(router, "any", EXPORT_PAGE)
+    while True:
+        yield page["entries"]
+        if page["next"] is None:
+            return
+        page = books(router, "any", EXPORT_PAGE, page["next"])
+
+
+def books_csv(router: Router) -> Iterator[str]:
+    """Every book with all its columns as CSV, a page of lines at a time; cost as money
+    text (50.00). The first page is read before this returns, so a catalog that cannot
+    answer is a 503 rather than a file cut short."""
+    first = books(router, "any", EXPORT_PAGE)
+
+    def lines() -> Iterator[str]:
+        yield to_csv(BOOK_COLUMNS, ())
+        for entries in book_pages(router, first):
+            rows = ({**book, "cost": money.text(book["cost"])} for book in entries)
+            yield to_csv(BOOK_COLUMNS, rows, header=False)
+
+    return lines()
 
 
 def revenue(router: Router, params: dict) -> dict:
@@ -79,8 +104,11 @@ def _titled(router: Router, report: dict) -> dict:
     """By book: each row gets its book's title (left out if no catalog can say)."""
     if report.get("by") != "book" or not report.get("rows"):
         return report
+    wanted = {row["book_id"] for row in report["rows"]}
     try:
-        titles = {b["id"]: b["title"] for b in books(router, "any")}
+        titles = {
+            b["id"]: b["title"] for page in book_pages(router) for b in page if b["id"] in wanted
+        }
     except ApiError:
         return report
     for row in report["rows"]:

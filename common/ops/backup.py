@@ -130,13 +130,14 @@ def restore(cluster: Cluster, name: str, src: str) -> list[str]:
 def describe(path: Path, service: str) -> list[str]:
     """What a database holds: rows per table, and the catalog's data epoch."""
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-        tables = [
-            name
-            for (name,) in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
-            )
-        ]
+        found = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        ).fetchall()
+        # A search index (FTS5, `catalog.search`) and its shadow tables hold no data of
+        # their own: left out.
+        index = [n for n, sql in found if (sql or "").upper().startswith("CREATE VIRTUAL")]
+        tables = [n for n, _ in found if not any(n == v or n.startswith(f"{v}_") for v in index)]
         # table names from the file's own catalogue, quoted: never from input
         counts = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}  # noqa: S608  # nosec B608
         lines = [", ".join(f"{t} {n}" for t, n in counts.items()) or "no tables"]

@@ -8,6 +8,7 @@ import requests
 EXPECTED = {
     "frontend-1": {
         "/search/{topic}",
+        "/search",
         "/lookup/{book_id}",
         "/buy/{book_id}",
         "/update/price/{book_id}",
@@ -18,6 +19,7 @@ EXPECTED = {
     },
     "catalog-1": {
         "/search/{topic}",
+        "/search",
         "/lookup/{book_id}",
         "/update/{book_id}",
         "/verify_item_in_stock/{book_id}",
@@ -96,3 +98,15 @@ def test_docs_page_explains_a_staff_route(shared_cluster):
     assert "Authorization: Bearer" in html
     assert "&gt; 0" in html  # price: exclusive minimum, escaped
     assert "idempotency key (or staff write id) reused for a different request" in html
+
+
+@pytest.mark.parametrize("name", ["frontend-1", "catalog-1"])
+def test_paged_routes_document_limit_and_after(shared_cluster, name):
+    spec = document(shared_cluster, name)
+    for path in ("/search/{topic}", "/search", "/books"):
+        params = {p["name"]: p for p in spec["paths"][path]["get"]["parameters"]}
+        assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000}
+        assert params["after"]["schema"]["maxLength"] == 200
+        assert "400" in spec["paths"][path]["get"]["responses"]
+    words = {p["name"]: p for p in spec["paths"]["/search"]["get"]["parameters"]}
+    assert words["q"]["required"] is True and words["q"]["schema"]["maxLength"] == 200

@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.accounts import MANAGER_ONLY, Staff, new_name
 from tests.support.cluster import assert_error
+from tests.support.shop import Shop
 
 AUDIT_COLUMNS = ["id", "at", "staff", "role", "action", "book_id", "before", "after", "request_id"]
 
@@ -58,8 +59,7 @@ def new_book(staff: Staff, token=None, key=None, request_id=None, tag=None) -> d
 
 
 def staff_book(staff: Staff, book_id: int) -> dict:
-    books = staff.api.get("/books", headers=staff.bearer()).json()
-    books += staff.api.get("/books?deleted=true", headers=staff.bearer()).json()
+    books = Shop(staff.api).every_book() + Shop(staff.api).every_book("true")
     return next(b for b in books if b["id"] == book_id)
 
 

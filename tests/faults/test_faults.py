@@ -58,5 +58,8 @@ def test_buys_stay_exactly_once_and_reads_fresh_while_nodes_are_killed(fault_clu
     # trail matched what they were told (report.violations). Tokens last 15 minutes and
     # no clock is off here: no 401 at all.
     assert min(report.staff_acked[n] for n in STAFF) > 5, report.staff_acked
+    # Searches (issue 23): a librarian withdraws, restores and renames while readers walk
+    # topic pages and word searches; none showed a book as it was (report.violations).
+    assert report.search_changes > 10 and report.searches > 50
     assert report.staff_unauthorized == 0
     assert report.audit_entries >= sum(report.staff_acked.values())

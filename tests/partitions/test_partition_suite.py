@@ -92,6 +92,9 @@ def test_no_oversell_no_lost_buy_no_stale_read_under_partitions_and_kills(split_
     # can only be a token's time (a front-end's clock set minutes off): counted, and
     # any other 401 is a violation.
     assert min(report.staff_acked[n] for n in STAFF) > 5, report.staff_acked
+    # Searches (issue 23): a librarian withdraws, restores and renames while readers walk
+    # topic pages and word searches; none showed a book as it was (report.violations).
+    assert report.search_changes > 10 and report.searches > 50
     assert report.audit_entries >= sum(report.staff_acked.values())
 
 

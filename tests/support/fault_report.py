@@ -54,6 +54,12 @@ class Report:
     # back in time while the higher value's write was unanswered: allowed (design §7),
     # counted to show how far reads are from linearizable
     in_flight_backward: int = 0
+    # searches (issue 23): the librarian's withdraws, restores and renames acknowledged,
+    # searches answered and failed, and the stale ones among them
+    search_changes: int = 0
+    searches: int = 0
+    search_failures: int = 0
+    stale_searches: int = 0
     # staff (issue 22): writes per account and outcome, sign-ins, 401s, the audit trail
     staff_acked: Counter = field(default_factory=Counter)  # per account, admin too
     staff_refused: int = 0  # 4xx (a 401 among them: the member signed in again)
@@ -134,6 +140,11 @@ class Report:
             ("stale reads", self.stale_reads),
             ("unwritten or backward reads", self.wrong_reads),
             ("  back during a write in flight", f"{self.in_flight_backward} (allowed)"),
+            ("withdraws/renames acked / searches", f"{self.search_changes} / {self.searches}"),
+            (
+                "  failed searches / stale searches",
+                f"{self.search_failures} / {self.stale_searches}",
+            ),
             (
                 "staff writes acked",
                 f"{sum(self.staff_acked.values())} ({self._by(self.staff_acked)})",

@@ -35,6 +35,8 @@ from tests.support.cluster import LocalCluster, wait_until
 from tests.support.fault_report import Report
 from tests.support.history import backward_reads, longest_gap, stale_reads, unwritten_reads
 from tests.support.nemesis import MixedNemesis
+from tests.support.search_history import stale_searches
+from tests.support.search_traffic import SearchTraffic
 from tests.support.staff import PriceTraffic
 from tests.support.staff_member import StaffLog
 from tests.support.threads import Workers
@@ -334,10 +336,13 @@ def run(
     initial = {book_id: quantity for book_id, quantity, _ in books}
     load = Clients(cluster, clients, sorted(initial), seed, recorder)
     prices.make_staff()  # the accounts, as admin, and every member signed in
+    searches = SearchTraffic(prices, seed=seed)
+    searches.prepare()  # the librarian and its books
     nemesis = MixedNemesis(cluster, kinds, interval, downtime, seed, extra=extra)
     minimum = fault_minimum(duration, interval, downtime, kinds, rounds)
     load.start()
     prices.start(initial={book_id: cost for book_id, _, cost in books})
+    searches.start()
     nemesis.start()
     started = prices.history.origin = time.monotonic()
     while time.monotonic() - started < duration or nemesis.short_of(minimum):
@@ -361,6 +366,7 @@ def run(
     for write in prices.history.writes:  # acknowledged or not: either may have happened
         known[write.book_id].add(ledger.cents(write.price))
     report = _report(cluster, load, prices, nemesis, (started, ended))
+    _search_checks(report, searches)
     report.fault_minimum = minimum
     report.violations += problems + check(cluster, initial, load.buys, known)
     trail_problems, trail = audit_trail.check(cluster, prices.log, set(initial))
@@ -415,6 +421,20 @@ def _staff_figures(report: Report, log: StaffLog, trail: audit_trail.TrailFigure
     report.audit_by_staff = trail.by_staff
     report.audit_unknown = (trail.unknown_landed, trail.unknown)
     report.staff_writes = list(log.writes)
+
+
+def _search_checks(report: Report, searches: SearchTraffic) -> None:
+    """Searches (topic pages and words) that showed a book as it was before an
+    acknowledged withdraw, restore or rename; and any (front-end, mode, kind) never
+    searched."""
+    history = searches.history
+    report.search_changes = sum(c.acked for c in history.changes)
+    report.searches = len(history.searches)
+    report.search_failures = searches.failures
+    stale = stale_searches(history)
+    report.stale_searches = len(stale)
+    unsearched = [f"no search answered: {combo}" for combo in searches.unsearched()]
+    report.violations += stale[:20] + unsearched
 
 
 def _price_checks(report: Report, prices: PriceTraffic) -> None:

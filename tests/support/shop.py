@@ -55,9 +55,22 @@ class Shop:
     def restore(self, book_id, token: str | None = "default") -> requests.Response:
         return self.api.send("POST", f"/books/{book_id}/restore", headers=self._staff(token))
 
-    def books(self, deleted: str | None = None, token: str | None = "default"):
-        params = {"deleted": deleted} if deleted is not None else {}
+    def books(self, deleted: str | None = None, token: str | None = "default", **params):
+        """One page of GET /books (`limit`, `after` as given)."""
+        params = {**params, **({"deleted": deleted} if deleted is not None else {})}
         return self.api.get("/books", params=params, headers=self._staff(token))
+
+    def every_book(self, deleted: str | None = None) -> list[dict]:
+        """Every page of GET /books, following Link rel=next to the last."""
+        response = self.books(deleted, limit=1000)
+        found = []
+        while True:
+            assert response.status_code == 200, response.text
+            found += response.json()
+            if "next" not in response.links:
+                return found
+            url = response.links["next"]["url"]
+            response = self.api.http.get(url, headers=self._staff("default"), timeout=30)
 
     def export(self, token: str | None = "default") -> requests.Response:
         return self.api.get("/books.csv", headers=self._staff(token))

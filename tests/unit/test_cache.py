@@ -100,50 +100,69 @@ def test_newer_version_replaces_older():
 def test_clear_drops_everything():
     cache = make_cache()
     cache.put(book(1), cache.ticket())
-    cache.put_search("spring", [hit(7)], cache.ticket())
+    cache.put_search(SPRING, page(7), cache.ticket())
     cache.clear()
     assert cache.get(1) is None
-    assert cache.get_search("spring") is None
+    assert cache.get_search(SPRING) is None
 
 
-# -- searches ------------------------------------------------------------------
+# -- search pages ----------------------------------------------------------------
+def key(topic, limit=100, after=None):
+    """A topic page's key: (route, query, limit, after)."""
+    return ("topic", topic, limit, after)
+
+
+def page(*ids, cursor=None):
+    return {"entries": [hit(i) for i in ids], "next": cursor}
+
+
+SPRING = key("spring")
+DS = key("distributed systems")
 
 
 def test_put_search_then_get_search():
     cache = make_cache()
-    assert cache.put_search("spring", [hit(7)], cache.ticket()) is True
-    assert cache.get_search("spring") == [hit(7)]
+    assert cache.put_search(SPRING, page(7), cache.ticket()) is True
+    assert cache.get_search(SPRING) == page(7)
 
 
-def test_search_topic_is_case_insensitive():
+def test_pages_of_one_search_are_kept_apart_by_limit_and_cursor():
     cache = make_cache()
-    cache.put_search("Distributed Systems", [hit(1), hit(2)], cache.ticket())
-    assert cache.get_search("distributed SYSTEMS") == [hit(1), hit(2)]
+    cache.put_search(DS, page(1, 2, cursor="Wzld"), cache.ticket())
+    cache.put_search(key("distributed systems", 100, "Wzld"), page(3), cache.ticket())
+    cache.put_search(key("distributed systems", 1), page(1, cursor="WzFd"), cache.ticket())
+    assert cache.get_search(DS) == page(1, 2, cursor="Wzld")
+    assert cache.get_search(key("distributed systems", 100, "Wzld")) == page(3)
+    assert cache.get_search(key("distributed systems", 1)) == page(1, cursor="WzFd")
+    assert cache.get_search(key("distributed systems", 2)) is None
 
 
-def test_invalidate_drops_searches_listing_the_book_only():
+def test_a_price_or_stock_change_leaves_search_pages_alone():
+    cache = make_cache()
+    cache.put_search(DS, page(1, 2), cache.ticket())
+    ticket = cache.ticket()
+    cache.invalidate(2, version=5)  # a price, a buy: the page shows neither
+    assert cache.get_search(DS) == page(1, 2)
+    assert cache.put_search(SPRING, page(7), ticket) is True
+
+
+def test_a_listing_change_drops_every_search_page():
     cache = make_cache()
     ticket = cache.ticket()
-    cache.put_search("distributed systems", [hit(1), hit(2)], ticket)
-    cache.put_search("spring", [hit(7)], ticket)
-    cache.invalidate(2)
-    assert cache.get_search("distributed systems") is None
-    assert cache.get_search("spring") == [hit(7)]
+    cache.put_search(DS, page(1, 2), ticket)
+    cache.put_search(("words", "spring", 100, None), page(7), ticket)
+    cache.invalidate_searches()
+    assert cache.get_search(DS) is None
+    assert cache.get_search(("words", "spring", 100, None)) is None
 
 
-def test_put_search_with_ticket_before_invalidate_of_a_hit_is_refused():
+def test_a_page_read_before_a_listing_change_is_not_stored():
     cache = make_cache()
     ticket = cache.ticket()
-    cache.invalidate(2)
-    assert cache.put_search("distributed systems", [hit(1), hit(2)], ticket) is False
-    assert cache.get_search("distributed systems") is None
-
-
-def test_put_search_unaffected_by_invalidate_of_unlisted_book():
-    cache = make_cache()
-    ticket = cache.ticket()
-    cache.invalidate(3)
-    assert cache.put_search("distributed systems", [hit(1), hit(2)], ticket) is True
+    cache.invalidate_searches()
+    assert cache.put_search(DS, page(1, 2), ticket) is False
+    assert cache.get_search(DS) is None
+    assert cache.put_search(DS, page(1, 2), cache.ticket()) is True
 
 
 # -- TTL -----------------------------------------------------------------------
@@ -152,20 +171,20 @@ def test_put_search_unaffected_by_invalidate_of_unlisted_book():
 def test_entries_live_until_the_ttl():
     cache = make_cache(ttl=1.0)
     cache.put(book(1), cache.ticket())
-    cache.put_search("spring", [hit(7)], cache.ticket())
+    cache.put_search(SPRING, page(7), cache.ticket())
     cache.clock.advance(0.9)
     assert cache.get(1) == book(1)
-    assert cache.get_search("spring") == [hit(7)]
+    assert cache.get_search(SPRING) == page(7)
 
 
 def test_entries_expire_after_the_ttl():
     cache = make_cache(ttl=1.0)
     cache.put(book(1), cache.ticket())
-    cache.put_search("spring", [hit(7)], cache.ticket())
+    cache.put_search(SPRING, page(7), cache.ticket())
     cache.clock.advance(1.1)
     renew(cache)  # the lease still holds: only the TTL drops them
     assert cache.get(1) is None
-    assert cache.get_search("spring") is None
+    assert cache.get_search(SPRING) is None
     assert cache.stale(1, math.inf) is None  # gone, not merely stale
 
 
@@ -186,10 +205,10 @@ def test_concurrent_put_get_invalidate_do_not_raise():
                 if action < 0.4:
                     cache.put(book(book_id, version=i), cache.ticket())
                 elif action < 0.6:
-                    cache.put_search(f"topic {book_id % 5}", [hit(book_id)], cache.ticket())
+                    cache.put_search(key(f"topic {book_id % 5}"), page(book_id), cache.ticket())
                 elif action < 0.8:
                     cache.get(book_id)
-                    cache.get_search(f"topic {book_id % 5}")
+                    cache.get_search(key(f"topic {book_id % 5}"))
                     cache.stale(book_id, 1.0)
                 elif action < 0.98:
                     cache.invalidate(book_id, version=i)
@@ -215,7 +234,7 @@ TRUSTED = LEASE * (1 - DRIFT)  # how long a grant is trusted on the copy's clock
 def test_without_a_lease_nothing_is_stored_or_hit():
     cache = make_cache(leased=False)
     assert cache.put(book(1), cache.ticket()) is False
-    assert cache.put_search("spring", [hit(7)], cache.ticket()) is False
+    assert cache.put_search(SPRING, page(7), cache.ticket()) is False
     assert cache.get(1) is None
 
 
@@ -240,11 +259,11 @@ def test_a_renewal_before_the_lease_runs_out_keeps_entries_fresh():
 def test_a_lapse_makes_everything_cached_before_it_stale_for_good():
     cache = make_cache()
     cache.put(book(1), cache.ticket())
-    cache.put_search("spring", [hit(7)], cache.ticket())
+    cache.put_search(SPRING, page(7), cache.ticket())
     cache.clock.advance(TRUSTED + 0.1)
     assert renew(cache) is True  # the grant follows a lapse
     assert cache.get(1) is None
-    assert cache.get_search("spring") is None
+    assert cache.get_search(SPRING) is None
     assert cache.put(book(1), cache.ticket()) is True  # refills under the new lease count
     assert cache.get(1) == book(1)
 
@@ -284,7 +303,7 @@ def test_a_lease_change_between_ticket_and_put_blocks_the_put():
     cache.clock.advance(TRUSTED + 0.1)
     renew(cache)  # ...the lease lapses and comes back: writes may have been missed
     assert cache.put(book(1), ticket) is False
-    assert cache.put_search("spring", [hit(7)], ticket) is False
+    assert cache.put_search(SPRING, page(7), ticket) is False
 
 
 def test_a_put_after_the_lease_ran_out_is_refused():
@@ -374,12 +393,12 @@ def test_a_fresh_entry_asked_for_as_stale_comes_without_age():
 
 def test_a_stale_search_answer_is_kept_too():
     cache = make_cache()
-    cache.put_search("spring", [hit(7)], cache.ticket())
-    cache.invalidate(7)
+    cache.put_search(SPRING, page(7), cache.ticket())
+    cache.invalidate_searches()
     cache.clock.advance(2)
-    assert cache.get_search("Spring") is None
-    assert cache.stale_search("Spring", 5).value == [hit(7)]
-    assert cache.stale_search("Spring", 1) is None
+    assert cache.get_search(SPRING) is None
+    assert cache.stale_search(SPRING, 5).value == page(7)
+    assert cache.stale_search(SPRING, 1) is None
 
 
 def test_a_refill_replaces_a_stale_copy_of_a_newer_version():
