@@ -16,6 +16,7 @@ from common.ops import backup, check
 from common.pages import ID_KEY, RANK_KEY, decode
 from common.storage.upgrade import upgrade
 from common.web import ApiError
+from tests.unit.test_snapshot import made
 
 TITLES = [
     (1, "How to get a good grade in DOS in 20 minutes a day", "distributed systems"),
@@ -220,7 +221,7 @@ def test_bazar_check_compares_the_rows_never_the_index_inside(tmp_path):
 def test_a_snapshot_installed_keeps_the_index_in_step(tmp_path):
     make(tmp_path / "w.sqlite3", [*TITLES, (6, "Snapshot Stories", "heal")])
     replica = make(tmp_path / "r.sqlite3", [(1, "Old Title", "gone"), (7, "Unacked", "x")])
-    data, _ = snapshot.make(tmp_path / "w.sqlite3")
+    data, _ = made(tmp_path / "w.sqlite3")
     with snapshot.received(data, tmp_path) as (path, epoch):
         snapshot.install(replica, path, epoch + 1)  # a newer epoch: replaced
     assert words(replica, "snapshot")[0] == [6]
