@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Float, Integer, String, Text
+from sqlalchemy import Float, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.replication.outbox import define_outbox
@@ -23,6 +23,11 @@ class Book(db.Model):
     # Soft delete (withdrawn by staff): NULL while listed; the row and its stock stay.
     deleted_at: Mapped[str | None] = mapped_column(String, nullable=True)
     delete_comment: Mapped[str | None] = mapped_column(String, nullable=True)
+
+
+# Bulk import skips a row whose trimmed title and topic a book already has
+# (`catalog.imports`): a lookup by this index, at any size of the catalog.
+Index("ix_books_title_topic", func.trim(Book.title), func.trim(Book.topic))
 
 
 class OrderDecision(db.Model):

@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from catalog import accounts, audit, decisions
+from catalog import accounts, audit, decisions, imports
 from catalog.models import BookKey
 from catalog.replica import data_epoch_of, set_data_epoch
 from catalog.role import CatalogRole
@@ -155,6 +155,14 @@ class CatalogStore:
             return row, entry
 
         return self._write(change, origin, kind="create", listing=True)
+
+    def import_books(
+        self, rows: list[dict], refused: int = 0, origin=None, by: dict | None = None
+    ) -> dict:
+        """A batch of new books in one transaction and one replicated entry; a row that
+        repeats a book (or an earlier row) is skipped, naming it (`catalog.imports`)."""
+        change = imports.import_batch(rows, refused, by)
+        return self._write(change, origin, kind="import", listing=True)
 
     def edit(
         self, book_id: int, changes: dict, origin=None, kind="edit", by: dict | None = None
