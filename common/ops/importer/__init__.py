@@ -18,7 +18,7 @@ from pathlib import Path
 from common.config import Cluster
 from common.ops.importer.csvfile import ImportFileError, rows, survey
 from common.ops.importer.progress import Progress
-from common.ops.importer.sender import ClusterError, clean, send
+from common.ops.importer.sender import PATIENCE, ClusterError, clean, send
 
 MAX_BATCH = 1000  # what POST /books/import takes
 
@@ -33,6 +33,13 @@ def add_arguments(add) -> None:
         default=MAX_BATCH,
         metavar="N",
         help=f"rows per request, 1-{MAX_BATCH} (default {MAX_BATCH})",
+    )
+    verb.add_argument(
+        "--patience",
+        type=float,
+        default=PATIENCE,
+        metavar="S",
+        help=f"seconds a batch is tried again without an answer (default {PATIENCE:g})",
     )
 
 
@@ -49,7 +56,7 @@ def cmd_import(cluster: Cluster, args) -> int:
         progress = Progress(total)
         batches = _batches(rows(args.file), args.batch)
         for batch in batches:
-            _count(tally, _import(cluster, batch))
+            _count(tally, _import(cluster, batch, args.patience))
             progress.advance(len(batch))
         progress.finish()
     except ImportFileError as e:
@@ -68,11 +75,15 @@ def _batches(found, size: int):
         yield batch
 
 
-def _import(cluster: Cluster, batch: list[dict]) -> dict:
+def _import(cluster: Cluster, batch: list[dict], patience: float) -> dict:
     """One batch's answer; rows refused here (too many cells) are not sent."""
     refused = [{"line": r["line"], "why": r["why"]} for r in batch if "why" in r]
     sendable = [r for r in batch if "why" not in r]
-    answer = send(cluster, sendable) if sendable else {"added": [], "skipped": [], "refused": []}
+    answer = (
+        send(cluster, sendable, patience)
+        if sendable
+        else {"added": [], "skipped": [], "refused": []}
+    )
     return {**answer, "refused": refused + answer["refused"]}
 
 

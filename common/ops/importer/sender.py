@@ -19,7 +19,7 @@ from common.ops.staffcli import _clean as clean
 PATH = "/books/import"
 TIMEOUT = (2.0, 60.0)  # connect, read: a batch waits for its replication round
 RETRIED = (421, 503)
-PATIENCE = 120.0  # seconds one batch keeps being tried
+PATIENCE = 120.0  # seconds one batch keeps being tried (--patience)
 FIRST_PAUSE, LONGEST_PAUSE = 0.25, 8.0
 
 
@@ -27,10 +27,10 @@ class ClusterError(Exception):
     """No front-end took a batch (or one refused the whole of it); exit 2."""
 
 
-def send(cluster: Cluster, rows: list[dict], sleep=time.sleep) -> dict:
+def send(cluster: Cluster, rows: list[dict], patience: float = PATIENCE, sleep=time.sleep) -> dict:
     """The front-end's answer for `rows`: {"added", "skipped", "refused"}."""
     body = json.dumps({"rows": rows}, ensure_ascii=False).encode()
-    deadline = time.monotonic() + PATIENCE
+    deadline = time.monotonic() + patience
     pause = FIRST_PAUSE
     while True:
         failures = []
@@ -42,7 +42,7 @@ def send(cluster: Cluster, rows: list[dict], sleep=time.sleep) -> dict:
         if not failures:
             raise ClusterError(f"no front-end in {cluster.path}")
         if time.monotonic() + pause > deadline:
-            raise ClusterError(f"gave up after {PATIENCE:.0f} s: {'; '.join(failures)}")
+            raise ClusterError(f"gave up after {patience:g} s: {'; '.join(failures)}")
         sleep(pause)
         pause = min(pause * 2, LONGEST_PAUSE)
 
