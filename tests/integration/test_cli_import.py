@@ -131,9 +131,7 @@ def test_a_bad_header_exits_2_before_sending(c, tmp_path, text, words):
 def test_a_file_not_utf8_or_missing_exits_2_before_sending(c, tmp_path):
     before = book_count(c)
     latin = tmp_path / "latin1.csv"
-    latin.write_bytes(
-        b"title,topic,cost,quantity\nA,b,1,1\n" + "Café,b,1,1\n".encode("latin-1")
-    )
+    latin.write_bytes(b"title,topic,cost,quantity\nA,b,1,1\n" + "Café,b,1,1\n".encode("latin-1"))
     result = bazar(c, "import", str(latin))
     assert result.returncode == 2, result
     assert "not UTF-8" in result.stderr

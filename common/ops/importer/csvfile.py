@@ -35,16 +35,24 @@ def rows(path: Path) -> Iterator[dict]:
     {"line", "why"} (refused here: nothing to send)."""
     line = 1
     try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            for row in _read(csv.reader(f, strict=True), path):
+        with path.open("rb") as f:
+            for row in _read(csv.reader(_decoded(f, path), strict=True), path):
                 line = row["line"]
                 yield row
-    except UnicodeDecodeError:
-        raise ImportFileError(f"{path}: not UTF-8 (after line {line})") from None
     except csv.Error as e:
         raise ImportFileError(f"{path}: not CSV after line {line} ({e})") from None
     except OSError as e:
         raise ImportFileError(f"{path}: {e.strerror or e}") from None
+
+
+def _decoded(lines, path: Path) -> Iterator[str]:
+    """The file's lines as text, a BOM dropped; a line that is not UTF-8 is named."""
+    for number, raw in enumerate(lines, 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ImportFileError(f"{path}: not UTF-8 at line {number}") from None
+        yield text.removeprefix("\ufeff") if number == 1 else text
 
 
 def _read(reader, path: Path) -> Iterator[dict]:
