@@ -68,3 +68,22 @@ def test_progress_off_a_terminal_is_a_line_per_tenth():
     assert len(lines) == 10
     assert lines[0] == "import:  10% 100/1000 rows, 100 rows/s, ETA 0:09"
     assert lines[-1] == "import: 100% 1000/1000 rows, 100 rows/s, ETA 0:00"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_one_bar_drawn_again():
+    out = Terminal()
+    now = [0.0]
+    progress = Progress(200, out, clock=lambda: now[0])
+    now[0] = 1.0
+    progress.advance(50)
+    now[0] = 4.0
+    progress.advance(150)
+    progress.finish()
+    frames = out.getvalue().split("\r")[1:]
+    assert frames[0] == "[#######.......................]  25% 50/200 rows, 50 rows/s, ETA 0:03"
+    assert frames[1] == "[##############################] 100% 200/200 rows, 50 rows/s, ETA 0:00\n"

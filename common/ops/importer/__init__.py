@@ -66,6 +66,10 @@ def cmd_import(cluster: Cluster, args) -> int:
         _report(tally)
         print(f"bazar: import: stopped: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # what was done is done: importing the file again is safe
+        _report(tally)
+        print("bazar: import: interrupted", file=sys.stderr)
+        return 130
     _report(tally)
     return 1 if tally["refused"] else 0
 
