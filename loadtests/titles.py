@@ -2,6 +2,9 @@
 
     .venv/bin/python loadtests/titles.py 100000 > books.csv   # then: bazar import books.csv
 
+From Python (the bench's `--titles N`, scripts/import_rate.py): `write_file`, then
+`import_file` into a running cluster through the CLI, as an operator would.
+
 Titles are three words of WORDS in one of a few patterns, so word search has
 something to find; about 50 topics. Row i takes the words of a scrambled
 index (a bijection of 0..len(WORDS)**3 - 1), so no two titles repeat: every
@@ -13,9 +16,14 @@ from __future__ import annotations
 import csv
 import math
 import random
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TextIO
+
+ROOT = Path(__file__).resolve().parents[1]
 
 WORDS = """
 amber anchor apple archive arrow atlas autumn badger bakery balance banner barley
@@ -90,6 +98,25 @@ def write_csv(count: int, out: TextIO, seed: int = 23) -> None:
     writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(books(count, seed))
+
+
+def write_file(path: Path, count: int, seed: int = 23) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        write_csv(count, f, seed)
+    return path
+
+
+def import_file(config: str | Path, path: Path, batch: int = 1000) -> tuple[float, str]:
+    """`bazar import` of `path` into a running cluster: (seconds, its summary line).
+    Raises RuntimeError if it did not exit 0."""
+    command = [sys.executable, "-m", "common.ops.cli", "import", str(path)]
+    command += ["--batch", str(batch), "--config", str(config)]
+    began = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=7200)  # noqa: S603
+    took = time.monotonic() - began
+    if done.returncode != 0:
+        raise RuntimeError(f"import failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return took, done.stdout.strip().splitlines()[0]
 
 
 if __name__ == "__main__":
