@@ -191,3 +191,24 @@ def test_the_primary_killed_mid_import_then_the_file_again_adds_each_row_once(
         doubled = "SELECT title, topic FROM books GROUP BY title, topic HAVING count(*) > 1"
         assert c.rows(name, doubled) == []
     assert c.check().returncode == 0
+
+
+def test_a_backup_away_during_an_import_reads_its_queue_in_pages_of_a_few_mib(fresh_cluster):
+    """A batch is one replicated entry of up to 1000 books: the recovery node hands a
+    returning catalog its queue in pages of about 4 MiB, not 500 such entries at once."""
+    c = fresh_cluster
+    backup = next(name for name in c.names("catalog") if c.role(name) != "primary")
+    c.kill(backup)
+    tag = uuid.uuid4().hex[:8]
+    for batch in range(12):  # about 420 KB an entry
+        rows = [row(n, f"{tag} {batch} {n} " + "p" * 280) for n in range(1, 1001)]
+        assert post(c, {"rows": rows}).status_code == 200
+    page = c.call("recovery-1", "GET", f"/queue/{backup}", params={"limit": 500})
+    assert page.status_code == 200
+    entries = page.json()["entries"]
+    assert 1 <= len(entries) < 12, len(entries)
+    assert len(page.content) < 5 * 1024 * 1024
+    c.start(backup)
+    c.wait_converged(timeout=60)
+    query = f"SELECT count(*) FROM books WHERE title LIKE '{tag} %'"  # noqa: S608  # nosec B608
+    assert c.rows(backup, query) == [(12_000,)]
