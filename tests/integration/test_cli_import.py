@@ -157,9 +157,11 @@ def test_no_front_end_to_take_it_exits_2(c, tmp_path):
     assert "no answer" in result.stderr
 
 
-def test_the_batch_size_is_checked(c, tmp_path):
+def test_the_batch_size_and_patience_are_checked(c, tmp_path):
     path = write(tmp_path / "one.csv", "title,topic,cost,quantity\n")
-    for bad in ("0", "1001", "x"):
-        result = bazar(c, "import", str(path), "--batch", bad)
+    for option, bad in [("--batch", "0"), ("--batch", "1001"), ("--batch", "x")] + [
+        ("--patience", v) for v in ("0", "-1", "nan", "inf")
+    ]:
+        result = bazar(c, "import", str(path), option, bad)
         assert result.returncode == 2, result
-        assert "--batch" in result.stderr
+        assert option in result.stderr

@@ -11,6 +11,7 @@ refused, 2 if the file could not be read or no front-end took a batch.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from itertools import islice
 from pathlib import Path
@@ -36,7 +37,7 @@ def add_arguments(add) -> None:
     )
     verb.add_argument(
         "--patience",
-        type=float,
+        type=_seconds,
         default=PATIENCE,
         metavar="S",
         help=f"seconds a batch is tried again without an answer (default {PATIENCE:g})",
@@ -47,6 +48,16 @@ def _batch(text: str) -> int:
     if text.isdigit() and 1 <= int(text) <= MAX_BATCH:
         return int(text)
     raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_BATCH}")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 86400")
+    return value
 
 
 def cmd_import(cluster: Cluster, args) -> int:
