@@ -155,6 +155,7 @@ def test_no_front_end_to_take_it_exits_2(c, tmp_path):
     assert result.returncode == 2, result
     assert result.stdout.strip() == "added 0, skipped 0, refused 0"
     assert "no answer" in result.stderr
+    assert "the batch again in 0.25 s" in result.stderr  # each try again is told
 
 
 def test_the_batch_size_and_patience_are_checked(c, tmp_path):

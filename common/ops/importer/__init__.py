@@ -67,7 +67,7 @@ def cmd_import(cluster: Cluster, args) -> int:
         progress = Progress(total)
         batches = _batches(rows(args.file), args.batch)
         for batch in batches:
-            _count(tally, _import(cluster, batch, args.patience))
+            _count(tally, _import(cluster, batch, args.patience, progress.note))
             progress.advance(len(batch))
         progress.finish()
     except ImportFileError as e:
@@ -90,12 +90,12 @@ def _batches(found, size: int):
         yield batch
 
 
-def _import(cluster: Cluster, batch: list[dict], patience: float) -> dict:
+def _import(cluster: Cluster, batch: list[dict], patience: float, note) -> dict:
     """One batch's answer; rows refused here (too many cells) are not sent."""
     refused = [{"line": r["line"], "why": r["why"]} for r in batch if "why" in r]
     sendable = [r for r in batch if "why" not in r]
     answer = (
-        send(cluster, sendable, patience)
+        send(cluster, sendable, patience, note)
         if sendable
         else {"added": [], "skipped": [], "refused": []}
     )

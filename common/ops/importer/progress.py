@@ -30,6 +30,14 @@ class Progress:
                 self.out.write(f"import: {self._figures()}\n")
         self.out.flush()
 
+    def note(self, text: str) -> None:
+        """A line of news; on a terminal the bar is drawn again below it."""
+        if self.tty:
+            self.out.write(f"\r\033[K{text}\n{self._bar()}")
+        else:
+            self.out.write(f"import: {text}\n")
+        self.out.flush()
+
     def finish(self) -> None:
         if self.tty:
             self.out.write("\n")

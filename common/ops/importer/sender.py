@@ -27,8 +27,11 @@ class ClusterError(Exception):
     """No front-end took a batch (or one refused the whole of it); exit 2."""
 
 
-def send(cluster: Cluster, rows: list[dict], patience: float = PATIENCE, sleep=time.sleep) -> dict:
-    """The front-end's answer for `rows`: {"added", "skipped", "refused"}."""
+def send(
+    cluster: Cluster, rows: list[dict], patience: float = PATIENCE, note=None, sleep=time.sleep
+) -> dict:
+    """The front-end's answer for `rows`: {"added", "skipped", "refused"}; `note(text)`
+    hears of each try again."""
     body = json.dumps({"rows": rows}, ensure_ascii=False).encode()
     deadline = time.monotonic() + patience
     pause = FIRST_PAUSE
@@ -43,6 +46,8 @@ def send(cluster: Cluster, rows: list[dict], patience: float = PATIENCE, sleep=t
             raise ClusterError(f"no front-end in {cluster.path}")
         if time.monotonic() + pause > deadline:
             raise ClusterError(f"gave up after {patience:g} s: {'; '.join(failures)}")
+        if note is not None:
+            note(f"{'; '.join(failures)}; the batch again in {pause:g} s")
         sleep(pause)
         pause = min(pause * 2, LONGEST_PAUSE)
 
