@@ -212,3 +212,24 @@ def test_a_backup_away_during_an_import_reads_its_queue_in_pages_of_a_few_mib(fr
     c.wait_converged(timeout=60)
     query = f"SELECT count(*) FROM books WHERE title LIKE '{tag} %'"  # noqa: S608  # nosec B608
     assert c.rows(backup, query) == [(12_000,)]
+
+
+def test_another_front_end_drops_its_searches_not_a_thousand_books(tmp_path):
+    """Nothing of a new book is cached anywhere: the other front-ends are told only that
+    searches changed (dropping each new book would scan every cached search per book)."""
+    from tests.support.cluster import LocalCluster
+
+    c = LocalCluster(tmp_path / "cluster", frontends=2).up()
+    try:
+        other = c.session()
+        url = c.url_of("frontend-2")
+        topic = f"two fronts {uuid.uuid4().hex[:8]}"
+        assert post(c, {"rows": [row(1, "Before", topic)]}).status_code == 200
+        assert [h["title"] for h in other.get(f"{url}/search/{topic}").json()] == ["Before"]
+        dropped = other.get(f"{url}/health").json()["cache"]["invalidations"]
+        rows = [row(n, f"After {n}", topic) for n in range(1, 1001)]
+        assert post(c, {"rows": rows}).status_code == 200  # through frontend-1
+        assert len(other.get(f"{url}/search/{topic}").json()) == 1001
+        assert other.get(f"{url}/health").json()["cache"]["invalidations"] - dropped < 10
+    finally:
+        c.discard()
