@@ -39,10 +39,13 @@ class CatalogCopies(RoundHooks):
         self._changed_lock = threading.Lock()
         self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catch-up")
 
-    def note_change(self, book: dict, origin: str | None, listing: bool = False) -> None:
-        """Called under the write lock: the next round tells the front-ends."""
+    def note_change(self, book: dict | None, origin: str | None, listing: bool = False) -> None:
+        """Called under the write lock: the next round tells the front-ends. No `book`:
+        only that searches changed (an import's new books: none of them is cached, and
+        dropping a thousand books would scan every cached search a thousand times)."""
+        change = (book["id"], book["version"]) if book is not None else (None, 0)
         with self._changed_lock:
-            self._changed.append((book["id"], book["version"], origin, listing))
+            self._changed.append((*change, origin, listing))
 
     def _lock(self, target: str) -> threading.Lock:
         return self._target_locks.setdefault(target, threading.Lock())
@@ -136,9 +139,9 @@ class CatalogCopies(RoundHooks):
         jobs = []
         for node in self.frontends:
             theirs = [change for change in changed if change[2] != node.name]
-            books = {str(b): v for b, v, _, _ in theirs}
+            books = {str(b): v for b, v, _, _ in theirs if b is not None}
             listing = any(change[3] for change in theirs)
-            if books:  # a write waits for these: the round carries them
+            if books or listing:  # a write waits for these: the round carries them
                 jobs.append(
                     lambda n=node, b=books, s=listing: self._tell_frontend(n, epoch, b, pulse, s)
                 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Float, Integer, String, Text
+from sqlalchemy import Float, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.replication.outbox import define_outbox
@@ -26,6 +26,11 @@ class Book(db.Model):
     # The position of the commit that last wrote the row: its writer's epoch << 32 | that
     # writer's commit count (docs/scale.md §6); NULL: written before positions (0).
     stamp: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+
+
+# Bulk import skips a row whose trimmed title and topic a book already has
+# (`catalog.imports`): a lookup by this index, at any size of the catalog.
+Index("ix_books_title_topic", func.trim(Book.title), func.trim(Book.topic))
 
 
 class OrderDecision(db.Model):

@@ -21,6 +21,8 @@ from catalog.schemas import (
     BuySchema,
     CatalogPushSchema,
     CatalogStateSchema,
+    ImportBatchSchema,
+    ImportDoneSchema,
     InStockSchema,
     KeyedNewBookSchema,
     NewAccountRowSchema,
@@ -56,6 +58,7 @@ from common.words import Q_SCHEMA, words
 # One instance each: building a schema per request costs more than the dump.
 BOOK_OUT = BookSchema()
 STAFF_BOOK_OUT = StaffBookSchema()
+IMPORT_OUT = ImportDoneSchema()
 
 bp = Blueprint("catalog", __name__)
 protect_internal(bp)
@@ -226,6 +229,17 @@ def create_book():
     _require_primary()
     key, by = body.pop("idempotency_key"), body.pop("by", None)
     return jsonify(STAFF_BOOK_OUT.dump(store().create(body, key, _origin(), by))), 201
+
+
+@doc(body=ImportBatchSchema, responses={200: ImportDoneSchema}, errors=(421, 422, 503))
+@bp.post("/books/import")
+def import_books():
+    """New books in one transaction (primary only); a row repeating a book's title and
+    topic is skipped, naming it, so a batch sent again adds nothing."""
+    body = load_body(ImportBatchSchema)
+    _require_primary()
+    done = store().import_books(body["rows"], body["refused"], _origin(), body.get("by"))
+    return jsonify(IMPORT_OUT.dump(done))
 
 
 @doc(body=ActedEditSchema, responses={200: StaffBookSchema}, errors=(404, 421, 422, 503))

@@ -22,10 +22,14 @@ from common.identity.roles import ROLES
 from common.lease.shapes import read_grant_field
 from common.replication.routes import entries_schemas
 from common.shapes import (
+    LINE,
+    MAX_IMPORT,
     AccountSchema,
     AuditEntrySchema,
     EditSchema,
+    ImportedSchema,
     NewBookSchema,
+    SkippedSchema,
     StaffBookSchema,
     WithdrawSchema,
     actor_field,
@@ -82,6 +86,31 @@ class KeyedNewBookSchema(NewBookSchema):
 
     idempotency_key = fields.String(load_default=None, allow_none=True, validate=KEY_RULE)
     by = actor_field()
+
+
+class ImportRowSchema(NewBookSchema):
+    line = StrictInteger(required=True, validate=LINE)
+
+
+class ImportBatchSchema(Schema):
+    """A batch of rows the front-end checked (its refused rows only counted)."""
+
+    rows = fields.List(
+        fields.Nested(ImportRowSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_IMPORT),
+    )
+    refused = StrictInteger(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_IMPORT),
+        metadata={"description": "rows the front-end refused (for the audit entry)"},
+    )
+    by = actor_field()
+
+
+class ImportDoneSchema(Schema):
+    added = fields.List(fields.Nested(ImportedSchema), required=True)
+    skipped = fields.List(fields.Nested(SkippedSchema), required=True)
 
 
 class ActedEditSchema(EditSchema):
@@ -287,7 +316,10 @@ class CatalogEntrySchema(Schema):
 
     epoch = StrictInteger(load_default=0, validate=EPOCH)
     book = fields.Nested(BookRowSchema)
-    books = fields.List(fields.Nested(BookRowSchema), validate=validate.Length(max=MAX_LINES))
+    # An order's lines, or an import batch's new books.
+    books = fields.List(
+        fields.Nested(BookRowSchema), validate=validate.Length(max=max(MAX_LINES, MAX_IMPORT))
+    )
     order = fields.Nested(DecisionRowSchema)
     key = fields.Nested(BookKeyRowSchema)
     account = fields.Nested(AccountRowSchema)

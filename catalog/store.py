@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from catalog import accounts, audit, decisions, search
+from catalog import accounts, audit, decisions, imports, search
 from catalog.models import BookKey
 from catalog.replica import data_epoch_of, set_data_epoch
 from catalog.role import CatalogRole
@@ -168,6 +168,14 @@ class CatalogStore:
 
         return self._write(change, origin, kind="create", listing=True)
 
+    def import_books(
+        self, rows: list[dict], refused: int = 0, origin=None, by: dict | None = None
+    ) -> dict:
+        """A batch of new books in one transaction and one replicated entry; a row that
+        repeats a book (or an earlier row) is skipped, naming it (`catalog.imports`)."""
+        change = imports.import_batch(rows, refused, by)
+        return self._write(change, origin, kind="import", listing=True, new_books=True)
+
     def edit(
         self, book_id: int, changes: dict, origin=None, kind="edit", by: dict | None = None
     ) -> dict:
@@ -264,19 +272,27 @@ class CatalogStore:
         CATALOG_WRITES.labels("buy").inc(sum(a["code"] == 200 for a in answers))
         return {"epoch": epoch, "results": [{**a, "epoch": epoch} for a in answers]}
 
-    def _write(self, change, origin: str | None = None, kind: str = "update", listing=False):
+    def _write(
+        self,
+        change,
+        origin: str | None = None,
+        kind: str = "update",
+        listing=False,
+        new_books=False,
+    ):
         """One write: `change(conn)` -> (result, replicated entry). `listing`: the write may
-        change which books a search lists (front-ends then drop their cached searches)."""
+        change which books a search lists (front-ends then drop their cached searches);
+        `new_books`: its books are new, so front-ends drop searches only."""
 
         def one(conn: Connection):
             result, entry = change(conn)
             return result, [(entry, origin)]
 
-        result, epoch = self._commit(one, listing)
+        result, epoch = self._commit(one, listing, new_books)
         CATALOG_WRITES.labels(kind).inc()
         return {**result, "epoch": epoch} if "outcome" in result else result
 
-    def _commit(self, change, listing: bool = False):
+    def _commit(self, change, listing: bool = False, new_books: bool = False):
         """Run `change(conn)` -> (result, [(entry, origin)]) as the writer in one transaction,
         stage its entries, and return (result, epoch) once they are acknowledged."""
         with self.ctx.write_lock:
@@ -296,7 +312,7 @@ class CatalogStore:
                     for row in self.replicator.stage(conn, {**entry, "epoch": epoch})
                 ]
             for entry, origin in entries:
-                for book in entry.get("books", ()):
+                for book in [None] if new_books else entry.get("books", ()):
                     self.copies.note_change(book, origin, listing)
             ticket = self.replicator.enqueue(staged)  # rounds see rows in commit order
             if not staged:

@@ -6,7 +6,7 @@ does, and documents the backend's answer with the same schema it relays.
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from common.fields import (
     COMMENT_MAX,
@@ -24,6 +24,7 @@ from common.web import QueryInt
 
 AUDIT_ACTIONS = (
     "add", "edit", "price", "quantity", "withdraw", "restore", "staff-add", "staff-disable",
+    "import",
 )  # fmt: skip
 
 
@@ -67,6 +68,55 @@ class StaffBookSchema(Schema):
     version = fields.Integer(required=True)
     deleted_at = fields.String(allow_none=True, required=True)
     comment = fields.String(allow_none=True, required=True, attribute="delete_comment")
+
+
+# -- bulk import (docs/scale.md §4) ---------------------------------------------
+MAX_IMPORT = 1000  # rows in one POST /books/import: one transaction, one replicated entry
+LINE = validate.Range(min=1, max=SQLITE_MAX_INT)
+
+
+class ImportLineSchema(Schema):
+    """One row as a client sends it: its file line; the book's fields are checked row by
+    row (NewBookSchema), and a bad row is refused in the answer, not with a 400."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    line = StrictInteger(
+        required=True, validate=LINE, metadata={"description": "the row's line in the file"}
+    )
+
+
+class ImportSchema(Schema):
+    rows = fields.List(
+        fields.Nested(ImportLineSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_IMPORT),
+        metadata={"description": 'each {"line", "title", "topic", "cost", "quantity"}'},
+    )
+
+
+class ImportedSchema(Schema):
+    line = fields.Integer(required=True)
+    id = fields.Integer(required=True, metadata={"description": "the new book"})
+
+
+class SkippedSchema(ImportedSchema):
+    id = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "the book it repeats"}
+    )
+    why = fields.String(required=True)
+
+
+class RefusedSchema(Schema):
+    line = fields.Integer(required=True)
+    why = fields.String(required=True, metadata={"description": "field: why, as POST /books"})
+
+
+class ImportAnswerSchema(Schema):
+    added = fields.List(fields.Nested(ImportedSchema), required=True)
+    skipped = fields.List(fields.Nested(SkippedSchema), required=True)
+    refused = fields.List(fields.Nested(RefusedSchema), required=True)
 
 
 # -- orders --------------------------------------------------------------------

@@ -17,13 +17,15 @@ from common.period import QUERY as PERIOD
 from common.period import read_period
 from common.shapes import (
     EditSchema,
+    ImportAnswerSchema,
+    ImportSchema,
     NewBookSchema,
     RevenueSchema,
     StaffBookSchema,
     WithdrawSchema,
 )
 from common.web import QueryChoice, load_body
-from frontend import staff_services
+from frontend import imports, staff_services
 from frontend.identity import actor, require, staff_role
 from frontend.routes import BOOK_ID, KEY_SCHEMA, idempotency_key
 
@@ -80,6 +82,17 @@ def add_book():
     body = {**load_body(NewBookSchema), "idempotency_key": idempotency_key(), "by": actor()}
     book = staff_services.write_book(*_deps(), "POST", "/books", body)
     return jsonify(book), 201
+
+
+@doc(body=ImportSchema, responses={200: ImportAnswerSchema}, errors=(413, 503), auth="staff")
+@staff.post("/books/import")
+@staff_role(CLERK)
+def import_books():
+    """Staff: add 1-1000 books; a bad row is refused (line and why), a row whose title and
+    topic a book has is skipped (naming it): the same rows sent again add nothing."""
+    request.max_content_length = imports.MAX_BODY  # 1000 rows are more than one book
+    rows = load_body(ImportSchema)["rows"]
+    return jsonify(imports.import_rows(*_deps(), rows, actor()))
 
 
 @doc(body=EditSchema, responses={200: StaffBookSchema}, errors=(404, 503), auth="staff")

@@ -20,6 +20,9 @@ from common.web import ApiError, QueryInt, load_body, protect_internal
 from recovery.models import QueuedEntry, db
 
 MAX_EPOCH = 2**62
+# A page of a queue stops once it holds this much JSON (at least one entry): an
+# import batch's entry is ~150 KB, and a reader holds a whole page in memory.
+PAGE_BYTES = 4 * 1024 * 1024
 
 bp = Blueprint("recovery", __name__)
 LIMIT = QueryInt("limit", default=500, low=1, high=5000)
@@ -90,8 +93,9 @@ def append(target: str):
 )
 @bp.get("/queue/<target>")
 def read(target: str):
-    """The oldest entries queued for a target (`epoch`: the reader is that writer;
-    `after`: only entries past that seq, for reading a queue page by page)."""
+    """The oldest entries queued for a target, up to `limit` and about 4 MiB (`epoch`:
+    the reader is that writer; `after`: only entries past that seq, for reading a
+    queue page by page)."""
     limit = LIMIT.read()
     epoch = EPOCH.read()
     after = AFTER.read()
@@ -104,8 +108,13 @@ def read(target: str):
         .order_by(queue.c.seq)
         .limit(limit)
     )
+    items, size = [], 0
     with db.engine.connect() as conn:
-        items = [{"seq": r.seq, "entry": json.loads(r.entry)} for r in conn.execute(query)]
+        for row in conn.execute(query):
+            size += len(row.entry)
+            if items and size > PAGE_BYTES:
+                break
+            items.append({"seq": row.seq, "entry": json.loads(row.entry)})
     return jsonify({"entries": items})
 
 

@@ -12,6 +12,7 @@ from common.config import VOTERS, Cluster, ConfigError, load_cluster
 from common.ops import deploy, monitor, netns, partition, procs, report, staffcli
 from common.ops.check import compare
 from common.ops.hostnet import HostNetError, NetnsError
+from common.ops.importer import add_arguments as add_import
 from common.ops.watch import Display
 
 START_ORDER = ("recovery", "catalog", "order", "frontend")
@@ -112,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     put = add("restore", cmd_restore, "put a backup in place of a stopped node's database", True)
     put.add_argument("src", help="a file `bazar backup` wrote for a node of the same service")
     staffcli.add_arguments(add)
+    add_import(add)
     return parser
 
 

@@ -2,8 +2,9 @@
 
 `create_all` makes missing tables but never changes an existing one. Here a
 column the models added is added (ALTER TABLE ADD COLUMN: new columns are
-nullable), and a table whose column has since become nullable is rebuilt
-with its rows (SQLite cannot drop a NOT NULL in place). All of it runs in one
+nullable), a table whose column has since become nullable is rebuilt
+with its rows (SQLite cannot drop a NOT NULL in place), and an index the
+models added is made (`create_all` makes indexes only with their table). All of it runs in one
 transaction, so a crash midway leaves the old file as it was.
 """
 
@@ -29,6 +30,7 @@ def upgrade(path: Path, metadata: MetaData) -> list[str]:
         conn.execute("BEGIN IMMEDIATE")
         for table in metadata.sorted_tables:
             done += _upgrade_table(conn, table)
+            done += _add_indexes(conn, table)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -73,6 +75,17 @@ def _add_indexes(conn: sqlite3.Connection, table: Table) -> list[str]:
     for index in missing:
         conn.execute(str(CreateIndex(index).compile(dialect=DIALECT)))
     return [f"{table.name}: indexed {index.name}" for index in missing]
+
+
+def _add_indexes(conn: sqlite3.Connection, table: Table) -> list[str]:
+    """The model's indexes the file's existing table lacks (a new table gets them all)."""
+    if not _columns(conn, table.name):
+        return []
+    have = {row[1] for row in conn.execute(f'PRAGMA index_list("{table.name}")')}
+    missing = sorted((i for i in table.indexes if i.name not in have), key=lambda i: i.name)
+    for index in missing:
+        conn.execute(str(CreateIndex(index).compile(dialect=DIALECT)))
+    return [f"{table.name}: made index {index.name}" for index in missing]
 
 
 def _rebuild(conn: sqlite3.Connection, table: Table, have: dict[str, bool]) -> None:

@@ -106,6 +106,14 @@ def test_staff_verbs_work_over_https(cluster):
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not on PATH")
+def test_import_works_over_https(cluster, tmp_path):
+    """`bazar import` reaches the front-end over HTTPS, as the staff verbs do."""
+    books = tmp_path / "books.csv"
+    books.write_text("title,topic,cost,quantity\nOver TLS,secure,9.5,2\n", encoding="utf-8")
+    assert cluster.bazar("import", str(books)).stdout.startswith("added 1, skipped 0, refused 0")
+    assert cluster.bazar("import", str(books)).stdout.startswith("added 0, skipped 1, refused 0")
+
+
 def test_prometheus_scrapes_every_node_with_the_operator_certificate(cluster):
     port = free_ports(1)[0]
     outcome = monitor.start(cluster.cluster, port)

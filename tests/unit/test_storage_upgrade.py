@@ -76,3 +76,17 @@ def test_a_failed_upgrade_leaves_the_file_as_it_was(tmp_path, monkeypatch):
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "orders" in names and "half_done" not in names
     assert _columns(path, "orders")["book_id"] is True
+
+
+def test_an_old_books_table_gets_the_new_indexes_and_the_import_check_uses_it(tmp_path):
+    path = tmp_path / "catalog-1.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(OLD_BOOKS)
+    done = upgrade(path, catalog_db.metadata)
+    assert "books: made index ix_books_title_topic" in done
+    with sqlite3.connect(path) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM books WHERE trim(title) IN ('T', 'U')"
+        ).fetchall()
+    assert "USING INDEX ix_books_title_topic" in str(plan)
+    assert upgrade(path, catalog_db.metadata) == []
