@@ -94,6 +94,9 @@ class Replicator:
         self._pulse = False  # the next round talks to every target, even with nothing new
         self._pulsing = False  # the running round is such a round
         self._forgotten: dict[str, int] = {}  # marks whose rows are already deleted
+        # One replay of our queue at a time: a long one (a big import missed) must not be
+        # joined by the same replay again when the writer's catch-up call times out.
+        self._draining = threading.Lock()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="push")
         self.group = GroupPush(self._round)
@@ -245,6 +248,10 @@ class Replicator:
         (a snapshot supersedes them). Stops once past `upto` if given. False if
         the recovery node did not answer.
         """
+        with self._draining:
+            return self._drain(apply, upto, epoch)
+
+    def _drain(self, apply: bool, upto: int | None, epoch: int | None):
         me, recovery = self.ctx.node.name, self.ctx.cluster.recovery
         params = {"limit": BATCH, **({"epoch": epoch} if epoch is not None else {})}
         while True:
