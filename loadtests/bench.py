@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loadtests import benchreport  # noqa: E402
+from loadtests import benchreport, scale, scalereport  # noqa: E402
 from loadtests.benchkit import (  # noqa: E402  # BUY_LUA, _children, write_script, wrk: ab.py
     BUY_LUA,
     ORDER_LUA,
@@ -91,6 +91,7 @@ class Run:
     idle_cpu_ms_per_s: float = 0.0
     check_ok: bool = True
     soak: Soak | None = None
+    scale: scale.Scale | None = None  # with --titles
 
     @property
     def best(self) -> Result:
@@ -115,8 +116,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"then buy for MINUTES ({SOAK_CONNECTIONS} connections); RSS every {SOAK_PERIOD_S:g}s",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the CSV and PNG go")
+    parser.add_argument(
+        "--titles",
+        type=int,
+        default=0,
+        help="then the same at this many titles (loadtests/scale.py)",
+    )
+    parser.add_argument("--orders", type=int, default=0, help="with --titles: orders loaded")
     args = parser.parse_args(argv)
     args.only = [] if args.only == "none" else [s for s in args.only.split(",") if s]
+    if args.titles and args.titles < 1000:
+        parser.error("--titles: at least 1000")
     unknown = [s for s in args.only if s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
@@ -137,9 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         cluster.discard()
         shutil.rmtree(work, ignore_errors=True)
-    for result in [*run.ceilings, *run.scenarios, *([run.soak.result] if run.soak else [])]:
+    at_scale = run.scale.scenarios if run.scale else []
+    soaked = [run.soak.result] if run.soak else []
+    for result in [*run.ceilings, *run.scenarios, *at_scale, *soaked]:
         result.ratio = result.ok_rps / run.best.ok_rps if run.best.ok_rps else 0.0
     benchreport.report(run, args)
+    if run.scale:
+        found = scalereport.report(run.scale, run.scenarios, args.out)
+        met = sum(1 for *_, ok in found if ok)
+        print(f"scale targets met: {met} of {len(found)}")
     return 0
 
 
@@ -167,6 +183,9 @@ def measure(cluster: LocalCluster, work: Path, args) -> Run:
         print(f"\nscenarios against the front-end ({cluster.api.url}):")
         for name in args.only:
             run.scenarios.append(run_scenario(name, cluster, masters, work, args))
+        if args.titles:
+            scenario = scale_scenario(cluster, masters, args)
+            run.scale = scale.run(cluster, work, args, scenario, masters)
         if args.soak:
             run.soak = run_soak(cluster, masters, work, args)
     finally:
@@ -179,6 +198,19 @@ def measure(cluster: LocalCluster, work: Path, args) -> Run:
     if not run.check_ok:
         print(check.stdout)
     return run
+
+
+def scale_scenario(cluster: LocalCluster, masters: dict, args):
+    """What scale.run calls to run one scenario under wrk, CPU read around it."""
+    staff = cluster.cluster.staff_token
+
+    def one(name: str, path: str, extra: list, script: str) -> Result:
+        cpu = lambda: node_cpu_seconds(masters)  # noqa: E731
+        result = timed(name, cluster.api.url + path, extra, script, args, staff, cpu)
+        progress(result)
+        return result
+
+    return one
 
 
 def run_ceiling(worker_class: str, threads: int, args) -> Result:

@@ -112,7 +112,7 @@ def import_file(config: str | Path, path: Path, batch: int = 1000) -> tuple[floa
     command = [sys.executable, "-m", "common.ops.cli", "import", str(path)]
     command += ["--batch", str(batch), "--config", str(config)]
     began = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=7200)  # noqa: S603
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=7200)  # noqa: S603  # nosec B603
     took = time.monotonic() - began
     if done.returncode != 0:
         raise RuntimeError(f"import failed ({done.returncode}):\n{done.stdout}{done.stderr}")

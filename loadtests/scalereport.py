@@ -1,0 +1,107 @@
+"""What `bench.py --titles N --orders M` adds to the report: the scenarios at scale
+against the same scenarios on the seed catalog, search and report latencies, a
+backup rejoining, disk per node; bench_scale.csv and bench_scale.png."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+WITHIN = 0.90  # a scenario's ratio at scale, at least this share of the seed run's
+
+
+def verdicts(scale, seed_scenarios) -> list[tuple[str, str, str, bool]]:
+    """(what, target, measured, met): each scenario at scale against the seed run's."""
+    seed = {r.name: r for r in seed_scenarios}
+    out = []
+    for result in scale.scenarios:
+        base = seed.get(result.name.removesuffix("@scale"))
+        if base and base.ratio:
+            share = result.ratio / base.ratio
+            measured = f"{result.ratio:.2f}x vs {base.ratio:.2f}x ({share:.0%})"
+            out.append((result.name, f">= {WITHIN:.0%} of 7 titles", measured, share >= WITHIN))
+    return out
+
+
+def report(scale, seed_scenarios, out: Path) -> list[tuple[str, str, str, bool]]:
+    found = verdicts(scale, seed_scenarios)
+    print(f"\nat scale: {scale.titles:,} titles, {scale.orders:,} orders")
+    print(f"  import {scale.import_s:.0f} s ({(scale.titles - 7) / scale.import_s:,.0f} titles/s)")
+    print(f"  order load {scale.orders_s:.0f} s (straight into the replicas' files)")
+    print(f"  {'scenario':<24}{'req/s':>8}{'x best':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms':>8}")
+    for r in scale.scenarios:
+        print(
+            f"  {r.name:<24}{r.ok_rps:>8.0f}{r.ratio:>8.2f}{r.p50_ms:>8.1f}{r.p99_ms:>8.1f}"
+            f"{r.cpu_ms_per_ack:>8.2f}"
+        )
+    for name, (p50, p99) in scale.latencies.items():
+        print(f"  {name:<24} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms")
+    missed = f"{scale.rejoin_rows:,}"
+    print(f"  a backup that missed {missed} updates: up {scale.rejoin_s:.1f} s after its start")
+    disk = ", ".join(f"{n} {mb:.0f}" for n, mb in sorted(scale.disk_mb.items()))
+    print(f"  disk per node MB: {disk}")
+    for what, target, measured, met in found:
+        print(f"  {what:<24} {target:<22} {measured:<28} {'met' if met else 'NOT met'}")
+    write_csv(scale, found, out)
+    plot(scale, seed_scenarios, out)
+    return found
+
+
+def write_csv(scale, found: list, out: Path) -> None:
+    path = out / "bench_scale.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["kind", "name", "value", "unit"])
+        writer.writerow(["size", "titles", scale.titles, "rows"])
+        writer.writerow(["size", "orders", scale.orders, "rows"])
+        writer.writerow(["load", "import", f"{scale.import_s:.1f}", "s"])
+        for r in scale.scenarios:
+            writer.writerow(["scenario", r.name, f"{r.ratio:.3f}", "x best ceiling"])
+            writer.writerow(["scenario", r.name, f"{r.cpu_ms_per_ack:.3f}", "ms CPU/request"])
+        for name, (p50, p99) in scale.latencies.items():
+            writer.writerow(["latency", f"{name} p50", f"{p50:.2f}", "ms"])
+            writer.writerow(["latency", f"{name} p99", f"{p99:.2f}", "ms"])
+        writer.writerow(
+            ["rejoin", f"backup missed {scale.rejoin_rows}", f"{scale.rejoin_s:.1f}", "s"]
+        )
+        for node, mb in sorted(scale.disk_mb.items()):
+            writer.writerow(["disk", node, f"{mb:.1f}", "MB"])
+        for what, target, measured, met in found:
+            writer.writerow(["target", what, measured, f"{target}: {'met' if met else 'not met'}"])
+    print(f"wrote {path}")
+
+
+def plot(scale, seed_scenarios, out: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot (pip install '.[dev]')")
+        return
+    seed = {r.name: r for r in seed_scenarios}
+    names = [r.name.removesuffix("@scale") for r in scale.scenarios]
+    fig, (ratios, waits) = plt.subplots(1, 2, figsize=(13, 4.5))
+    y = range(len(names))
+    ratios.barh([i - 0.2 for i in y], [seed[n].ratio if n in seed else 0 for n in names],
+                height=0.4, color="#999999", label="7 titles")  # fmt: skip
+    ratios.barh([i + 0.2 for i in y], [r.ratio for r in scale.scenarios], height=0.4,
+                color="#4477aa", label=f"{scale.titles:,} titles")  # fmt: skip
+    ratios.set_yticks(list(y), names)
+    ratios.set_xlabel("x the best bare Flask ceiling (same run)")
+    ratios.legend()
+    ratios.invert_yaxis()
+    labels = list(scale.latencies)
+    waits.barh(labels, [p99 for _, p99 in scale.latencies.values()], color="#cc6677", label="p99")
+    waits.barh(labels, [p50 for p50, _ in scale.latencies.values()], color="#228833", label="p50")
+    waits.set_xlabel("ms, one request at a time")
+    waits.legend()
+    waits.invert_yaxis()
+    fig.suptitle(
+        f"Bazar at {scale.titles:,} titles and {scale.orders:,} orders; a backup that missed "
+        f"{scale.rejoin_rows:,} updates was up {scale.rejoin_s:.0f} s after its start"
+    )
+    fig.tight_layout()
+    fig.savefig(out / "bench_scale.png", dpi=110)
+    print(f"wrote {out / 'bench_scale.png'}")
