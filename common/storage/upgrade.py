@@ -2,7 +2,7 @@
 
 `create_all` makes missing tables but never changes an existing one. Here a
 column the models added is added (ALTER TABLE ADD COLUMN: new columns are
-nullable), and a table whose column has since become nullable is rebuilt
+nullable), an index the models added is made, and a table whose column has since become nullable is rebuilt
 with its rows (SQLite cannot drop a NOT NULL in place). All of it runs in one
 transaction, so a crash midway leaves the old file as it was.
 """
@@ -58,7 +58,16 @@ def _upgrade_table(conn: sqlite3.Connection, table: Table) -> list[str]:
     for column in added:
         kind = column.type.compile(dialect=DIALECT)
         conn.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
-    return [f"{table.name}: added {c.name}" for c in added]
+    return [f"{table.name}: added {c.name}" for c in added] + _add_indexes(conn, table)
+
+
+def _add_indexes(conn: sqlite3.Connection, table: Table) -> list[str]:
+    """Indexes the models name that the file lacks (built once, at the first start)."""
+    have = {row[1] for row in conn.execute(f'PRAGMA index_list("{table.name}")')}
+    missing = [index for index in table.indexes if index.name not in have]
+    for index in missing:
+        conn.execute(str(CreateIndex(index).compile(dialect=DIALECT)))
+    return [f"{table.name}: indexed {index.name}" for index in missing]
 
 
 def _rebuild(conn: sqlite3.Connection, table: Table, have: dict[str, bool]) -> None:

@@ -41,11 +41,24 @@ def test_an_old_orders_table_is_rebuilt_with_a_nullable_book_id_and_keeps_its_ro
             ("a", 3, 2, 60.0, "confirmed", "2026-11-01T10:00:00.000+00:00")
         ]
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(orders)")}
-        assert "ix_orders_status" in indexes
+        assert {"ix_orders_status", "ix_orders_created_at"} <= indexes
         assert not conn.execute(
             "SELECT name FROM sqlite_master WHERE name LIKE '%before_upgrade%'"
         ).fetchall()
     assert upgrade(path, order_db.metadata) == []  # a second start changes nothing
+
+
+def test_an_orders_table_without_the_reports_index_gets_it(tmp_path):
+    path = tmp_path / "order-1.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(OLD_ORDERS.replace("book_id INTEGER NOT NULL", "book_id INTEGER"))
+    assert upgrade(path, order_db.metadata) == ["orders: indexed ix_orders_created_at"]
+    with sqlite3.connect(path) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM orders WHERE created_at >= '2026-11-01'"
+        ).fetchall()
+    assert "ix_orders_created_at" in str(plan)
+    assert upgrade(path, order_db.metadata) == []
 
 
 def test_an_old_books_table_gets_the_soft_delete_columns(tmp_path):
