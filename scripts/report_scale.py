@@ -3,9 +3,10 @@
 Fills a standalone order SQLite (the order node's own tables) with
 `--orders` orders spread over a year, stored in time order as an order
 server stores them, with random ids (uuid4 hex, like the order server's),
-1-3 lines each at whole-cent prices, 9 in 10 confirmed; then times `reports.revenue` for the whole year by day
-and by book, `--runs` times each, and prints p50/p99 and a digest of each
-answer (the same digest before and after a change: the same report).
+1-3 lines each at whole-cent prices, 9 in 10 confirmed; then times
+`reports.revenue` for the whole year by day and by book, `--runs` times
+each, and prints p50/p99 and a digest of each answer (the same digest
+before and after a change: the same report).
 
     .venv/bin/python scripts/report_scale.py --db /tmp/orders-1m.sqlite3
     # the code before, on the same file (no reports index, the old module):
@@ -23,6 +24,7 @@ import json
 import random
 import sqlite3
 import sys
+import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -43,7 +45,7 @@ def fill(path: Path, count: int, seed: int) -> None:
     engine = create_engine(f"sqlite:///{path}")
     db.metadata.create_all(engine)
     engine.dispose()
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311  # nosec B311: test data
     prices = {book: rng.randint(1, 20_000) for book in range(1, BOOKS + 1)}  # cents
     start = datetime(*YEAR[0].timetuple()[:3], tzinfo=UTC)
     seconds = int((YEAR[1] - YEAR[0] + timedelta(days=1)).total_seconds())
@@ -104,7 +106,9 @@ def percentile(values: list[float], p: float) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, default=Path("/tmp/bazar-report-scale.sqlite3"))
+    parser.add_argument(
+        "--db", type=Path, default=Path(tempfile.gettempdir()) / "bazar-report-scale.sqlite3"
+    )
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=23)

@@ -2,8 +2,9 @@
 
 `create_all` makes missing tables but never changes an existing one. Here a
 column the models added is added (ALTER TABLE ADD COLUMN: new columns are
-nullable), an index the models added is made, and a table whose column has since become nullable is rebuilt
-with its rows (SQLite cannot drop a NOT NULL in place). All of it runs in one
+nullable), an index the models added is made, and a table whose column has
+since become nullable is rebuilt with its rows (SQLite cannot drop a NOT
+NULL in place). All of it runs in one
 transaction, so a crash midway leaves the old file as it was.
 """
 
