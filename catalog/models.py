@@ -44,6 +44,8 @@ class OrderDecision(db.Model):
     total: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     # JSON [{"book_id", "quantity", "unit_price": "19.99"}]: the exact lines decided.
     items: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The cluster age it was decided at (`catalog.retention`); NULL: made before retention.
+    age: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
 
 
 class BookKey(db.Model):
@@ -54,6 +56,7 @@ class BookKey(db.Model):
     key: Mapped[str] = mapped_column(String, primary_key=True)
     book_id: Mapped[int] = mapped_column(Integer, nullable=False)
     digest: Mapped[str] = mapped_column(String, nullable=False)  # of the request: reuse check
+    age: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)  # see above
 
 
 class StaffAccount(db.Model):

@@ -28,6 +28,7 @@ from catalog.models import (
     StaffAccount,
     outbox_table,
 )
+from catalog.retention import apply_compact
 from catalog.schemas import CatalogEntrySchema
 from common.replication.replicator import CannotApplyYet
 from common.replication.routes import valid_entries
@@ -149,6 +150,7 @@ class CatalogReplica:
         with self.store.ctx.write_lock:
             with self.store.engine.begin() as conn:
                 set_data_epoch(conn, epoch)
+                self.store.age.carry(conn, epoch)  # the cluster age goes on (catalog.retention)
                 restored.clear(conn)  # only a lone catalog takes over restored (role.whole)
                 base = {"epoch": epoch, "base": _state(conn)}
                 staged = self.store.replicator.stage(conn, base)
@@ -268,3 +270,5 @@ def _apply_one(conn: Connection, entry: dict) -> None:
         conn.execute(APPLY_ACCOUNT, entry["account"])
     if entry.get("audit"):
         conn.execute(ADD_AUDIT, entry["audit"])
+    if entry.get("compact"):
+        apply_compact(conn, entry["compact"])

@@ -83,6 +83,13 @@ CATALOG_WRITES = _unregistered(
     "Catalog writes acknowledged by this node as primary, by kind.",
     ["kind"],
 )
+KEYS_COMPACTED = _unregistered(
+    Counter,
+    "bazar_idempotency_records_compacted",
+    "Idempotency records (order decisions, book keys) deleted past their retention window, "
+    "by table (docs/scale.md §5).",
+    ["table"],
+)
 ORDER_DECISIONS = _unregistered(
     Counter,
     "bazar_order_decisions",
@@ -104,6 +111,7 @@ EVENT_METRICS = (
     PUSH_LATENCY,
     PUSH_FAILURES,
     CATALOG_WRITES,
+    KEYS_COMPACTED,
     ORDER_DECISIONS,
     STAFF_SIGN_INS,
 )
