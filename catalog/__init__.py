@@ -37,6 +37,7 @@ def create_app(
     replica = CatalogReplica(store)
     replica.healer = Healer(store)
     store.replicator = Replicator(ctx, engine, Outbox(outbox_table), replica.apply_queued, copies)
+    store.replicator.on_overflow = replica.healer.overflowed
     compactor = Compactor(store, ctx.cluster.retention)
     store.seed(ctx.cluster.seed_file)
     store.load_data_epoch()
