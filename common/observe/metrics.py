@@ -90,6 +90,12 @@ KEYS_COMPACTED = _unregistered(
     "by table (docs/scale.md §5).",
     ["table"],
 )
+ORDERS_FENCED_AFTER_WINDOW = _unregistered(
+    Counter,
+    "bazar_orders_fenced_after_window",
+    "Orders left pending past the idempotency-key window and resolved as aborted by the "
+    "catalog (docs/scale.md §5): stock their lost decision took stays taken.",
+)
 ORDER_DECISIONS = _unregistered(
     Counter,
     "bazar_order_decisions",
@@ -112,6 +118,7 @@ EVENT_METRICS = (
     PUSH_FAILURES,
     CATALOG_WRITES,
     KEYS_COMPACTED,
+    ORDERS_FENCED_AFTER_WINDOW,
     ORDER_DECISIONS,
     STAFF_SIGN_INS,
 )

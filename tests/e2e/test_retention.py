@@ -5,7 +5,9 @@ in docs/api.md."""
 from __future__ import annotations
 
 import re
+import sqlite3
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -77,6 +79,27 @@ def test_keys_past_their_window_are_compacted_and_replays_act_as_documented(clus
     assert c.api.lookup(made.json()["id"]).json()["quantity"] == 8
     assert not any(kept(c, "order_decisions", "order_id", order_id))
     c.wait_converged()
+
+
+def test_an_order_pending_past_the_window_is_fenced_aborted_and_counted(cluster):
+    """As an order server down longer than the window leaves it: pending, its decision
+    gone. Written into order-1's file as the order server itself would have."""
+    c = cluster
+    order_id = f"late{uuid.uuid4().hex}"
+    long_ago = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="milliseconds")
+    conn = sqlite3.connect(c.cluster.db_path("order-1"), timeout=30)
+    with conn:
+        conn.execute("INSERT INTO orders VALUES (?, 4, 1, 0.0, 'pending', ?)", (order_id, long_ago))
+        conn.execute("INSERT INTO order_items VALUES (?, 4, 1, NULL)", (order_id,))
+    conn.close()
+    status = f"SELECT status FROM orders WHERE order_id = '{order_id}'"  # noqa: S608  # nosec B608
+    wait_until(lambda: c.rows("order-1", status) == [("rejected",)], 30, "the reconciler")
+    decided = c.rows(
+        primary(c), f"SELECT status FROM order_decisions WHERE order_id = '{order_id}'"
+    )
+    assert decided == [("aborted",)]
+    assert figure(c, "order-1", "bazar_orders_fenced_after_window_total") == 1.0
+    c.wait_converged()  # order-2 has it too, rejected
 
 
 def test_a_new_writer_carries_the_cluster_age_on(cluster):
