@@ -76,10 +76,13 @@ def _lines(start: date, end: date, *columns):
 
 
 def _confirmed(start: date, end: date, *columns):
-    """A select of `columns` over the confirmed orders of the period (by `created_at`)."""
+    """A select of `columns` over the confirmed orders of the period, found through the
+    index on `created_at`. (Nearly every order is confirmed, but SQLite would rather take
+    the index on `status` for an equality: `status || ''` is no indexed column, so it
+    reads the period's rows only. A day of a year of orders: 10 ms instead of 300.)"""
     return select(*columns).where(
         and_(
-            orders.c.status == CONFIRMED,
+            orders.c.status.concat("") == CONFIRMED,
             orders.c.created_at >= start.isoformat(),
             orders.c.created_at < (end + timedelta(days=1)).isoformat(),
         )
