@@ -61,6 +61,24 @@ def test_an_orders_table_without_the_reports_index_gets_it(tmp_path):
     assert upgrade(path, order_db.metadata) == []
 
 
+def test_old_idempotency_tables_get_the_age_column_and_its_index(tmp_path):
+    path = tmp_path / "catalog-1.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE order_decisions (order_id VARCHAR PRIMARY KEY, book_id INTEGER,"
+            " quantity INTEGER NOT NULL, status VARCHAR NOT NULL, total FLOAT NOT NULL,"
+            " items TEXT);"
+            "INSERT INTO order_decisions VALUES ('o', 1, 1, 'applied', 5.0, NULL);"
+            "CREATE TABLE book_keys (key VARCHAR PRIMARY KEY, book_id INTEGER NOT NULL,"
+            " digest VARCHAR NOT NULL);"
+        )
+    done = upgrade(path, catalog_db.metadata)
+    for table in ("order_decisions", "book_keys"):
+        assert f"{table}: added age" in done and f"{table}: indexed ix_{table}_age" in done
+    with sqlite3.connect(path) as conn:  # a record from before retention: no age (counts 0)
+        assert conn.execute("SELECT order_id, age FROM order_decisions").fetchall() == [("o", None)]
+
+
 def test_an_old_books_table_gets_the_soft_delete_columns(tmp_path):
     path = tmp_path / "catalog-1.sqlite3"
     with sqlite3.connect(path) as conn:
