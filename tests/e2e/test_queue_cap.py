@@ -4,6 +4,7 @@ snapshot, an order server merges its peers' orders; then every replica is identi
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -28,6 +29,11 @@ def queue_answer(c: LocalCluster, target: str) -> dict:
     return response.json()
 
 
+def recovery_row(c: LocalCluster) -> dict:
+    rows = c.api.get("/cluster.json").json()["nodes"]
+    return next(r for r in rows if r["name"] == "recovery-1")
+
+
 def overflowed(c: LocalCluster) -> dict:
     return procs.health(c.node("recovery-1"))[1]["overflowed"]
 
@@ -40,6 +46,11 @@ def test_a_backup_catalog_past_the_cap_heals_from_the_writers_snapshot(cluster):
         assert c.api.set_price(2, 40.0 + i).status_code == 200
     assert queue_answer(c, backup) == {"entries": [], "overflowed": True}
     assert overflowed(c)[backup] > CAP
+    status = json.loads(c.bazar("status", "--json").stdout)
+    assert backup in next(r for r in status if r["node"] == "recovery-1")["overflowed"]
+    wait_until(
+        lambda: backup in (recovery_row(c)["overflowed"] or {}), 10, "/cluster.json to show it"
+    )
     assert (
         f'bazar_recovery_queue_overflowed{{node="{backup}"}}'
         in c.call("recovery-1", "GET", "/metrics").text
