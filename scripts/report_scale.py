@@ -51,7 +51,7 @@ def fill(path: Path, count: int, seed: int) -> None:
     engine = create_engine(f"sqlite:///{path}")
     db.metadata.create_all(engine)
     engine.dispose()
-    rng = random.Random(seed)  # noqa: S311  # nosec B311: test data
+    rng = random.Random(seed)  # noqa: S311  # nosec B311
     prices = {book: rng.randint(1, 20_000) for book in range(1, BOOKS + 1)}  # cents
     start = datetime(*YEAR[0].timetuple()[:3], tzinfo=UTC)
     seconds = int((YEAR[1] - YEAR[0] + timedelta(days=1)).total_seconds())
