@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
@@ -42,10 +42,11 @@ class QueueCap:
             self._lengths[target] = conn.execute(query).scalar_one()
         return self._lengths[target]
 
-    def added(self, conn: Connection, target: str, count: int) -> bool:
-        """`count` entries were appended for `target` (in `conn`'s transaction, under
-        `lock`): past the cap, drop its queue and mark it overflowed. True if dropped."""
-        now = self.length(conn, target) + count
+    def append(self, conn: Connection, target: str, rows: list[dict]) -> bool:
+        """Append `rows` to `target`'s queue (in `conn`'s transaction, under `lock`); past
+        the cap, drop its queue and mark it overflowed. True if it was dropped."""
+        now = self.length(conn, target) + len(rows)  # counted before these rows go in
+        conn.execute(insert(queue), rows)
         if now <= self.cap:
             self._lengths[target] = now
             return False

@@ -13,7 +13,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify
 from marshmallow import Schema, fields, validate
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 
 from common.fields import StrictInteger
 from common.lease.fence import EpochFence
@@ -98,10 +98,8 @@ def append(target: str):
         with lengths.lock:
             try:
                 with db.engine.begin() as conn:
-                    if rows:
-                        conn.execute(insert(queue), rows)
-                        if lengths.added(conn, target, len(rows)):
-                            log.warning("queue of %s passed its cap: dropped", target)
+                    if rows and lengths.append(conn, target, rows):
+                        log.warning("queue of %s passed its cap: dropped", target)
                     last = conn.execute(select(func.max(queue.c.seq))).scalar() or 0
             except BaseException:
                 lengths.forget()
