@@ -81,23 +81,36 @@ def test_keys_past_their_window_are_compacted_and_replays_act_as_documented(clus
     c.wait_converged()
 
 
-def test_an_order_pending_past_the_window_is_fenced_aborted_and_counted(cluster):
-    """As an order server down longer than the window leaves it: pending, its decision
-    gone. Written into order-1's file as the order server itself would have."""
-    c = cluster
+def test_an_order_pending_past_the_window_is_fenced_aborted_its_stock_stays_taken(cluster):
+    """As an order server down longer than the window leaves it: the catalog took the
+    stock, the order server had the order pending and never heard back, and the
+    decision was compacted meanwhile. (The catalog is asked directly, and the pending
+    order written into order-1's file as the order server itself would have.)"""
+    c, shop = cluster, Shop(cluster.api)
+    book = shop.new_book(quantity=10)["id"]
     order_id = f"late{uuid.uuid4().hex}"
+    took = c.call(primary(c), "POST", f"/buy/{book}", json={"order_id": order_id, "quantity": 3})
+    assert took.status_code == 200 and took.json()["outcome"] == "applied", took.text
+    wait_until(
+        lambda: not any(kept(c, "order_decisions", "order_id", order_id)),
+        60,
+        "the decision to be compacted",
+    )
     long_ago = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="milliseconds")
     conn = sqlite3.connect(c.cluster.db_path("order-1"), timeout=30)
     with conn:
-        conn.execute("INSERT INTO orders VALUES (?, 4, 1, 0.0, 'pending', ?)", (order_id, long_ago))
-        conn.execute("INSERT INTO order_items VALUES (?, 4, 1, NULL)", (order_id,))
+        conn.execute(
+            "INSERT INTO orders VALUES (?, ?, 3, 0.0, 'pending', ?)", (order_id, book, long_ago)
+        )
+        conn.execute("INSERT INTO order_items VALUES (?, ?, 3, NULL)", (order_id, book))
     conn.close()
     status = f"SELECT status FROM orders WHERE order_id = '{order_id}'"  # noqa: S608  # nosec B608
     wait_until(lambda: c.rows("order-1", status) == [("rejected",)], 30, "the reconciler")
     decided = c.rows(
         primary(c), f"SELECT status FROM order_decisions WHERE order_id = '{order_id}'"
     )
-    assert decided == [("aborted",)]
+    assert decided == [("aborted",)]  # fenced: it can never apply again
+    assert c.api.lookup(book).json()["quantity"] == 7  # the stock stays taken: never oversold
     assert figure(c, "order-1", "bazar_orders_fenced_after_window_total") == 1.0
     c.wait_converged()  # order-2 has it too, rejected
 
