@@ -10,6 +10,7 @@ from catalog.heal import Healer
 from catalog.metrics import catalog_figures
 from catalog.models import db, outbox_table
 from catalog.replica import CatalogReplica
+from catalog.retention import Compactor
 from catalog.role import CatalogRole
 from catalog.routes import bp
 from catalog.schemas import ma
@@ -38,6 +39,8 @@ def create_app(
     replica = CatalogReplica(store)
     replica.healer = Healer(store)
     store.replicator = Replicator(ctx, engine, Outbox(outbox_table), replica.apply_queued, copies)
+    store.replicator.on_overflow = replica.healer.overflowed
+    compactor = Compactor(store, ctx.cluster.retention)
     store.seed(ctx.cluster.seed_file)
     store.load_data_epoch()
     role.takeover = replica.take_over
@@ -59,12 +62,13 @@ def create_app(
     ctx.details["snapshots"] = lambda: replica.healer.installed
     ctx.details["caught_up"] = lambda: replica.healer.caught_up  # on rows, not a snapshot
     ctx.details["restored"] = lambda: store.restored  # from a backup, not yet healed
-    live_metrics(app).add(lambda: catalog_figures(role, store, replica.healer))
+    live_metrics(app).add(lambda: catalog_figures(role, store, replica.healer, compactor))
     live_metrics(app).add(lambda: outbox_figures(store.replicator))
     app.register_blueprint(bp)
     if app.config["BACKGROUND"]:
         role.start()
         store.replicator.start()
+        compactor.start()
     return app
 
 

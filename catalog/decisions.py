@@ -35,8 +35,11 @@ DECREMENT = (
 )
 
 
-def take(conn: Connection, order_id: str, lines: list[dict]) -> tuple[dict, dict]:
-    """Decide `order_id`: (outcome, replicated entry). 404 names unknown or withdrawn books."""
+def take(
+    conn: Connection, order_id: str, lines: list[dict], age: float | None = None
+) -> tuple[dict, dict]:
+    """Decide `order_id`: (outcome, replicated entry). 404 names unknown or withdrawn books.
+    `age`: the cluster age now, stamped on the decision (`catalog.retention`)."""
     decided = find(conn, order_id)
     if decided:
         return outcome(decided), again(conn, decided)
@@ -52,22 +55,24 @@ def take(conn: Connection, order_id: str, lines: list[dict]) -> tuple[dict, dict
         {**_line(line), "unit_price": money.text(found[line["book_id"]]["cost"])} for line in lines
     ]
     if short:
-        record = _record(conn, order_id, priced, "rejected", short)
+        record = _record(conn, order_id, priced, "rejected", short, age)
         conn.execute(RECORD, record)
         return outcome(record), {"order": record}
     changed = [_decrement(conn, line) for line in lines]
-    record = _record(conn, order_id, priced, "applied")
+    record = _record(conn, order_id, priced, "applied", age=age)
     conn.execute(RECORD, record)
     return outcome(record), {"order": record, "books": changed}
 
 
-def fence(conn: Connection, order_id: str, lines: list[dict]) -> tuple[dict, dict]:
+def fence(
+    conn: Connection, order_id: str, lines: list[dict], age: float | None = None
+) -> tuple[dict, dict]:
     """The outcome of `order_id`; undecided, it is recorded 'aborted' so it never applies."""
     decided = find(conn, order_id)
     if decided:
         return outcome(decided), again(conn, decided)
     aborted = [{**_line(line), "unit_price": "0.00"} for line in lines]
-    record = _record(conn, order_id, aborted, "aborted")
+    record = _record(conn, order_id, aborted, "aborted", age=age)
     conn.execute(RECORD, record)
     return outcome(record), {"order": record}
 
@@ -101,7 +106,9 @@ def lines_of(record: dict) -> list[dict]:
     return [{**line, "unit_price": money.text(unit)}]
 
 
-def _record(conn: Connection, order_id: str, priced: list[dict], status: str, short=()) -> dict:
+def _record(
+    conn: Connection, order_id: str, priced: list[dict], status: str, short=(), age=None
+) -> dict:
     lines = [{**line, "short": True} if line["book_id"] in short else line for line in priced]
     return {
         "order_id": order_id,
@@ -111,6 +118,7 @@ def _record(conn: Connection, order_id: str, priced: list[dict], status: str, sh
         "total": float(money.total(priced)) if status == "applied" else 0.0,
         "items": json.dumps(lines, separators=(",", ":")),
         "stamp": stamp(conn),
+        "age": age,
     }
 
 

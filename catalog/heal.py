@@ -20,10 +20,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from catalog import catchup, snapshot
+from catalog.replica import set_data_epoch
 from catalog.schemas import BaseSchema
 from common.http import Unreachable
+from common.replication.replicator import CannotApplyYet
+from common.storage import restored
 from common.web import ApiError, tolerant
 
 log = logging.getLogger(__name__)
@@ -73,6 +77,25 @@ class Healer:
                 return False
             self._delay, self._next_try = FIRST_DELAY, 0.0
             return self.store.data_epoch >= needed
+
+    def overflowed(self) -> None:
+        """The recovery node dropped this replica's queue (past `[retention] queue_cap`):
+        updates it missed are in no queue now, so its data counts as no base at all, like
+        a file `bazar restore` put in place (marked so, durably, before the overflow is
+        acknowledged). It serves no read and does not stand for the lease; the writer's
+        next update or lease heals it from a snapshot, which clears the mark."""
+        store = self.store
+        why = f"recovery queue overflowed at {datetime.now(UTC).isoformat(timespec='seconds')}"
+        with store.ctx.write_lock, store.engine.begin() as conn:
+            set_data_epoch(conn, 0)
+            restored.mark_lacking(conn, why)
+            store.data_epoch, store.restored = 0, why
+        store.role.read_lease.end()
+        log.warning("%s: healing from the writer's snapshot", why)
+        if store.role.epoch and store.ctx.peers():
+            # A holder taking over without its queue lacks acknowledged writes: it must
+            # not write (role.whole is now False, so it steps down; its takeover stops).
+            raise CannotApplyYet(f"{why}: not whole, stepping down")
 
     def install(self, source, needed: int = 0) -> dict:
         """Verify and install a snapshot, its bytes or a function writing them into a file

@@ -7,13 +7,16 @@ from collections.abc import Iterable
 from prometheus_client.core import Metric
 
 from catalog.heal import Healer
+from catalog.retention import Compactor
 from catalog.role import CatalogRole
 from catalog.store import CatalogStore
 from common.lease.metrics import lease_figures
 from common.observe.metrics import counter, gauge
 
 
-def catalog_figures(role: CatalogRole, store: CatalogStore, healer: Healer) -> Iterable[Metric]:
+def catalog_figures(
+    role: CatalogRole, store: CatalogStore, healer: Healer, compactor: Compactor
+) -> Iterable[Metric]:
     view = role.lease_view()
     yield from lease_figures(view["holder"], view["epoch"])
     yield gauge(
@@ -46,3 +49,10 @@ def catalog_figures(role: CatalogRole, store: CatalogStore, healer: Healer) -> I
     yield counter(
         "bazar_snapshot_failures", "Tries to heal from a snapshot that failed.", healer.failed
     )
+    age = compactor.age()
+    if age is not None:  # only the writer counts it
+        yield gauge(
+            "bazar_cluster_age_seconds",
+            "The cluster age: seconds the writers have held the lease (docs/scale.md §5).",
+            age,
+        )

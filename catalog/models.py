@@ -53,6 +53,8 @@ class OrderDecision(db.Model):
     # JSON [{"book_id", "quantity", "unit_price": "19.99"}]: the exact lines decided.
     items: Mapped[str | None] = mapped_column(Text, nullable=True)
     stamp: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # as books.stamp
+    # The cluster age it was decided at (`catalog.retention`); NULL: made before retention.
+    age: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
 
 
 class BookKey(db.Model):
@@ -64,6 +66,7 @@ class BookKey(db.Model):
     book_id: Mapped[int] = mapped_column(Integer, nullable=False)
     digest: Mapped[str] = mapped_column(String, nullable=False)  # of the request: reuse check
     stamp: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # as books.stamp
+    age: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)  # see above
 
 
 class StaffAccount(db.Model):

@@ -28,6 +28,7 @@ from catalog.models import (
     StaffAccount,
     outbox_table,
 )
+from catalog.retention import apply_compact
 from catalog.schemas import CatalogEntrySchema
 from common.replication.replicator import CannotApplyYet
 from common.replication.routes import valid_entries
@@ -164,6 +165,7 @@ class CatalogReplica:
                 _set_meta(conn, BASE_FROM, data_epoch_of(conn))  # for replicas to catch up
                 set_data_epoch(conn, epoch)
                 set_stamped_base(conn, epoch)  # this holder stamps every row it writes
+                self.store.age.carry(conn, epoch)  # the cluster age goes on (catalog.retention)
                 restored.clear(conn)  # only a lone catalog takes over restored (role.whole)
                 staged = self.store.replicator.stage(conn, base)
                 self.store.position = position_of(conn)  # its commits stamp from here on
@@ -439,3 +441,5 @@ def _apply_one(conn: Connection, entry: dict) -> None:
         conn.execute(APPLY_ACCOUNT, entry["account"])
     if entry.get("audit"):
         conn.execute(ADD_AUDIT, entry["audit"])
+    if entry.get("compact"):
+        apply_compact(conn, entry["compact"])

@@ -244,6 +244,27 @@ class BookRowSchema(Schema):
     stamp = stamp_field()
 
 
+def cluster_age():
+    return StrictNumber(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "cluster age (s) it was written at; NULL: before retention"},
+    )
+
+
+class CompactSchema(Schema):
+    """A compaction (`catalog.retention`): idempotency records older than `before_age` go."""
+
+    before_age = StrictNumber(required=True, validate=validate.Range(min=0))
+    age = StrictNumber(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "the writer's cluster age when it compacted"},
+    )
+
+
 class DecisionRowSchema(Schema):
     """The catalog's decision on one order id (every column of `order_decisions`)."""
 
@@ -261,6 +282,7 @@ class DecisionRowSchema(Schema):
         metadata={"description": "JSON of the decided lines"},
     )
     stamp = stamp_field()
+    age = cluster_age()
 
 
 class BookKeyRowSchema(Schema):
@@ -270,6 +292,7 @@ class BookKeyRowSchema(Schema):
     book_id = StrictInteger(required=True, validate=ROW_ID)
     digest = fields.String(required=True, validate=validate.Length(min=1, max=128))
     stamp = stamp_field()
+    age = cluster_age()
 
 
 class AccountRowSchema(Schema):
@@ -311,8 +334,8 @@ class BaseSchema(Schema):
 
 
 class CatalogEntrySchema(Schema):
-    """One replicated change (books, a decision, a book key, an account, an audit entry),
-    or a base; stamped with its epoch."""
+    """One replicated change (books, a decision, a book key, an account, an audit entry,
+    a compaction), or a base; stamped with its epoch."""
 
     epoch = StrictInteger(load_default=0, validate=EPOCH)
     book = fields.Nested(BookRowSchema)
@@ -324,6 +347,7 @@ class CatalogEntrySchema(Schema):
     key = fields.Nested(BookKeyRowSchema)
     account = fields.Nested(AccountRowSchema)
     audit = fields.Nested(AuditRowSchema)
+    compact = fields.Nested(CompactSchema)
     base = fields.Nested(BaseSchema)
     # A new holder's base as a delta (docs/scale.md §6): its rows stamped >= base_from.
     delta = fields.Nested(BaseSchema)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from catalog import accounts, audit, decisions, imports, search
 from catalog.models import BookKey
 from catalog.replica import data_epoch_of, set_data_epoch
+from catalog.retention import ClusterAge
 from catalog.role import CatalogRole
 from catalog.rows import STAMP, any_book, books, listed_book, next_position, now_text, stamp
 from common.node import NodeContext
@@ -47,6 +48,7 @@ class CatalogStore:
         self.data_epoch = 0
         self.restored: str | None = None  # restored from a backup, no writer's base since
         self.position = 0  # of this holder's last commit (`rows.stamp`; set at takeover)
+        self.age = ClusterAge()  # the cluster age while we write (`catalog.retention`)
         self.acking = 0  # writes committed here and not yet answered (`hand_off` waits)
         self._acking_lock = threading.Lock()
 
@@ -125,14 +127,18 @@ class CatalogStore:
     # -- the writer's writes: customers --------------------------------------
     def take(self, order_id: str, lines: list[dict], origin: str | None = None) -> dict:
         """Decide an order id, all lines or none (`catalog.decisions`)."""
-        return self._write(lambda conn: decisions.take(conn, order_id, lines), origin, "buy")
+        return self._write(
+            lambda conn: decisions.take(conn, order_id, lines, self._age()), origin, "buy"
+        )
 
     def buy(self, order_id: str, book_id: int, quantity: int, origin: str | None = None) -> dict:
         return self.take(order_id, [{"book_id": book_id, "quantity": quantity}], origin)
 
     def resolve(self, order_id: str, lines: list[dict]) -> dict:
         """Was this order decided? If not, fence it as aborted so it never applies (rule 4)."""
-        return self._write(lambda conn: decisions.fence(conn, order_id, lines), kind="resolve")
+        return self._write(
+            lambda conn: decisions.fence(conn, order_id, lines, self._age()), kind="resolve"
+        )
 
     # -- the writer's writes: staff ----------------------------------------------
     def create(
@@ -160,6 +166,7 @@ class CatalogStore:
                     "book_id": next_id,
                     "digest": digest,
                     "stamp": stamp(conn),
+                    "age": self._age(),
                 }
                 conn.execute(insert(book_keys).values(**entry["key"]))
             after = audit.changed(None, row, EDITABLE)[1]
@@ -260,7 +267,9 @@ class CatalogStore:
             answers, entries = [], []
             for order in orders:
                 try:
-                    outcome, entry = decisions.take(conn, order["order_id"], order["items"])
+                    outcome, entry = decisions.take(
+                        conn, order["order_id"], order["items"], self._age()
+                    )
                 except ApiError as e:
                     answers.append(e.answer())
                     continue
@@ -271,6 +280,14 @@ class CatalogStore:
         answers, epoch = self._commit(decide)
         CATALOG_WRITES.labels("buy").inc(sum(a["code"] == 200 for a in answers))
         return {"epoch": epoch, "results": [{**a, "epoch": epoch} for a in answers]}
+
+    def compact(self, change) -> dict:
+        """A compaction of idempotency records (`catalog.retention`): a replicated write."""
+        return self._write(change, kind="compact")
+
+    def _age(self) -> float | None:
+        """The cluster age now (called by a write, as the writer, under the write lock)."""
+        return self.age.now(self.role.epoch)
 
     def _write(
         self,

@@ -76,6 +76,21 @@ class Staff:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """[retention] (docs/scale.md §5): how long idempotency records are kept, in cluster
+    age (seconds the writers have held the lease, never a wall clock), and the cap on
+    each recovery queue."""
+
+    keys_days: float = 7.0  # idempotency records older than this (cluster age) are compacted
+    compact_every_seconds: float = 3600.0  # how often the writer compacts
+    queue_cap: int = 100_000  # entries per target; past it the queue is dropped (overflowed)
+
+    @property
+    def keys_seconds(self) -> float:
+        return self.keys_days * 86400.0
+
+
+@dataclass(frozen=True)
 class Tls:
     """[tls] (design §2): off on loopback; on, every node serves HTTPS and nodes call
     each other with mutual TLS under the cluster CA. Files by default under
@@ -138,6 +153,7 @@ class Cluster:
     tuning: Tuning = field(default_factory=Tuning)
     tls: Tls = field(default_factory=Tls)
     staff: Staff = field(default_factory=Staff)
+    retention: Retention = field(default_factory=Retention)
     # Still accepted while a rotation rolls through the cluster, never sent (docs/operations.md).
     accepted_staff_tokens: tuple[str, ...] = ()
     accepted_cluster_secrets: tuple[str, ...] = ()
@@ -187,7 +203,9 @@ def load_cluster(
     """Read, validate and complete the cluster config."""
     path = config_path(explicit)
     raw = _read_toml(path)
-    _reject_unknown(raw, {"data_dir", "seed_file", "auth", "tuning", "tls", "staff", "nodes"}, "")
+    _reject_unknown(
+        raw, {"data_dir", "seed_file", "auth", "tuning", "tls", "staff", "retention", "nodes"}, ""
+    )
     data_dir = (path.parent / _typed(raw, "data_dir", str, "", "../var")).resolve()
     seed = raw.get("seed_file")
     seed_file = (
@@ -205,6 +223,7 @@ def load_cluster(
         seed_file=seed_file,
         tuning=_positive(Tuning, _table(raw, "tuning"), "tuning."),
         staff=_positive(Staff, _table(raw, "staff"), "staff."),
+        retention=_positive(Retention, _table(raw, "retention"), "retention."),
         nodes=_nodes(_table(raw, "nodes"), tls.enabled),
         tls=tls,
         accepted_staff_tokens=_accepted(auth, "accepted_staff_tokens"),

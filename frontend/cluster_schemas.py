@@ -67,6 +67,16 @@ class NodeRowSchema(Schema):
         allow_none=True,
         metadata={"description": "recovery node: queue depth per target"},
     )
+    overflowed = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "recovery node: targets whose queue passed [retention] queue_cap "
+            "and was dropped (entries dropped), until they acknowledge"
+        },
+    )
     hit_rate = fields.Float(
         required=True, allow_none=True, metadata={"description": "front-end: cache hit rate"}
     )

@@ -155,6 +155,7 @@ class ClusterState:
             "backlog": sum(outbox.values()) if outbox is not None else None,
             "queued": None,  # filled in from the recovery node's queues
             "queues": _counts(live.get("queues")) if node.service == "recovery" else None,
+            "overflowed": _counts(live.get("overflowed")) if node.service == "recovery" else None,
             "hit_rate": _hit_rate(live.get("cache")) if node.service == "frontend" else None,
             "reason": _text(live.get("reason")) if health == "behind" else None,
             "snapshots": _int(live.get("snapshots")),

@@ -11,6 +11,7 @@ from common.replication.metrics import outbox_figures, outbox_view
 from common.replication.outbox import Outbox
 from common.replication.rejoin import start_rejoin
 from common.replication.replicator import Replicator
+from order import overflow
 from order.metrics import order_figures
 from order.models import db, outbox_table
 from order.routes import bp
@@ -37,6 +38,7 @@ def create_app(
         ctx, engine, Router(ctx.client, membership, ctx.cluster.tuning.failover_patience)
     )
     store.replicator = Replicator(ctx, engine, Outbox(outbox_table), store.apply_queued)
+    store.replicator.on_overflow = lambda: overflow.on_overflow(ctx, store.replicator)
     app.extensions["order.store"] = store
     ctx.details["outbox"] = lambda: outbox_view(store.replicator)
     live_metrics(app).add(lambda: order_figures(store))

@@ -22,7 +22,7 @@ class Order(db.Model):
     # A float copy of the exact total (Σ order_items), for tools that read this table.
     total: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     status: Mapped[str] = mapped_column(String, nullable=False, index=True)
-    created_at: Mapped[str] = mapped_column(String, nullable=False)
+    created_at: Mapped[str] = mapped_column(String, nullable=False, index=True)  # reports
     # This file's change sequence (order.sync triggers): peers read decided orders by it.
     seq: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from common.cluster import NoReplica, Router
 from common.lease.fence import EpochFence
 from common.node import NodeContext
-from common.observe.metrics import ORDER_DECISIONS
+from common.observe.metrics import ORDER_DECISIONS, ORDERS_FENCED_AFTER_WINDOW
 from common.replication.group_call import GroupCall
 from common.replication.replicator import Replicator
 from common.replication.routes import valid_entries
@@ -302,8 +302,29 @@ class OrderStore:
                 return settled
             if response.status_code == 200 and self._current(response.json()):
                 self._decide(order["order_id"], response.json())
+                self._fenced_late(order, response.json())
                 settled += 1
         return settled
+
+    def _fenced_late(self, order: dict, answer: dict) -> None:
+        """Log and count an order fenced as aborted after its key's window (docs/scale.md
+        §5): its decision, if the catalog made one, may have been compacted, and the stock
+        it took stays taken. Measured on this node's wall clock, as order times are: only
+        this log line and count rest on it."""
+        if answer.get("outcome") != "aborted":
+            return
+        try:
+            waited = datetime.now(UTC) - datetime.fromisoformat(order["created_at"])
+        except (TypeError, ValueError):
+            return
+        if waited.total_seconds() > self.ctx.cluster.retention.keys_seconds:
+            ORDERS_FENCED_AFTER_WINDOW.inc()
+            log.warning(
+                "order %s was pending %s, past the key window: fenced as aborted; any stock "
+                "its lost decision took stays taken",
+                order["order_id"],
+                waited,
+            )
 
     def start_reconciler(self, period: float = 2.0) -> None:
         def loop():

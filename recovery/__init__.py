@@ -8,9 +8,10 @@ from common.lease.fence import EpochFence, VoterFence
 from common.lease.raft import RaftLeaseGroup
 from common.node import create_base_app, init_db
 from common.observe.install import live_metrics
+from recovery.cap import QueueCap
 from recovery.metrics import recovery_figures
 from recovery.models import db
-from recovery.routes import bp, depths
+from recovery.routes import bp, depths, overflowed
 
 
 def create_app(
@@ -26,7 +27,9 @@ def create_app(
         group = RaftLeaseGroup(ctx.cluster, ctx.node, timeout=ctx.cluster.tuning.lease_renew * 2)
     fence = VoterFence(known=lambda: group.view().epoch) if group else EpochFence()
     app.extensions["recovery.fence"] = fence
+    app.extensions["recovery.cap"] = QueueCap(ctx.cluster.retention.queue_cap)
     ctx.details["queues"] = depths
+    ctx.details["overflowed"] = overflowed
     ctx.details["lease"] = lambda: _lease_view(group, fence)
     live_metrics(app).add(lambda: recovery_figures(group, fence))
     ctx.status = "up"

@@ -10,7 +10,7 @@ from common.lease.fence import EpochFence
 from common.lease.metrics import lease_figures
 from common.lease.raft import RaftLeaseGroup
 from common.observe.metrics import counter, gauges
-from recovery.routes import depths
+from recovery.routes import depths, overflowed
 
 
 def recovery_figures(group: RaftLeaseGroup | None, fence: EpochFence) -> Iterable[Metric]:
@@ -19,6 +19,13 @@ def recovery_figures(group: RaftLeaseGroup | None, fence: EpochFence) -> Iterabl
         "Updates queued here for a node that missed them, by that node.",
         "node",
         depths(),
+    )
+    yield gauges(
+        "bazar_recovery_queue_overflowed",
+        "Entries dropped from a node's queue past [retention] queue_cap, by that node, until "
+        "it acknowledges the overflow (it then takes the snapshot path).",
+        "node",
+        overflowed(),
     )
     grant = group.view() if group else None
     yield from lease_figures(grant.holder if grant else None, grant.epoch if grant else 0)

@@ -83,6 +83,19 @@ CATALOG_WRITES = _unregistered(
     "Catalog writes acknowledged by this node as primary, by kind.",
     ["kind"],
 )
+KEYS_COMPACTED = _unregistered(
+    Counter,
+    "bazar_idempotency_records_compacted",
+    "Idempotency records (order decisions, book keys) deleted past their retention window, "
+    "by table (docs/scale.md §5).",
+    ["table"],
+)
+ORDERS_FENCED_AFTER_WINDOW = _unregistered(
+    Counter,
+    "bazar_orders_fenced_after_window",
+    "Orders left pending past the idempotency-key window and resolved as aborted by the "
+    "catalog (docs/scale.md §5): stock their lost decision took stays taken.",
+)
 ORDER_DECISIONS = _unregistered(
     Counter,
     "bazar_order_decisions",
@@ -104,6 +117,8 @@ EVENT_METRICS = (
     PUSH_LATENCY,
     PUSH_FAILURES,
     CATALOG_WRITES,
+    KEYS_COMPACTED,
+    ORDERS_FENCED_AFTER_WINDOW,
     ORDER_DECISIONS,
     STAFF_SIGN_INS,
 )

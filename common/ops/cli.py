@@ -210,6 +210,8 @@ def cmd_status(cluster: Cluster, args) -> int:
     print(_lease_line(_lease_summary(rows)))
     for r in rows:
         detail = r.get("role") or (f"queues {r['queues']}" if "queues" in r else "")
+        if r.get("overflowed"):  # dropped past [retention] queue_cap, not yet acknowledged
+            detail += f" overflowed {r['overflowed']}"
         view = r.get("lease") if _votes(r) else None
         seen = f"sees {view['holder'] or '-'} @{view['epoch']}" if view else ""
         print(
@@ -221,7 +223,9 @@ def cmd_status(cluster: Cluster, args) -> int:
 def _status_row(cluster: Cluster, node) -> dict:
     state, body = procs.health(node)
     extra = {
-        k: body[k] for k in ("role", "queues", "lease", "read_lease", "data_epoch") if k in body
+        k: body[k]
+        for k in ("role", "queues", "overflowed", "lease", "read_lease", "data_epoch")
+        if k in body
     }
     return {
         "node": node.name,

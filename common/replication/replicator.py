@@ -100,6 +100,9 @@ class Replicator:
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="push")
         self.group = GroupPush(self._round)
+        # The recovery node dropped this node's queue (past `[retention] queue_cap`): the
+        # service marks itself, durably, for its snapshot path (docs/scale.md §5).
+        self.on_overflow: Callable[[], None] = _no_snapshot_path
 
     # -- the write path ----------------------------------------------------
     def stage(self, conn, entry: dict) -> list[Row]:
@@ -246,7 +249,8 @@ class Replicator:
         Entries are deleted there only after they are applied here, so a crash
         mid-replay loses nothing. With apply=False they are only acknowledged
         (a snapshot supersedes them). Stops once past `upto` if given. False if
-        the recovery node did not answer.
+        the recovery node did not answer. A queue dropped past its cap: `on_overflow()`
+        first, then the overflow is acknowledged and the queue read on.
         """
         with self._draining:
             return self._drain(apply, upto, epoch)
@@ -259,6 +263,12 @@ class Replicator:
                 response = self.ctx.client.request(recovery, "GET", f"/queue/{me}", params=params)
                 if response.status_code != 200:
                     return False
+                if response.json().get("overflowed"):
+                    self.on_overflow()
+                    done = self.ctx.client.request(recovery, "POST", f"/queue/{me}/overflow/ack")
+                    if done.status_code != 200:
+                        return False
+                    continue
                 items = response.json()["entries"]
                 if not items:
                     return True
@@ -337,10 +347,14 @@ class Replicator:
                 )
             except Unreachable:
                 return None
-            if response.status_code != 200:
-                return None
+            if response.status_code != 200 or response.json().get("overflowed"):
+                return None  # an overflowed queue: what it held is gone
             items = response.json()["entries"]
             if not items:
                 return entries
             entries += [item["entry"] for item in items]
             after = items[-1]["seq"]
+
+
+def _no_snapshot_path() -> None:
+    raise CannotApplyYet("the recovery queue overflowed and this service has no snapshot path")

@@ -42,3 +42,13 @@ def clear(conn: Connection) -> None:
     """The node is whole again (call in the transaction that made it so)."""
     if conn.execute(_HAS_META).first() is not None:
         conn.execute(text("DELETE FROM meta WHERE key = :k"), {"k": KEY})
+
+
+def mark_lacking(conn: Connection, why: str) -> None:
+    """The same mark on a node's own database, in `conn`'s transaction: it lacks updates
+    no queue keeps (its recovery queue was dropped past its cap, docs/scale.md §5), so it
+    takes the same way out as a restored file."""
+    conn.execute(text(CREATE))
+    conn.execute(
+        text("INSERT OR REPLACE INTO meta (key, value) VALUES (:k, :v)"), {"k": KEY, "v": why}
+    )

@@ -2,9 +2,9 @@
 
 `create_all` makes missing tables but never changes an existing one. Here a
 column the models added is added (ALTER TABLE ADD COLUMN: new columns are
-nullable), a table whose column has since become nullable is rebuilt
-with its rows (SQLite cannot drop a NOT NULL in place), and an index the
-models added is made (`create_all` makes indexes only with their table). All of it runs in one
+nullable), an index the models added is made (`create_all` makes indexes only
+with their table), and a table whose column has since become nullable is
+rebuilt with its rows (SQLite cannot drop a NOT NULL in place). All of it runs in one
 transaction, so a crash midway leaves the old file as it was.
 """
 
@@ -60,21 +60,7 @@ def _upgrade_table(conn: sqlite3.Connection, table: Table) -> list[str]:
     for column in added:
         kind = column.type.compile(dialect=DIALECT)
         conn.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
-    return [f"{table.name}: added {c.name}" for c in added] + _add_indexes(conn, table)
-
-
-def _add_indexes(conn: sqlite3.Connection, table: Table) -> list[str]:
-    """The model's indexes the file lacks (`create_all` makes them only with a new table)."""
-    have = {
-        row[0]
-        for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (table.name,)
-        )
-    }
-    missing = [index for index in table.indexes if index.name not in have]
-    for index in missing:
-        conn.execute(str(CreateIndex(index).compile(dialect=DIALECT)))
-    return [f"{table.name}: indexed {index.name}" for index in missing]
+    return [f"{table.name}: added {c.name}" for c in added]
 
 
 def _add_indexes(conn: sqlite3.Connection, table: Table) -> list[str]:

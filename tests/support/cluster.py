@@ -119,11 +119,13 @@ class LocalCluster:
         clocks: dict[str, float] | None = None,
         tls: bool = False,
         public: tuple[Path, Path] | None = None,
+        retention: dict | None = None,
     ):
         """`clocks`: node name -> seconds its wall clock is off the host's, from its first
         start (`timefaults.give_clock`); `self.clocks[name].set(s)` makes it jump.
         `tls`: [tls] on, certificates made by `bazar certs` before the first start;
-        `public`: the front-ends' own certificate and key (`public_cert`, `public_key`)."""
+        `public`: the front-ends' own certificate and key (`public_cert`, `public_key`);
+        `retention`: the [retention] table (docs/scale.md §5)."""
         self.root = root
         self.code = code  # the checkout whose `bazar` (and so whose nodes) run
         self.netns = netns  # `up --netns`: each node in a namespace of its own (root only)
@@ -138,7 +140,7 @@ class LocalCluster:
             "threads": 8,
             **(tuning or {}),
         }
-        self.config_path.write_text(_config_text(counts, settings, tls, public))
+        self.config_path.write_text(_config_text(counts, settings, tls, public, retention))
         if tls:
             self.bazar("certs")
         self._use(load_cluster(self.config_path))
@@ -332,7 +334,11 @@ def whole(c: LocalCluster) -> bool:
 
 
 def _config_text(
-    counts: dict[str, int], tuning: dict, tls: bool = False, public: tuple | None = None
+    counts: dict[str, int],
+    tuning: dict,
+    tls: bool = False,
+    public: tuple | None = None,
+    retention: dict | None = None,
 ) -> str:
     scheme = "https" if tls else "http"
     own = [f'public_cert = "{public[0]}"', f'public_key = "{public[1]}"'] if public else []
@@ -347,6 +353,8 @@ def _config_text(
         "[tuning]",
     ]
     lines += [f"{key} = {value!r}" for key, value in tuning.items()]
+    if retention:
+        lines += ["", "[retention]", *(f"{key} = {value!r}" for key, value in retention.items())]
     voters = counts["catalog"] + counts["recovery"]
     ports = iter(free_ports(sum(counts.values()) + voters))
     for service, count in counts.items():

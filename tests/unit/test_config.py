@@ -138,6 +138,26 @@ def test_bad_staff_rules_are_named(tmp_path, table, words):
     assert words in load_error(tmp_path, AUTH + table + NODES)
 
 
+def test_retention_defaults_and_override(tmp_path):
+    assert load_cluster(write(tmp_path, AUTH + NODES)).retention.keys_days == 7
+    text = AUTH + "[retention]\nkeys_days = 0.0002\nqueue_cap = 5\n" + NODES
+    retention = load_cluster(write(tmp_path, text)).retention
+    assert (retention.keys_days, retention.queue_cap) == (0.0002, 5)
+    assert retention.compact_every_seconds == 3600
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ("[retention]\nkeys_days = 0\n", "'retention.keys_days' must be greater than 0"),
+        ("[retention]\nqueue_cap = 2.5\n", "'retention.queue_cap' must be an integer"),
+        ("[retention]\nkeys_hours = 1\n", "unknown key 'retention.keys_hours'"),
+    ],
+)
+def test_bad_retention_is_named(tmp_path, table, words):
+    assert words in load_error(tmp_path, AUTH + table + NODES)
+
+
 def test_data_dir_is_relative_to_the_config_folder(tmp_path):
     cluster = load_cluster(write(tmp_path, AUTH + NODES))
     assert cluster.data_dir == (tmp_path / "data").resolve()

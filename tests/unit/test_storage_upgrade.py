@@ -41,11 +41,46 @@ def test_an_old_orders_table_is_rebuilt_with_a_nullable_book_id_and_keeps_its_ro
             ("a", 3, 2, 60.0, "confirmed", "2026-11-01T10:00:00.000+00:00", None)  # seq: at start
         ]
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(orders)")}
-        assert "ix_orders_status" in indexes
+        assert {"ix_orders_status", "ix_orders_created_at"} <= indexes
         assert not conn.execute(
             "SELECT name FROM sqlite_master WHERE name LIKE '%before_upgrade%'"
         ).fetchall()
     assert upgrade(path, order_db.metadata) == []  # a second start changes nothing
+
+
+def test_an_orders_table_without_the_reports_index_gets_it(tmp_path):
+    path = tmp_path / "order-1.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(OLD_ORDERS.replace("book_id INTEGER NOT NULL", "book_id INTEGER"))
+    assert upgrade(path, order_db.metadata) == [
+        "orders: added seq",
+        "orders: made index ix_orders_created_at",
+        "orders: made index ix_orders_seq",
+    ]
+    with sqlite3.connect(path) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM orders WHERE created_at >= '2026-11-01'"
+        ).fetchall()
+    assert "ix_orders_created_at" in str(plan)
+    assert upgrade(path, order_db.metadata) == []
+
+
+def test_old_idempotency_tables_get_the_age_column_and_its_index(tmp_path):
+    path = tmp_path / "catalog-1.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE order_decisions (order_id VARCHAR PRIMARY KEY, book_id INTEGER,"
+            " quantity INTEGER NOT NULL, status VARCHAR NOT NULL, total FLOAT NOT NULL,"
+            " items TEXT);"
+            "INSERT INTO order_decisions VALUES ('o', 1, 1, 'applied', 5.0, NULL);"
+            "CREATE TABLE book_keys (key VARCHAR PRIMARY KEY, book_id INTEGER NOT NULL,"
+            " digest VARCHAR NOT NULL);"
+        )
+    done = upgrade(path, catalog_db.metadata)
+    for table in ("order_decisions", "book_keys"):
+        assert f"{table}: added age" in done and f"{table}: made index ix_{table}_age" in done
+    with sqlite3.connect(path) as conn:  # a record from before retention: no age (counts 0)
+        assert conn.execute("SELECT order_id, age FROM order_decisions").fetchall() == [("o", None)]
 
 
 def test_an_old_books_table_gets_the_soft_delete_columns(tmp_path):
