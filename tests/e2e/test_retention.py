@@ -100,7 +100,9 @@ def test_an_order_pending_past_the_window_is_fenced_aborted_its_stock_stays_take
     conn = sqlite3.connect(c.cluster.db_path("order-1"), timeout=30)
     with conn:
         conn.execute(
-            "INSERT INTO orders VALUES (?, ?, 3, 0.0, 'pending', ?)", (order_id, book, long_ago)
+            "INSERT INTO orders (order_id, book_id, quantity, total, status, created_at)"
+            " VALUES (?, ?, 3, 0.0, 'pending', ?)",
+            (order_id, book, long_ago),
         )
         conn.execute("INSERT INTO order_items VALUES (?, ?, 3, NULL)", (order_id, book))
     conn.close()
