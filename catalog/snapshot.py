@@ -49,6 +49,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from catalog import search
 from catalog.models import outbox_table
 from catalog.replica import (
     ACCOUNT_COLUMNS,
@@ -196,16 +197,16 @@ def _take_in(conn: Connection, epoch: int) -> str:
             data_epoch=own,
         )
     how = "replaced" if epoch > own else "merged"
-    if how == "replaced":
-        for table in (*REPLICATED, outbox_table):
-            conn.execute(delete(table))
-    present = {row[0] for row in conn.exec_driver_sql(TABLES_QUERY)}
-    for table in REPLICATED:
-        if table.name in present:
-            columns = {
-                row[0] for row in conn.exec_driver_sql(ATTACHED_COLUMNS_QUERY, (table.name,))
-            }
-            conn.execute(_merge(table, columns))
+    with search.untriggered(conn) if how == "replaced" else contextlib.nullcontext():
+        if how == "replaced":
+            for table in (*REPLICATED, outbox_table):
+                conn.execute(delete(table))
+        present = {row[0] for row in conn.exec_driver_sql(TABLES_QUERY)}
+        for table in REPLICATED:
+            if table.name in present:
+                query = ATTACHED_COLUMNS_QUERY
+                columns = {row[0] for row in conn.exec_driver_sql(query, (table.name,))}
+                conn.execute(_merge(table, columns))
     if how == "replaced":  # the writer's base: stamped as far as the writer's meta says
         row = conn.exec_driver_sql(STAMPED_QUERY).first()
         set_stamped_base(conn, epoch if row and row[0] == str(epoch) else None)
