@@ -18,6 +18,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
+from catalog.models import outbox_table
 from catalog.replica import (
     BASE_FROM,
     OVERWRITE,
@@ -66,6 +67,8 @@ def install(conn: Connection, asked: dict, answer: dict) -> int:
     the data epoch now held."""
     if data_epoch_of(conn) != asked["base_from"] or _keys(conn, asked["since"]) != asked["keys"]:
         raise ApiError(409, "this replica changed while it asked the holder")
+    # What we staged as an earlier holder is superseded, as by any newer base.
+    conn.execute(delete(outbox_table))
     for table, part, _ in PARTS:
         conn.execute(delete(table).where(table.c.stamp >= asked["since"]))
         gone = answer["absent"].get(part) or []

@@ -1,5 +1,6 @@
 """The Bazar traffic mix: customers browse (most traffic), buy and order several books;
 a few staff edit prices, manage a title of their own and read the day's revenue.
+Customers also search by words, reading the pages to the last (docs/scale.md).
 
     .venv/bin/locust -f loadtests/locustfile.py --headless -u 20 -r 10 -t 60s \
         --host http://127.0.0.1:8000 --csv loadtests/results/mix
@@ -30,6 +31,7 @@ from locust.runners import MasterRunner
 from common.config import load_cluster
 
 TOPICS = ["distributed systems", "undergraduate school", "spring"]
+WORDS = ["dos", "rpc", "undergrad", "cooking", "project", "theory", "spring valley"]  # seed titles
 BOOK_IDS = list(range(1, 8))
 ACCOUNTS = 3  # staff accounts made at the start; staff users take them in turn
 accounts: list[tuple[str, str]] = []  # (name, password) made by this process
@@ -98,6 +100,18 @@ class Customer(HttpUser):
             hits = response.json() if response.status_code == 200 else None
             if not hits or not all({"id", "title"} <= set(h) for h in hits):
                 response.failure(f"status {response.status_code}: {response.text[:80]}")
+
+    @task(2)
+    def word_search(self):
+        """A word search, read two books a page to its last page (the Link header)."""
+        path, pages = f"/search?q={random.choice(WORDS)}&limit=2", 0
+        while path and pages < 10:
+            with self.client.get(path, name="/search?q=[words]", catch_response=True) as response:
+                hits = response.json() if response.status_code == 200 else None
+                if hits is None or not all({"id", "title", "topic"} <= set(h) for h in hits):
+                    response.failure(f"status {response.status_code}: {response.text[:80]}")
+                    return
+            path, pages = response.links.get("next", {}).get("url"), pages + 1
 
     @task(1)
     def buy(self):

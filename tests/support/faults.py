@@ -215,19 +215,27 @@ def heal(cluster: LocalCluster, timeout: float = 60.0) -> float:
     cluster.wait_converged(timeout)
     converged = time.monotonic() - up
 
-    def settled() -> bool:
-        pending = sum(
-            cluster.rows(n, "SELECT COUNT(*) FROM orders WHERE status = 'pending'")[0][0]
+    def left() -> dict:
+        """What has not drained yet, by node (empty once settled)."""
+        pending = {
+            n: cluster.rows(n, "SELECT COUNT(*) FROM orders WHERE status = 'pending'")[0][0]
             for n in cluster.names("order")
-        )
-        outbox = sum(
-            cluster.rows(n, "SELECT COUNT(*) FROM outbox")[0][0]
+        }
+        outbox = {
+            n: cluster.rows(n, "SELECT COUNT(*) FROM outbox")[0][0]
             for n in cluster.names("catalog") + cluster.names("order")
-        )
+        }
         queues = cluster.call("recovery-1", "GET", "/health").json()["queues"]
-        return pending == 0 and outbox == 0 and not any(queues.values())
+        return {
+            what: {n: count for n, count in counts.items() if count}
+            for what, counts in (("pending", pending), ("outbox", outbox), ("queued", queues))
+            if any(counts.values())
+        }
 
-    wait_until(settled, timeout, "pending orders, outboxes and queues to drain")
+    try:
+        wait_until(lambda: not left(), timeout, "pending orders, outboxes and queues to drain")
+    except AssertionError as e:
+        raise AssertionError(f"{e}: left {left()}\n{cluster.log_tails(25)}") from None
     cluster.wait_converged(timeout)
     return converged
 

@@ -6,9 +6,11 @@ snapshot instead."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, insert, select
 
 from catalog import catchup
 from catalog import replica as rep
+from catalog.models import outbox_table
 from common.web import ApiError
 from tests.unit.test_delta_base import at, both, catalog, decide, everything, write
 
@@ -45,8 +47,12 @@ def test_a_replica_ends_what_the_holder_is(tmp_path, fault):
         position = rep.position_of(conn)
     took_over(holder, 4)
     write(holder, 7, 70.0, at(4, 1))  # the new holder's first commit
+    with replica.begin() as conn:  # staged when it was the holder: superseded
+        conn.execute(insert(outbox_table).values(target="catalog-2", entry="{}", created=0.0))
     assert catch_up(replica, holder, position) == 4
     assert everything(replica) == everything(holder)
+    with replica.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox_table)).scalar() == 0
     with replica.connect() as conn:
         assert rep.stamped_base_of(conn) == 4
 
