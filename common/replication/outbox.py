@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     func,
     insert,
@@ -47,6 +48,10 @@ class Outbox:
     def __init__(self, table: Table):
         self.table = table
         self._insert = insert(table)  # built once: values bound per row
+        t = table.c  # /health asks this per peer, twice a second from each watcher
+        self._pending = select(func.count(), func.min(t.created)).where(
+            t.target == bindparam("target"), t.seq > bindparam("after")
+        )
 
     def stage(self, conn: Connection, entry: dict, targets: list[str]) -> list[Row]:
         """Add `entry` for every target inside the caller's transaction."""
@@ -69,9 +74,7 @@ class Outbox:
 
     def pending(self, conn: Connection, target: str, after: int) -> tuple[int, float | None]:
         """Rows for `target` past `after`: how many, and the oldest one's age in seconds."""
-        t = self.table.c
-        query = select(func.count(), func.min(t.created)).where(t.target == target, t.seq > after)
-        count, oldest = conn.execute(query).one()
+        count, oldest = conn.execute(self._pending, {"target": target, "after": after}).one()
         return count, (time.time() - oldest) if oldest is not None else None
 
     def remove_upto(self, conn: Connection, marks: dict[str, int]) -> None:
