@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from common.storage.raw import Raw
+
 Row = tuple[int, str, dict]  # (seq, target node, entry)
 
 
@@ -47,7 +49,8 @@ class Outbox:
 
     def __init__(self, table: Table):
         self.table = table
-        self._insert = insert(table)  # built once: values bound per row
+        # On sqlite3's cursor: every write stages a row per peer (common.storage.raw).
+        self._insert = Raw(insert(table), ["target", "entry", "created"])
         t = table.c  # /health asks this per peer, twice a second from each watcher
         self._pending = select(func.count(), func.min(t.created)).where(
             t.target == bindparam("target"), t.seq > bindparam("after")
@@ -58,9 +61,7 @@ class Outbox:
         text, now = json.dumps(entry), time.time()
         return [
             (
-                conn.execute(
-                    self._insert, {"target": t, "entry": text, "created": now}
-                ).inserted_primary_key[0],
+                self._insert.run(conn, {"target": t, "entry": text, "created": now}).lastrowid,
                 t,
                 entry,
             )
