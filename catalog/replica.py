@@ -32,6 +32,7 @@ from catalog.schemas import CatalogEntrySchema
 from common.replication.replicator import CannotApplyYet
 from common.replication.routes import valid_entries
 from common.storage import restored
+from common.storage.raw import Raw
 from common.web import ApiError
 
 if TYPE_CHECKING:
@@ -255,13 +256,18 @@ APPLY_ACCOUNT = _newer_version_statement(accounts, accounts.c.name, ACCOUNT_COLU
 ADD_DECISION = sqlite_insert(decisions).on_conflict_do_nothing()
 ADD_KEY = sqlite_insert(book_keys).on_conflict_do_nothing()
 ADD_AUDIT = sqlite_insert(audit_log).on_conflict_do_nothing()  # insert-once, by id or write id
+# What every buy's entry applies, on sqlite3's cursor (common.storage.raw).
+RAW_APPLY_BOOK = Raw(APPLY_BOOK, ["id", *BOOK_COLUMNS])
+RAW_ADD_DECISION = Raw(
+    ADD_DECISION, ["order_id", "book_id", "quantity", "status", "total", "items"]
+)
 
 
 def _apply_one(conn: Connection, entry: dict) -> None:
     for row in ([entry["book"]] if entry.get("book") else []) + entry.get("books", []):
-        conn.execute(APPLY_BOOK, {"deleted_at": None, "delete_comment": None, **row})
+        RAW_APPLY_BOOK.run(conn, {"deleted_at": None, "delete_comment": None, **row})
     if entry.get("order"):
-        conn.execute(ADD_DECISION, {"book_id": None, "items": None, **entry["order"]})
+        RAW_ADD_DECISION.run(conn, {"book_id": None, "items": None, **entry["order"]})
     if entry.get("key"):
         conn.execute(ADD_KEY, entry["key"])
     if entry.get("account"):
