@@ -89,6 +89,7 @@ class Replicator:
         # beyond it would otherwise hold every writer of this node.
         self.push_timeout = (tuning.connect_timeout, max(0.5, tuning.read_lease * 0.75))
         self.sent_upto: dict[str, int] = defaultdict(int)
+        self._staged_upto: dict[str, int] = defaultdict(int)  # newest seq staged per target
         self._backlog = True  # rows may wait in the outbox (always so after a restart)
         self._pulse = False  # the next round talks to every target, even with nothing new
         self._pulsing = False  # the running round is such a round
@@ -100,7 +101,10 @@ class Replicator:
     # -- the write path ----------------------------------------------------
     def stage(self, conn, entry: dict) -> list[Row]:
         """Call inside the write's transaction, holding the write lock."""
-        return self.outbox.stage(conn, entry, list(self.peers))
+        rows = self.outbox.stage(conn, entry, list(self.peers))
+        for seq, target, _ in rows:
+            self._staged_upto[target] = max(self._staged_upto[target], seq)
+        return rows
 
     def enqueue(self, rows: list[Row]) -> int:
         """Call still holding the write lock, so rounds see rows in commit order."""
@@ -156,6 +160,10 @@ class Replicator:
 
     def outbox_depths(self) -> dict[str, tuple[int, float | None]]:
         """Per peer: rows nobody durable has yet, and the oldest one's age in seconds."""
+        if not self._backlog and all(
+            self.sent_upto[t] >= self._staged_upto[t] for t in self.peers
+        ):  # all that waited at the start and all staged since went out: no query
+            return {target: (0, None) for target in self.peers}  # (every /health asks)
         with self.engine.connect() as conn:
             return {
                 target: self.outbox.pending(conn, target, self.sent_upto[target])
