@@ -96,13 +96,6 @@ class ConnectionPool:
                 return
         conn.close()
 
-    def close(self) -> None:
-        with self._lock:
-            every = [conn for idle in self._idle.values() for conn in idle]
-            self._idle.clear()
-        for conn in every:
-            conn.close()
-
 
 def _usable(conn: http.client.HTTPConnection) -> bool:
     """An idle connection the peer has not closed: nothing to read on it yet (a closed
