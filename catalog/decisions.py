@@ -15,14 +15,16 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from catalog.models import OrderDecision
-from catalog.rows import any_book, books, listed_books, stamp
+from catalog.rows import BOOK, any_book, books, stamp
 from common import money
+from common.storage.raw import Raw
 from common.web import ApiError
 
 decisions = OrderDecision.__table__
 # Built once, values bound per call (see catalog.rows).
 FIND = select(decisions).where(decisions.c.order_id == bindparam("order_id"))
 RECORD = insert(decisions)
+DECISION_COLUMNS = ["order_id", "book_id", "quantity", "status", "total", "items", "stamp", "age"]
 DECREMENT = (
     update(books)
     .where(books.c.id == bindparam("book"), books.c.quantity >= bindparam("wanted"))
@@ -33,6 +35,9 @@ DECREMENT = (
     )
     .returning(*books.c)  # the row as it is now: no second query to read it back
 )
+# The same, on sqlite3's cursor: what a buy runs at the primary (common.storage.raw).
+RAW_FIND, RAW_BOOK, RAW_DECREMENT = Raw(FIND), Raw(BOOK), Raw(DECREMENT)
+RAW_RECORD = Raw(RECORD, DECISION_COLUMNS)
 
 
 def take(
@@ -44,7 +49,7 @@ def take(
     if decided:
         return outcome(decided), again(conn, decided)
     wanted = [line["book_id"] for line in lines]
-    found = listed_books(conn, wanted)
+    found = _listed(conn, wanted)
     unknown = [book_id for book_id in wanted if book_id not in found]
     if unknown:
         raise ApiError(404, f"no book with id {_names(unknown)}", books=unknown)
@@ -56,11 +61,11 @@ def take(
     ]
     if short:
         record = _record(conn, order_id, priced, "rejected", short, age)
-        conn.execute(RECORD, record)
+        RAW_RECORD.run(conn, record)
         return outcome(record), {"order": record}
     changed = [_decrement(conn, line) for line in lines]
     record = _record(conn, order_id, priced, "applied", age=age)
-    conn.execute(RECORD, record)
+    RAW_RECORD.run(conn, record)
     return outcome(record), {"order": record, "books": changed}
 
 
@@ -124,15 +129,21 @@ def _record(
 
 def _decrement(conn: Connection, line: dict) -> dict:
     wanted = {"book": line["book_id"], "wanted": line["quantity"], "stamp": stamp(conn)}
-    row = conn.execute(DECREMENT, wanted).mappings().first()
+    row = RAW_DECREMENT.first(conn, wanted)
     if row is None:  # checked above under the same lock: cannot happen; never half-apply
         raise RuntimeError(f"stock of book {line['book_id']} changed under the write lock")
-    return dict(row)
+    return row
+
+
+def _listed(conn: Connection, ids: list[int]) -> dict[int, dict]:
+    """The rows on sale among `ids`, by id (as catalog.rows.listed_books; one id each
+    on the raw cursor costs less than one expanding IN through Core)."""
+    found = (RAW_BOOK.first(conn, {"id": book_id}) for book_id in dict.fromkeys(ids))
+    return {row["id"]: row for row in found if row and row["deleted_at"] is None}
 
 
 def find(conn: Connection, order_id: str) -> dict | None:
-    found = conn.execute(FIND, {"order_id": order_id}).mappings().first()
-    return dict(found) if found else None
+    return RAW_FIND.first(conn, {"order_id": order_id})
 
 
 def _maybe(conn: Connection, book_id: int) -> dict | None:

@@ -34,6 +34,7 @@ from catalog.schemas import CatalogEntrySchema
 from common.replication.replicator import CannotApplyYet
 from common.replication.routes import valid_entries
 from common.storage import restored
+from common.storage.raw import Raw
 from common.web import ApiError, QueryInt
 
 if TYPE_CHECKING:
@@ -412,6 +413,12 @@ APPLY_ACCOUNT = _newer_version_statement(accounts, accounts.c.name, ACCOUNT_COLU
 ADD_DECISION = sqlite_insert(decisions).on_conflict_do_nothing()
 ADD_KEY = sqlite_insert(book_keys).on_conflict_do_nothing()
 ADD_AUDIT = sqlite_insert(audit_log).on_conflict_do_nothing()  # insert-once, by id or write id
+# What every buy's entry applies, on sqlite3's cursor (common.storage.raw).
+RAW_APPLY_BOOK = Raw(APPLY_BOOK, ["id", *BOOK_COLUMNS])
+DECISION_DEFAULTS = {"book_id": None, "items": None, "stamp": None, "age": None}
+RAW_ADD_DECISION = Raw(
+    ADD_DECISION, ["order_id", "quantity", "status", "total", *DECISION_DEFAULTS]
+)
 
 
 def _overwrite_statement(table):
@@ -431,12 +438,11 @@ BOOK_DEFAULTS = {"deleted_at": None, "delete_comment": None, "stamp": None}  # o
 
 
 def _apply_one(conn: Connection, entry: dict) -> None:
-    for row in ([entry["book"]] if entry.get("book") else []) + entry.get("books", []):
-        conn.execute(APPLY_BOOK, {**BOOK_DEFAULTS, **row})
+    rows = ([entry["book"]] if entry.get("book") else []) + entry.get("books", [])
+    if rows:  # one statement for all (an import batch carries 1000)
+        RAW_APPLY_BOOK.many(conn, [{**BOOK_DEFAULTS, **row} for row in rows])
     if entry.get("order"):
-        conn.execute(
-            ADD_DECISION, {"book_id": None, "items": None, "stamp": None, **entry["order"]}
-        )
+        RAW_ADD_DECISION.run(conn, {**DECISION_DEFAULTS, **entry["order"]})
     if entry.get("key"):
         conn.execute(ADD_KEY, entry["key"])
     if entry.get("account"):

@@ -22,6 +22,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import IntegerConverter
 
+from common import fastload
 from common.auth import AuthError, SignatureVerifier, check_bearer, signed_target
 from common.fields import SQLITE_MAX_INT
 
@@ -139,7 +140,7 @@ def load_body(shape: type[Schema], *, optional: bool = False) -> dict:
     data = parse_json(raw)
     if not isinstance(data, dict):
         raise ApiError(400, "body: must be a JSON object")
-    return schema.load(data)
+    return fastload.load(schema, data)
 
 
 @functools.cache
@@ -154,8 +155,9 @@ INTERNAL_CALL = "bazar_internal_call"  # flask.g: this request carries a valid s
 
 @functools.cache
 def tolerant(shape: type[Schema]) -> Schema:
-    """One instance of `shape` that excludes unknown fields, its nested schemas too (a
-    Meta `unknown` reaches only its own level): for what other nodes send."""
+    """One instance of `shape` (kept, like `_instance`) that excludes unknown fields, its
+    nested schemas too (a Meta `unknown` reaches only its own level): for what other
+    nodes send."""
     schema = shape(unknown=EXCLUDE)
     _exclude_nested(schema.fields.values())
     return schema

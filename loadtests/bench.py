@@ -9,7 +9,8 @@ First the ceilings: loadtests/ceiling.py under gunicorn, one worker, with each w
 class (sync, gthread, gevent), before the cluster starts. Then a fresh cluster, and
 wrk against its front-end for each scenario, reading the CPU time of every node's
 processes (/proc) before and after. Prints req/s, the ratio to the best ceiling,
-p50/p99, CPU per acknowledged request, every node's RSS and the issue-13 targets;
+p50/p99, CPU per acknowledged request, every node's RSS, the idle cluster's CPU and
+issue 23's targets (multiples of the best ceiling, docs/scale.md §7);
 writes bench.csv and bench.png (and bench_soak.csv) to loadtests/results/.
 Exits 0 whether or not the targets are met: it is a report.
 """
@@ -63,7 +64,8 @@ SCENARIOS = {  # name -> (path on the front-end, extra wrk arguments, Lua script
 SOAK_CONNECTIONS = 16
 SOAK_PERIOD_S = 10.0
 SETTLE_S = 0.5  # after wrk stops, before the CPU is read: requests in flight finish
-IDLE_S = 1.0  # how long the idle cluster's CPU is measured
+IDLE_SETTLE_S = 3.0  # after the start and the stock writes, before the idle CPU is read
+IDLE_S = 5.0  # how long the idle cluster's CPU is measured
 
 
 @dataclass
@@ -88,7 +90,9 @@ class Run:
     memory_start: dict = field(default_factory=dict)  # node -> (worker MB, node MB)
     memory_end: dict = field(default_factory=dict)
     peaks: dict = field(default_factory=dict)  # node -> node MB
-    idle_cpu_ms_per_s: float = 0.0
+    idle_cpu_ms_per_s: float | None = None  # the whole cluster, idle
+    idle_by_node: dict = field(default_factory=dict)  # node -> ms CPU per second, idle
+    idle_s: float = IDLE_S
     check_ok: bool = True
     soak: Soak | None = None
     scale: scale.Scale | None = None  # with --titles
@@ -175,7 +179,8 @@ def measure(cluster: LocalCluster, work: Path, args) -> Run:
     masters = node_masters(cluster)
     for book_id in range(1, 8):  # stock high enough that no buy or order is refused
         assert cluster.api.set_quantity(book_id, 1_000_000_000).status_code == 200
-    run.idle_cpu_ms_per_s = idle_cpu(masters)
+    run.idle_by_node = idle_cpu(masters)
+    run.idle_cpu_ms_per_s = sum(run.idle_by_node.values())
     run.memory_start = node_rss(masters)
     sampler = MemorySampler(masters, 1.0)
     sampler.start()
@@ -231,11 +236,17 @@ def run_ceiling(worker_class: str, threads: int, args) -> Result:
     return result
 
 
-def idle_cpu(masters: dict[str, int]) -> float:
-    """What the idle cluster spends (health checks, heartbeats): ms of CPU per second."""
-    before = cluster_cpu_seconds(masters)
+def idle_cpu(masters: dict[str, int]) -> dict[str, float]:
+    """What each node spends idle (Raft ticks, leases, health checks, polls): ms of CPU
+    per second over IDLE_S, once the start and the stock writes have settled."""
+    time.sleep(IDLE_SETTLE_S)
+    before = node_cpu_seconds(masters)
     time.sleep(IDLE_S)
-    return (cluster_cpu_seconds(masters) - before) * 1000 / IDLE_S
+    after = node_cpu_seconds(masters)
+    idle = {node: (after[node] - before.get(node, 0.0)) * 1000 / IDLE_S for node in after}
+    shares = ", ".join(f"{node} {ms:.0f}" for node, ms in sorted(idle.items()))
+    print(f"\nidle cluster, {IDLE_S:g} s: {sum(idle.values()):.0f} ms CPU/s ({shares})", flush=True)
+    return idle
 
 
 def run_scenario(name: str, cluster: LocalCluster, masters: dict, work: Path, args) -> Result:

@@ -7,6 +7,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from common import money
+from common.storage.raw import Raw
 from order.models import CONFIRMED, PENDING, Order, OrderItem
 
 orders = Order.__table__
@@ -46,6 +47,12 @@ MERGE_LINES = _lines_insert.on_conflict_do_update(
     set_={"unit_price": _lines_insert.excluded.unit_price},
     where=order_items.c.unit_price.is_(None),
 )
+
+# The same on sqlite3's cursor: what every buy runs, here and at the peer (common.storage.raw).
+ORDER_COLUMNS = ["order_id", "book_id", "quantity", "total", "status", "created_at"]
+RAW_MERGE_ORDER = Raw(MERGE_ORDER, ORDER_COLUMNS)
+LINE = {"unit_price": None}  # a line's columns that may be left out
+RAW_MERGE_LINES = Raw(MERGE_LINES, ["order_id", "book_id", "quantity", "unit_price"])
 
 
 def find(conn: Connection, order_id: str) -> dict | None:
@@ -114,9 +121,9 @@ def present(order: dict) -> dict:
 
 def merge_order(conn: Connection, row: dict) -> None:
     """Insert by order id; a decided row replaces only a pending one (see OrderStore.apply)."""
-    conn.execute(MERGE_ORDER, row)
+    RAW_MERGE_ORDER.run(conn, {column: row.get(column) for column in ORDER_COLUMNS})
 
 
 def merge_lines(conn: Connection, order_id: str, items: list[dict]) -> None:
     """Insert an order's lines; a priced line fills in one still unpriced (pending)."""
-    conn.execute(MERGE_LINES, [{"order_id": order_id, **line} for line in items])
+    RAW_MERGE_LINES.many(conn, ({**LINE, "order_id": order_id, **line} for line in items))

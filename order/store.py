@@ -32,6 +32,7 @@ from common.observe.metrics import ORDER_DECISIONS, ORDERS_FENCED_AFTER_WINDOW
 from common.replication.group_call import GroupCall
 from common.replication.replicator import Replicator
 from common.replication.routes import valid_entries
+from common.storage.raw import Raw
 from common.web import ApiError
 from order import rows, sync
 from order.models import CONFIRMED, PENDING, REJECTED
@@ -45,6 +46,7 @@ DECIDE = (
     .where(orders.c.order_id == bindparam("order"), orders.c.status == PENDING)
     .values(status=bindparam("new_status"), total=bindparam("new_total"))
 )
+RAW_OPEN, RAW_DECIDE = Raw(OPEN, rows.ORDER_COLUMNS), Raw(DECIDE)  # common.storage.raw
 
 
 def order_id_for(key: str | None) -> str:
@@ -208,7 +210,7 @@ class OrderStore:
             "status": PENDING,
             "created_at": now_iso(),
         }
-        if not conn.execute(OPEN, row).rowcount:
+        if not RAW_OPEN.run(conn, row).rowcount:
             return rows.find(conn, order_id)  # the one already there
         unpriced = _by_book({**line, "unit_price": None} for line in lines)
         rows.merge_lines(conn, order_id, unpriced)
@@ -380,7 +382,7 @@ def _record(conn, order_id: str, answer: dict, pending: dict | None) -> dict:
     total = float(Decimal(answer.get("total") or "0")) if status == CONFIRMED else 0.0
     priced = [_priced(line) for line in answer.get("items", ())]
     values = {"order": order_id, "new_status": status, "new_total": total}
-    decided = conn.execute(DECIDE, values).rowcount
+    decided = RAW_DECIDE.run(conn, values).rowcount
     if priced:
         rows.merge_lines(conn, order_id, priced)
     if decided and pending is not None:  # our pending row, now as written

@@ -18,12 +18,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     func,
     insert,
     select,
 )
 from sqlalchemy.engine import Connection
+
+from common.storage.raw import Raw
 
 Row = tuple[int, str, dict]  # (seq, target node, entry)
 
@@ -46,16 +49,19 @@ class Outbox:
 
     def __init__(self, table: Table):
         self.table = table
-        self._insert = insert(table)  # built once: values bound per row
+        # On sqlite3's cursor: every write stages a row per peer (common.storage.raw).
+        self._insert = Raw(insert(table), ["target", "entry", "created"])
+        t = table.c  # /health asks this per peer, twice a second from each watcher
+        self._pending = select(func.count(), func.min(t.created)).where(
+            t.target == bindparam("target"), t.seq > bindparam("after")
+        )
 
     def stage(self, conn: Connection, entry: dict, targets: list[str]) -> list[Row]:
         """Add `entry` for every target inside the caller's transaction."""
         text, now = json.dumps(entry), time.time()
         return [
             (
-                conn.execute(
-                    self._insert, {"target": t, "entry": text, "created": now}
-                ).inserted_primary_key[0],
+                self._insert.run(conn, {"target": t, "entry": text, "created": now}).lastrowid,
                 t,
                 entry,
             )
@@ -69,9 +75,7 @@ class Outbox:
 
     def pending(self, conn: Connection, target: str, after: int) -> tuple[int, float | None]:
         """Rows for `target` past `after`: how many, and the oldest one's age in seconds."""
-        t = self.table.c
-        query = select(func.count(), func.min(t.created)).where(t.target == target, t.seq > after)
-        count, oldest = conn.execute(query).one()
+        count, oldest = conn.execute(self._pending, {"target": target, "after": after}).one()
         return count, (time.time() - oldest) if oldest is not None else None
 
     def remove_upto(self, conn: Connection, marks: dict[str, int]) -> None:

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 Apply = Callable[[list[dict]], object]
 BATCH = 500
 SYNC_PAGE = 1000  # orders per page of a peer's GET /sync
+QUEUE_POLL_ROUNDS = 4  # sender rounds between polls of our own recovery queue
 MAX_ROUND = 5000  # rows read back from the outbox for one round
 
 
@@ -90,6 +91,7 @@ class Replicator:
         # beyond it would otherwise hold every writer of this node.
         self.push_timeout = (tuning.connect_timeout, max(0.5, tuning.read_lease * 0.75))
         self.sent_upto: dict[str, int] = defaultdict(int)
+        self._staged_upto: dict[str, int] = defaultdict(int)  # newest seq staged per target
         self._backlog = True  # rows may wait in the outbox (always so after a restart)
         self._pulse = False  # the next round talks to every target, even with nothing new
         self._pulsing = False  # the running round is such a round
@@ -107,7 +109,10 @@ class Replicator:
     # -- the write path ----------------------------------------------------
     def stage(self, conn, entry: dict) -> list[Row]:
         """Call inside the write's transaction, holding the write lock."""
-        return self.outbox.stage(conn, entry, list(self.peers))
+        rows = self.outbox.stage(conn, entry, list(self.peers))
+        for seq, target, _ in rows:
+            self._staged_upto[target] = max(self._staged_upto[target], seq)
+        return rows
 
     def enqueue(self, rows: list[Row]) -> int:
         """Call still holding the write lock, so rounds see rows in commit order."""
@@ -163,6 +168,10 @@ class Replicator:
 
     def outbox_depths(self) -> dict[str, tuple[int, float | None]]:
         """Per peer: rows nobody durable has yet, and the oldest one's age in seconds."""
+        if not self._backlog and all(
+            self.sent_upto[t] >= self._staged_upto[t] for t in self.peers
+        ):  # all that waited at the start and all staged since went out: no query
+            return {target: (0, None) for target in self.peers}  # (every /health asks)
         with self.engine.connect() as conn:
             return {
                 target: self.outbox.pending(conn, target, self.sent_upto[target])
@@ -218,12 +227,17 @@ class Replicator:
 
     def _loop(self) -> None:
         period = self.ctx.cluster.tuning.sender_period
+        rounds = 0
         while not self._stop.wait(period):
             try:
                 self.flush()
                 # What a peer queued for us while we were cut off (not down: a node
-                # that restarts replays its queue on the way up).
-                self.drain_queue()
+                # that restarts replays its queue on the way up). Every few rounds: an
+                # idle cluster's queue polls were a tenth of its CPU, and a healed node
+                # still converges in seconds (a behind catalog is told to drain at once).
+                rounds = (rounds + 1) % QUEUE_POLL_ROUNDS
+                if rounds == 0:
+                    self.drain_queue()
             except CannotApplyYet as e:  # no traceback twice a second: /health says it
                 log.warning("queued entries wait: %s", e)
             except Exception:  # keep retrying whatever went wrong

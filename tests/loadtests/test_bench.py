@@ -16,7 +16,8 @@ from collections import Counter
 
 import pytest
 
-from loadtests.benchkit import BUY_LUA, ORDER_LUA, parse_wrk, write_script
+from loadtests import benchreport
+from loadtests.benchkit import BUY_LUA, ORDER_LUA, Result, parse_wrk, write_script
 from tests.support.cluster import ROOT
 
 needs_wrk = pytest.mark.skipif(not shutil.which("wrk"), reason="wrk is not installed")
@@ -34,13 +35,18 @@ def test_bench_measures_every_ceiling_and_prints_the_targets(tmp_path):
         row = re.search(rf"^ceiling-{kind}\s+{number}\s+{number}", out, re.M)
         assert row and float(row.group(1)) > 0 and 0 < float(row.group(2)) <= 1, out
     assert out.count("(the ceiling)") == 1
-    lookup = re.search(rf"^lookup-cached(\s+{number}){{6}}\s+>= 0\.90x\s+(met|NOT MET)$", out, re.M)
-    assert lookup and float(lookup.group(1)) > 0, out  # CPU ms per request: measured
+    lookup = re.search(rf"^lookup-cached(\s+{number}){{7}}\s+>= 0\.90x\s+(met|NOT MET)$", out, re.M)
+    assert lookup and float(lookup.group(1)) > 0, out  # CPU per request, x the best ceiling's
+    idle = re.search(
+        rf"^  idle cluster CPU\s+<= 60 ms/s\s+{number} ms/s\s+(met|NOT MET)$", out, re.M
+    )
+    assert idle and float(idle.group(1)) > 0, out
+    assert re.search(r"^  RSS, every node at the end\s+< 150 MB\s", out, re.M), out
     by_node = re.search(r"^    ms CPU/req by node: (.*)$", out, re.M)
     assert by_node and "frontend-1 " in by_node.group(1) and "catalog-1 " in by_node.group(1)
     nodes = re.findall(rf"^(\w+-\d)\s+{number}\s+{number}\s+{number}\s+{number}\s+", out, re.M)
     assert {n[0] for n in nodes} >= {"frontend-1", "catalog-1", "order-1", "recovery-1"}, out
-    assert out.rstrip().splitlines()[-1] in {f"targets met: {n} of 2" for n in range(3)}
+    assert out.rstrip().splitlines()[-1] in {f"targets met: {n} of 3" for n in range(4)}
     with (tmp_path / "bench.csv").open(newline="") as f:
         rows = list(csv.reader(f))
     assert [r[0] for r in rows[1:5]] == [f"ceiling-{k}" for k in ("sync", "gthread", "gevent")] + [
@@ -123,3 +129,18 @@ Requests/sec:   1000.00
     assert (result.p50_ms, result.p99_ms) == (1.5, 1200.0)
     result.cpu_s = 0.99
     assert result.cpu_ms_per_ack == pytest.approx(1.0)
+
+
+def test_cpu_targets_are_multiples_of_the_best_ceilings_cpu_per_request():
+    """Issue 23: a buy may cost 8 x what the best bare server spends on a request, a
+    3-book order 10 x; the verdict prints the multiple."""
+    buy = Result("buy", rps=1000.0, p50_ms=1.0, p99_ms=2.0, errors=0, requests=1000)
+    buy.cpu_s, buy.ratio = 1.6, 0.25  # 1.6 ms per buy
+    unit_ms = 0.2
+    assert benchreport.checks(buy, unit_ms) == [
+        (">= 0.20x", "0.25x", True),
+        ("<= 8 x CPU", "1.60 ms = 8.0 x", True),
+    ]
+    order = Result("order-3", rps=500.0, p50_ms=1.0, p99_ms=2.0, errors=0, requests=500)
+    order.cpu_s = 1.35  # 2.7 ms per order: 13.5 x
+    assert benchreport.checks(order, unit_ms) == [("<= 10 x CPU", "2.70 ms = 13.5 x", False)]
