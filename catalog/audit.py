@@ -93,8 +93,8 @@ def find(conn: Connection, wanted: dict, limit: int, after: int | None) -> tuple
 
 
 def shown(row: dict) -> dict:
-    """An entry as staff read it: before/after as JSON, not text; no write id."""
-    out = {k: v for k, v in row.items() if k != "write_id"}
+    """An entry as staff read it: before/after as JSON, not text; no write id, no stamp."""
+    out = {k: v for k, v in row.items() if k not in ("write_id", "stamp")}
     for key in ("before", "after"):
         out[key] = None if row[key] is None else json.loads(row[key])
     return out

@@ -221,6 +221,7 @@ class BatchOutcomeSchema(Schema):
 # -- what catalogs replicate (POST/GET /sync) --------------------------------
 ROW_ID = validate.Range(min=0, max=2**63 - 1)
 SHORT = validate.Length(max=10_000)
+MANY = validate.Length(max=50_000)
 EPOCH = validate.Range(min=0, max=2**62)
 
 
@@ -356,19 +357,22 @@ class CatalogEntrySchema(Schema):
     stamped = fields.Boolean(metadata={"description": "a base made by a writer that stamps"})
 
 
+class RowKeysSchema(Schema):
+    """The keys of rows, by part (the replica's at position `since` or later)."""
+
+    books = fields.List(StrictInteger(validate=ROW_ID), load_default=list, validate=MANY)
+    decisions = fields.List(fields.String(validate=SHORT), load_default=list, validate=MANY)
+    keys = fields.List(fields.String(validate=SHORT), load_default=list, validate=MANY)
+    accounts = fields.List(fields.String(validate=SHORT), load_default=list, validate=MANY)
+    audit = fields.List(StrictInteger(validate=ROW_ID), load_default=list, validate=MANY)
+
+
 class RowsWantedSchema(Schema):
     """A replica's question for the rows it lacks (`catalog.catchup`)."""
 
     since = StrictInteger(required=True, validate=ROW_ID)
     base_from = StrictInteger(required=True, validate=EPOCH)
-    keys = fields.Dict(
-        keys=fields.String(
-            validate=validate.OneOf(["books", "decisions", "keys", "accounts", "audit"])
-        ),
-        values=fields.List(fields.Raw(), validate=validate.Length(max=50_000)),
-        required=True,
-        metadata={"description": "the keys of its rows at position `since` or later"},
-    )
+    keys = fields.Nested(RowKeysSchema, required=True)
 
 
 class RowsSchema(Schema):
@@ -377,7 +381,7 @@ class RowsSchema(Schema):
     data_epoch = fields.Integer(required=True)
     stamped = fields.Boolean(required=True)
     rows = fields.Nested(BaseSchema, required=True)
-    absent = fields.Dict(keys=fields.String(), values=fields.List(fields.Raw()), required=True)
+    absent = fields.Nested(RowKeysSchema, required=True, metadata={"description": "it has none"})
 
 
 class SnapshotInstalledSchema(Schema):

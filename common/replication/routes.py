@@ -33,8 +33,12 @@ def entries_schemas(entry: type[Schema], push_fields: dict) -> tuple[type[Schema
                 allow_none=True, metadata={"description": "catalog: its base, if stamped"}
             ),
             "since": fields.Integer(
-                allow_none=True, metadata={"description": "catalog: rows stamped since"}
+                allow_none=True, metadata={"description": "catalog: rows at this position on"}
             ),
+            "position": fields.Integer(metadata={"description": "catalog: its newest stamp"}),
+            "incarnation": fields.String(metadata={"description": "order: this file's id"}),
+            "after": fields.Integer(metadata={"description": "order: the page's last seq"}),
+            "more": fields.Boolean(metadata={"description": "order: another page follows"}),
         },
         name=f"{name}StateSchema",
     )
