@@ -78,13 +78,18 @@ def books_csv(router: Router) -> Iterator[str]:
     return lines()
 
 
+REPORT_READ_TIMEOUT = 60.0  # seconds: a year by book over a million orders takes several
+
+
 def revenue(router: Router, params: dict) -> dict:
     """The report of the first order replica that vouches for it; if none can, the
     first answer, marked incomplete (its `notes` say why)."""
-    first = None
+    first, timeout = None, (router.client.timeout.connect_timeout, REPORT_READ_TIMEOUT)
     for node in router.membership.read_order("order"):
         try:
-            response = router.client.request(node, "GET", "/reports/revenue", params=params)
+            response = router.client.request(
+                node, "GET", "/reports/revenue", params=params, timeout=timeout
+            )
         except Unreachable:
             continue
         if 400 <= response.status_code < 500:

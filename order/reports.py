@@ -11,6 +11,8 @@ peer still holds updates for it (`completeness`).
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -20,7 +22,9 @@ from sqlalchemy.engine import Engine
 from common import money
 from common.http import Unreachable
 from common.node import NodeContext
+from common.offload import off_loop
 from common.replication.replicator import Replicator
+from common.storage.raw import Raw
 from order.models import CONFIRMED
 from order.rows import order_items, orders
 
@@ -41,15 +45,32 @@ _FIGURES = (
 _KEYS = {"day": func.substr(orders.c.created_at, 1, 10), "book": _BOOK}
 
 
+# By day, the orders alone: an order's `total` is the exact sum of its lines (a float
+# of whole cents, so ROUND(total x 100) is that sum's cents) and `quantity` its copies.
+# Reading the period's orders through the index, not 1.8 lines a random lookup each:
+# a year of a million orders by day in about a second instead of 4-13 s.
+_ORDER_FIGURES = (
+    func.count(),
+    func.coalesce(func.sum(orders.c.quantity), 0),
+    func.coalesce(func.sum(cast(func.round(orders.c.total * 100), Integer)), 0),
+)
+
+
 def revenue(engine: Engine, start: date, end: date, by: str) -> dict:
-    """Rows (one per day or per book, sorted) and the period's total."""
+    """Rows (one per day or per book, sorted) and the period's total.
+
+    The queries run on a read-only connection of their own in a real thread
+    (`common.offload`): a year by book reads every line of the year, seconds
+    that must not stop the node's loop (pushes, health, buys)."""
     key = _KEYS["day" if by == "day" else "book"]
-    grouped = _lines(start, end, key, *_FIGURES).group_by(key).order_by(key)
-    with engine.connect() as conn:
-        rows = conn.execute(grouped).all()
-        # Every confirmed order has a line (or is one, from before lines), so the
-        # period's orders are its confirmed orders: counted without the join.
-        counted = conn.execute(_confirmed(start, end, func.count())).scalar_one()
+    if by == "day":
+        grouped = _confirmed(start, end, key, *_ORDER_FIGURES).group_by(key).order_by(key)
+    else:
+        grouped = _lines(start, end, key, *_FIGURES).group_by(key).order_by(key)
+    # Every confirmed order has a line (or is one, from before lines), so the
+    # period's orders are its confirmed orders: counted without the join.
+    counted = _confirmed(start, end, func.count())
+    rows, ((counted,),) = off_loop(_read, engine.url.database, [Raw(grouped), Raw(counted)])
     label = "day" if by == "day" else "book_id"
     total = (counted, sum(row[2] for row in rows), sum(row[3] for row in rows))
     return {
@@ -59,6 +80,13 @@ def revenue(engine: Engine, start: date, end: date, by: str) -> dict:
         "rows": [{label: row[0], **_figures(*row[1:])} for row in rows],
         "total": _figures(*total),
     }
+
+
+def _read(path: str, queries: list[Raw]) -> list[list[tuple]]:
+    """Every query's rows, read in one read transaction of a connection of our own."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        db.execute("BEGIN")
+        return [db.execute(query.sql, query.constants).fetchall() for query in queries]
 
 
 def _figures(orders_counted: int, copies: int, cents: int) -> dict:

@@ -78,7 +78,11 @@ def fill(path: Path, count: int, seed: int) -> None:
                 )
             )
             lines += [(o, b, q, f"{p // 100}.{p % 100:02d}") for o, b, q, p in items]
-        conn.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?)", orders)
+        conn.executemany(
+            "INSERT INTO orders (order_id, book_id, quantity, total, status, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            orders,
+        )
         conn.executemany("INSERT INTO order_items VALUES (?, ?, ?, ?)", lines)
         conn.commit()
     conn.close()
