@@ -128,6 +128,9 @@ def load_orders(cluster: LocalCluster, count: int, books: int, seed: int = 23) -
         orders.append((order_id, book, quantity, total, at.isoformat(timespec="milliseconds")))
         items = json.dumps([{"book_id": book, "quantity": quantity, "unit_price": price}])
         decisions.append((order_id, book, quantity, total, items, price))
+    # Stored in time order, as a shop's orders arrive (a period's rows lie together).
+    order = sorted(range(count), key=lambda n: orders[n][4])
+    orders, decisions = [orders[n] for n in order], [decisions[n] for n in order]
     for node in cluster.cluster.of("order"):
         _write(cluster.cluster.db_path(node.name), _order_rows, orders, decisions)
     for node in cluster.cluster.of("catalog"):
