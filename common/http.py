@@ -13,7 +13,7 @@ import json as jsonlib
 import ssl
 from functools import cache
 from typing import Any, BinaryIO
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError
@@ -30,6 +30,7 @@ ORIGIN_HEADER = "X-Bazar-Origin"
 SENDER_HEADER = "X-Bazar-Node"  # the calling node, named for people (clock offsets), unsigned
 JSON_HEADERS = {"Content-Type": "application/json"}
 CHUNK = 1 << 20  # bytes read at a time from a streamed answer
+URL_SAFE = "/?&=%:@!$'()*+,;~#[]"  # left as they are in a path sent (RFC 3986 reserved, %)
 
 
 class Unreachable(Exception):
@@ -156,9 +157,10 @@ class InternalClient:
         if plain is not None:
             host, port, base = plain
             limits = self.plain_timeout if timeout is None else _pair(timeout)
-            return self.plain.request(
-                method, host, port, base + path, body or None, headers, limits
-            )
+            # Signed as given; sent with what a URL may not hold percent-encoded (a
+            # topic's space), as urllib3 does (the server reads the path decoded).
+            wire = quote(base + path, safe=URL_SAFE)
+            return self.plain.request(method, host, port, wire, body or None, headers, limits)
         pools = self.public_pools if node.name in self.public_names else self.pools
         return pools.request(
             method,
