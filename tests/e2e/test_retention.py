@@ -1,5 +1,5 @@
 """Idempotency records are kept by cluster age and compacted alike on every replica
-(docs/scale.md §5); a key replayed past its window (about 17 s here) acts as documented
+(docs/scale.md §5); a key replayed past its window (about 9 s here) acts as documented
 in docs/api.md."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from tests.support.cluster import LocalCluster, wait_until
 from tests.support.shop import Shop
 
-RETENTION = {"keys_days": 0.0002, "compact_every_seconds": 1}  # a window of 17.28 s
+RETENTION = {"keys_days": 0.0001, "compact_every_seconds": 1}  # a window of 8.64 s
 
 
 @pytest.fixture(scope="module")
