@@ -11,15 +11,7 @@ import pytest
 from common.web import ApiError
 from frontend import staff_services
 from frontend.staff_services import EXPORT_PAGE
-
-
-class Reply:
-    def __init__(self, status: int, body):
-        self.status_code = status
-        self._body = body
-
-    def json(self):
-        return self._body
+from tests.unit.test_frontend_lease import Reply
 
 
 class PagedCatalog:
