@@ -45,7 +45,7 @@ def install(engine: Engine) -> None:
         top = conn.execute(select(func.coalesce(func.max(orders.c.seq), 0))).scalar_one()
         unnumbered = update(orders).where(orders.c.seq.is_(None))
         conn.execute(unnumbered.values(seq=literal_column("rowid") + top))
-        marks.incarnation(conn, renew=restored.restored_at(conn) is not None)
+        marks.install(conn, renew=restored.restored_at(conn) is not None)
 
 
 def page(conn: Connection, after: int, limit: int) -> dict:

@@ -36,6 +36,7 @@ from catalog import search  # noqa: E402
 from catalog.models import db  # noqa: E402
 from catalog.replica import books  # noqa: E402
 from common.pages import ID_KEY, decode  # noqa: E402
+from scripts.timing import timed  # noqa: E402
 
 SYLLABLES = "ka lo mi ne ru sa ti vo ze ba de fi go hu ja ke li mo nu pa re so tu".split()
 
@@ -74,15 +75,6 @@ def fill(path: Path, titles: int, rng: random.Random, words: list[str], topics: 
             ]
             conn.execute(insert(books), rows)
     return engine
-
-
-def timed(call, count: int) -> list[float]:
-    took = []
-    for _ in range(count):
-        started = time.perf_counter()
-        call()
-        took.append((time.perf_counter() - started) * 1000)
-    return took
 
 
 def figures(name: str, took: list[float]) -> str:

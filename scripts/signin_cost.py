@@ -20,26 +20,17 @@ import statistics
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scripts.timing import timed  # noqa: E402
 from tests.support.accounts import with_staff_settings  # noqa: E402
 from tests.support.cluster import LocalCluster  # noqa: E402
 
 PASSWORD = secrets.token_urlsafe(16)  # a fresh one each run
-
-
-def timed(call, count: int) -> list[float]:
-    took = []
-    for _ in range(count):
-        started = time.perf_counter()
-        call()
-        took.append((time.perf_counter() - started) * 1000)
-    return took
 
 
 def summary(name: str, ms: list[float]) -> str:

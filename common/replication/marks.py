@@ -21,9 +21,14 @@ READ = text("SELECT value FROM meta WHERE key = :k")
 WRITE = text("INSERT OR REPLACE INTO meta (key, value) VALUES (:k, :v)")
 
 
+def install(conn: Connection, renew: bool = False) -> str:
+    """At start: the `meta` table, and this file's incarnation (made anew with `renew`)."""
+    conn.exec_driver_sql(restored.CREATE)
+    return incarnation(conn, renew)
+
+
 def incarnation(conn: Connection, renew: bool = False) -> str:
     """This file's incarnation, made on first use (or anew with `renew`)."""
-    conn.exec_driver_sql(restored.CREATE)
     row = conn.execute(READ, {"k": INCARNATION}).first()
     if row and not renew:
         return row[0]
@@ -34,7 +39,6 @@ def incarnation(conn: Connection, renew: bool = False) -> str:
 
 def read(conn: Connection, peer: str) -> tuple[str, int] | None:
     """(the peer's incarnation, the last seq of it we applied), or None: from the start."""
-    conn.exec_driver_sql(restored.CREATE)
     row = conn.execute(READ, {"k": f"synced:{peer}"}).first()
     if row is None:
         return None
@@ -43,5 +47,4 @@ def read(conn: Connection, peer: str) -> tuple[str, int] | None:
 
 
 def write(conn: Connection, peer: str, made: str, seq: int) -> None:
-    conn.exec_driver_sql(restored.CREATE)
     conn.execute(WRITE, {"k": f"synced:{peer}", "v": f"{made}:{seq}"})

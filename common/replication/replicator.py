@@ -327,7 +327,7 @@ class Replicator:
         """Apply `queued`, then the peer's changes page by page from our mark of it
         (`common.replication.marks`), moving the mark as pages are applied. A peer of
         an older version answers its whole state at once. False: it stopped answering."""
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             mark = None if from_start else marks.read(conn, node.name)
         made, after = mark or (None, 0)
         while True:
