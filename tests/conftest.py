@@ -4,6 +4,7 @@ skipped partition, clock, browser or Prometheus test fails the run (tests/suppor
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -141,10 +142,11 @@ def _restored(cluster: LocalCluster) -> bool:
 
 def pytest_collection_modifyitems(session, config, items):
     """The modules that use `shared_cluster` run one after the other, where the first of
-    them would run, so one cluster serves them all (`_HandOver`); every other module,
-    and the order within each module, stays as collected. Run in collection order,
-    a module without it between two with it made the next one start a cluster of its
-    own: nine starts in a full run, about 3 s of both cores each."""
+    them would run, so one cluster serves them all (`_HandOver`; under `make test`'s
+    xdist, a worker's modules in a row). The slow tiers go first. Every other module,
+    and the order within each module, stays as collected. Run in collection order, a module
+    without it between two with it made the next one start a cluster of its own: nine
+    starts in a full run, about 3 s of both cores each."""
     modules: dict[str | None, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(_module_of(item), []).append(item)
@@ -153,16 +155,23 @@ def pytest_collection_modifyitems(session, config, items):
         for name, its in modules.items()
         if any("shared_cluster" in getattr(it, "fixturenames", ()) for it in its)
     ]
-    if len(users) < 2:
-        return
     ordered: list[pytest.Item] = []
     for name, its in modules.items():
-        if name == users[0]:
+        if users and name == users[0]:
             for user in users:
                 ordered += modules[user]
         elif name not in users:
             ordered += its
-    items[:] = ordered
+    items[:] = sorted(ordered, key=lambda item: not _slow_tier(item))  # a stable sort
+
+
+# The tiers whose modules take tens of seconds each: run first, so that under
+# `make test`'s two xdist workers no long module is left alone at the end.
+SLOW_TIERS = ("fuzz", "partitions", "faults", "loadtests", "clocks", "browser")
+
+
+def _slow_tier(item: pytest.Item) -> bool:
+    return Path(str(item.path)).parent.name in SLOW_TIERS
 
 
 def _module_of(item: pytest.Item) -> str | None:

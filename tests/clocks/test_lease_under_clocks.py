@@ -70,7 +70,8 @@ def test_health_the_cluster_page_and_metrics_show_whose_clock_is_off(skewed):
     # catalog-2 is 7 s ahead of catalog-1 and 4 s ahead of the rest: the median says +4.
     wait_until(lambda: 3.0 < (offset(c, "catalog-2") or 0) < 5.0, 20, "catalog-2 at +4 s")
     assert -4.0 < (offset(c, "catalog-1") or 0) < -2.0
-    assert abs(offset(c, "order-1") or 0) < 1.0
+    # A slow health check (two modules at once under `make test`) can skew one estimate.
+    wait_until(lambda: abs(offset(c, "order-1") or 0) < 1.0, 10, "order-1 near 0")
 
     # The page shows what the front-end's last health check of catalog-2 said, which
     # may still be from before the previous test set its clock back: poll it too.

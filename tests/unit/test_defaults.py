@@ -31,9 +31,18 @@ def python_files():
     return sorted(p for folder in CODE for p in (ROOT / folder).rglob("*.py"))
 
 
+def _parse(source: str) -> ast.Module:
+    """ast.parse, once more after a spurious "AST constructor recursion depth mismatch"
+    (CPython gh-106905: the depth was shared by threads), seen once under xdist."""
+    try:
+        return ast.parse(source)
+    except SystemError:
+        return ast.parse(source)
+
+
 @pytest.mark.parametrize("path", python_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_debug_mode_or_werkzeug_debugger(path):
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(_parse(path.read_text())):
         if isinstance(node, ast.keyword) and node.arg in {"debug", "use_debugger", "use_reloader"}:
             assert not (isinstance(node.value, ast.Constant) and node.value.value), path
         if isinstance(node, ast.Attribute) and node.attr == "run":
