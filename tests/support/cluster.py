@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import secrets
 import signal
 import socket
@@ -31,14 +32,37 @@ from tests.support import timefaults
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# Nodes' ports come from below the kernel's ephemeral range (32768 up), where outgoing
+# connections take theirs, and each xdist worker has a block of its own: a node killed by
+# a test keeps its port free for its restart, which another worker's cluster, or a
+# client socket, would otherwise be free to take in the meantime.
+PORTS = range(10000, 32000)
+
+
+def _port_block() -> range:
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    size = len(PORTS) // max(workers, 1)
+    start = PORTS.start + size * (worker % max(workers, 1))
+    return range(start, start + size)
+
+
 def free_ports(count: int) -> list[int]:
-    """`count` distinct free loopback ports: every socket stays bound until all are
-    chosen, or the OS may hand out one port twice."""
+    """`count` distinct free loopback ports of this worker's block: every socket stays
+    bound until all are chosen, so none is handed out twice."""
+    block = _port_block()
+    chosen: list[int] = []
     with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
+        for port in random.sample(block, len(block)):
+            s = stack.enter_context(socket.socket())
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use
+            chosen.append(port)
+            if len(chosen) == count:
+                return chosen
+    raise RuntimeError(f"no {count} free ports in {block}")
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
