@@ -53,8 +53,10 @@ class CatalogCopies(RoundHooks):
     # -- backups ------------------------------------------------------------
     def send(self, rep: Replicator, target: str, entries: list[dict], pulse: bool) -> bool:
         epoch = self.role.epoch
-        if not epoch:
-            return False  # not the holder: what waits here was never acknowledged
+        if not epoch:  # not the holder: what waits here was never acknowledged, and stays
+            # A backup's heartbeat round has nothing to deliver: saying so lets the
+            # replicator see an empty outbox without querying it on every /health.
+            return not entries
         grants = self.role.grants
         with self._lock(target):
             if target not in grants.behind:
