@@ -166,7 +166,7 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 # The tiers whose modules take tens of seconds each: run first, so that under
-# `make test`'s two xdist workers no long module is left alone at the end.
+# `make test`'s xdist workers no long module is left alone at the end.
 SLOW_TIERS = ("fuzz", "partitions", "faults", "loadtests", "clocks", "browser")
 
 
