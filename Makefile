@@ -48,11 +48,11 @@ run: install  ## start the whole cluster on loopback (Ctrl-C stops it)
 monitor: install  ## the cluster with Prometheus scraping every node (`make down` stops both)
 	$(BIN)/bazar up --detach --monitor
 
-# Three xdist workers, a test module at a time each: the suite mostly waits on clusters
-# (failovers, leases, timeouts): on 2 cores 410 s of pytest, one at a time 636 s
+# Two xdist workers, a test module at a time each: the suite mostly waits on clusters
+# (failovers, leases, timeouts): on 2 cores 430-503 s of pytest, one at a time 636 s
 # (docs/testing.md, "Suite time"). The slow tiers start first (tests/conftest.py).
 test: install test-packages lint  ## the whole suite: lint, unit, integration, end-to-end, faults
-	$(BIN)/python -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: install
 	$(BIN)/python -m pytest -q tests/unit

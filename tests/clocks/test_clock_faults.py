@@ -25,7 +25,7 @@ import requests
 
 from common.ops import hostnet, procs
 from tests.partitions import leftovers
-from tests.support import timefaults
+from tests.support import hostlock, timefaults
 from tests.support.cluster import LocalCluster, wait_until
 
 WHY_NOT = timefaults.shim_missing()
@@ -119,6 +119,11 @@ def test_a_paused_node_stops_answering_and_answers_once_continued(cluster):
     reason=f"needs `bazar up --netns`: {hostnet.missing_requirement()}",
 )
 def test_clocks_and_pauses_on_a_netns_cluster(tmp_path):
+    with hostlock.netns_tests():
+        clocks_and_pauses_on_a_netns_cluster(tmp_path)
+
+
+def clocks_and_pauses_on_a_netns_cluster(tmp_path):
     leftovers.clear()  # what an earlier crashed run left behind, not another run's cluster
     cluster = LocalCluster(tmp_path / "c", netns=True, clocks={"frontend-1": 14.0})
     cluster.up()
