@@ -53,6 +53,7 @@ class CatalogRole:
             fit=lambda: not cut_off_by_clock(ctx.clocks.offset()) and self.whole(),
             before_release=lambda: self.grants.close(),
         )
+        self.group.on_handover(self.keeper.poke)  # a released lease is taken at once
         self.read_lease = ReadLease(self.clock, tuning.max_drift, longest=tuning.read_lease)
         self.grants = Grants(self.clock, tuning.read_lease, tuning.max_drift)
         # Every copy that may hold a read lease: the other catalogs and the front-ends.

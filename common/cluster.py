@@ -1,8 +1,13 @@
 """This node's view of the other nodes, and calls that fail over between them.
 
 A background thread checks `/health` of every watched node each
-`health_period`; a call that finds a node unreachable marks it down at once,
-and the next health check brings it back. Reads rotate over healthy replicas
+`health_period`, and of a node that keeps answering "up" alike (steady) only
+every `STEADY_FACTOR` periods: in an idle cluster those checks were most of
+the wake-ups, and each costs about what a request does (docs/performance.md,
+"What an idle cluster pays for"). A call that finds a node unreachable marks it
+down at once (then it is checked every period again, and the next good check
+brings it back); a call that is refused (421, 503, 401) or waits long on a write
+has its service's nodes checked at once (`hurry`). Reads rotate over healthy replicas
 (round robin); writes go to the primary: the first healthy node in config
 order (design §7), trying the next one if that node refuses.
 
@@ -38,6 +43,9 @@ RETRY_ELSEWHERE = {503, 421, 401}
 
 
 TIMEOUTS_BEFORE_DOWN = 3
+STEADY_FACTOR = 4  # a steady node is checked every 4 periods (2 s at the default 0.5)
+HURRY_GAP = 0.25  # seconds: the closest that callers' hurries bring two checks of a node
+HURRY_AFTER = 0.25  # seconds a write waits on its answer before its service is checked
 GIVE_WAY_POLL = 0.1  # seconds between looks for a newer primary while a write waits
 EVENTS_KEPT = 50  # the last changes a Membership remembers, for people to read
 
@@ -94,6 +102,13 @@ class Membership:
         self._lock = threading.Lock()
         self._turns: dict[str, itertools.count] = {}
         self._stop = threading.Event()
+        self._due: dict[str, float] = {n.name: 0.0 for n in watched}  # monotonic: next check
+        self._checked_at: dict[str, float] = {n.name: 0.0 for n in watched}
+        self._wake = threading.Event()  # the schedule moved earlier (`hurry`, a change)
+        self._checking: set[str] = set()  # nodes whose check is under way
+        self._checkers = ThreadPoolExecutor(
+            max_workers=max(1, len(watched)), thread_name_prefix="health-check"
+        )
         # For the people watching, not for routing:
         self._services = {n.name: n.service for n in watched}
         self._since: dict[str, float] = {}  # wall time the current status was first seen
@@ -165,12 +180,27 @@ class Membership:
     def mark(self, name: str, status: str, since: float | None = None) -> None:
         """Record a node's status; a result observed before the last mark is ignored."""
         since = time.monotonic() if since is None else since
+        before = status
         with self._lock:
             if since >= self._stamp.get(name, 0.0):
                 self._stamp[name] = since
                 before = self._status.get(name)
                 self._status[name] = status
                 self._note_change(name, before, status, since)
+        if before != status:  # e.g. a call found it unreachable: back to every period
+            self._bring_forward(name, time.monotonic() + self.period)
+
+    def hurry(self, service: str) -> None:
+        """Check the service's nodes now (at most every HURRY_GAP each): a call was
+        refused, or a write waits long, so what we know of them may be out of date."""
+        now = time.monotonic()
+        for node in self.of(service):
+            self._bring_forward(node.name, max(now, self._checked_at[node.name] + HURRY_GAP))
+
+    def _bring_forward(self, name: str, when: float) -> None:
+        if name in self._due and when < self._due[name]:
+            self._due[name] = when
+            self._wake.set()
 
     def _note_change(self, name: str, before: str | None, after: str, since: float) -> None:
         """Under the lock: the first status seen, or a change, starts a new 'since'."""
@@ -183,6 +213,9 @@ class Membership:
 
     def check(self, node: Node) -> str:
         started, sent_wall = time.monotonic(), time.time()
+        known = self.status(node.name), self._role_of(node.name)
+        self._checked_at[node.name] = started
+        self._due[node.name] = started + self.period  # unless it proves steady below
         try:
             response = self.client.request(node, "GET", "/health", timeout=1.0)
         except Unreachable as e:
@@ -194,7 +227,12 @@ class Membership:
         self._timeouts[node.name] = 0
         self.mark(node.name, _status_of(response), started)
         self._note_role(node, response, sent_wall)
+        if known == ("up", self._role_of(node.name)) and self.is_up(node.name):
+            self._due[node.name] = started + self.period * STEADY_FACTOR
         return self.status(node.name)
+
+    def _role_of(self, name: str) -> str | None:
+        return (self._bodies.get(name) or {}).get("role")
 
     def _note_role(self, node: Node, response: Reply, sent_wall: float) -> None:
         try:
@@ -224,17 +262,43 @@ class Membership:
             self.check(node)
         self.checked = True
 
+    def check_due(self) -> None:
+        """Start a check of each node whose turn has come, each on a thread of its own:
+        a frozen node's check (a 1 s timeout) must not hold back news from the others,
+        such as a new primary that a waiting write is looking for."""
+        now = time.monotonic()
+        for node in self.watched:
+            if self._due[node.name] <= now and node.name not in self._checking:
+                self._checking.add(node.name)
+                self._checkers.submit(self._check_in_turn, node)
+
+    def _check_in_turn(self, node: Node) -> None:
+        try:
+            self.check(node)
+        except Exception:  # never let the monitor die
+            log.exception("health check of %s failed", node.name)
+        finally:
+            self._checking.discard(node.name)
+            self._wake.set()  # its next turn is known now
+
     def start(self) -> None:
         self.check_all()
         threading.Thread(target=self._loop, name="health-monitor", daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.period):
+        while not self._stop.is_set():
+            waiting = [due for name, due in self._due.items() if name not in self._checking]
+            soonest = min(waiting, default=time.monotonic() + self.period)
+            self._wake.wait(max(0.0, soonest - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
-                self.check_all()
+                self.check_due()
             except Exception:  # never let the monitor die
                 log.exception("health check failed")
 
@@ -281,10 +345,13 @@ class Router:
         # In the caller's context: the request it serves (its id, its log line) goes along.
         context = contextvars.copy_context()
         pending = self._waiters.submit(context.run, self.client.request, node, method, path, **kw)
+        hurry_at = time.monotonic() + HURRY_AFTER
         while True:
             try:
                 return pending.result(timeout=GIVE_WAY_POLL)
             except FutureTimeout:
+                if time.monotonic() >= hurry_at:  # a frozen primary? look for a newer one
+                    self.membership.hurry(node.service)
                 newer = self.membership.newer_primary_than(node)
                 if newer:
                     log.warning("%s %s to %s gave way to %s", method, path, node.name, newer)
@@ -318,6 +385,7 @@ class Router:
                     return _answered(service, first, node.name, response)
                 else:
                     BACKEND_RETRIES.labels(service, node.name).inc()
+                    self.membership.hurry(service)  # not the primary, stale, ...: look again
             if settled is not None:
                 return _answered(service, first, settled_by, settled)
             if time.monotonic() + pause > deadline or self._none_reachable(service, gone):

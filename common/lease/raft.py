@@ -14,6 +14,7 @@ encrypts (`_Sync`), so the group never splits.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import MultiFernet
@@ -42,11 +43,15 @@ class LeaseState(SyncObjConsumer):
         self.table = LeaseTable()
         self.clock = clock or Clock()
         self.changed_at = self.clock.mono()
+        self.on_handover: Callable[[], None] = lambda: None  # the holder changed
 
     def _applied(self, before: Grant) -> Grant:
-        if self.table.grant != before:
+        after = self.table.grant
+        if after != before:
             self.changed_at = self.clock.mono()
-        return self.table.grant
+        if after.holder != before.holder:
+            self.on_handover()
+        return after
 
     @replicated
     def acquire(self, candidate: str, epoch: int, seq: int) -> Grant:
@@ -77,6 +82,10 @@ class RaftLeaseGroup:
         self.sync = _Sync(
             cluster.cluster_secrets, node.raft, others, _conf(cluster, node), consumers=[self.state]
         )
+
+    def on_handover(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (briefly, from the applier) when the lease changes hands."""
+        self.state.on_handover = callback
 
     def view(self) -> Grant:
         """The lease as this voter's applied log has it (may lag the leader a little)."""
@@ -147,14 +156,15 @@ def _conf(cluster: Cluster, node: Node) -> SyncObjConf:
         # every 0.1 s (PySyncObj's default) still fit four into the shortest election
         # timeout; every 0.05 s cost each idle voter about 8 ms of CPU a second more.
         # A command (a renewal) goes out on the next tick either way, not the next beat.
-        appendEntriesPeriod=0.1,
+        appendEntriesPeriod=0.2,
         # Ticks (a poll of the sockets, timers) every 0.1 s, not PySyncObj's 0.05: a message
         # wakes the poll at once either way. Idle cluster 142-144 -> 130-132 ms CPU/s
         # (bench.py --only none, alternately, 2026-12-02); a command waits <= 0.1 s more.
-        autoTickPeriod=0.1,
-        raftMinTimeout=0.4,
-        raftMaxTimeout=0.8,
-        connectionTimeout=1.0,
+        autoTickPeriod=0.2,
+        appendEntriesUseBatch=False,
+        raftMinTimeout=0.8,
+        raftMaxTimeout=1.6,
+        connectionTimeout=1.6,
         connectionRetryTime=0.3,
         leaderFallbackTimeout=1.0,  # an isolated Raft leader steps down soon
         commandsWaitLeader=False,  # fail fast without a leader; the keeper retries

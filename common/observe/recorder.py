@@ -5,10 +5,12 @@ lock three times per request (multiprocess values share one lock) and format
 its log line: with a front-end's 32 threads that contention cost about 8% of a
 cached lookup's throughput (measured with `loadtests/ab.py`). So the serving
 thread only appends a record here; one thread folds the records into the
-metrics and the log every `FLUSH_PERIOD`, and /metrics folds what is pending
-before it answers, so a scrape never misses a finished request. A log line
-reaches the file at most `FLUSH_PERIOD` after its request (lost only if the
-node is SIGKILLed within that time).
+metrics and the log every `FLUSH_PERIOD` under load, every `QUIET_PERIOD` when
+few requests came (each wake-up of an idle process costs about as much CPU as a
+request: docs/performance.md, "What an idle cluster pays for"), and /metrics
+folds what is pending before it answers, so a scrape never misses a finished
+request. A log line reaches the file at most `QUIET_PERIOD` after its request
+(lost only if the node is SIGKILLed within that time).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from common.observe.requestlog import RequestLog
 
 log = logging.getLogger(__name__)
 
-FLUSH_PERIOD = 0.2  # seconds between batches
+FLUSH_PERIOD = 0.2  # seconds between batches under load: a fold blocks a gevent worker
+QUIET_PERIOD = 1.0  # seconds between batches after a small one
+SMALL_BATCH = 100  # records
 UNMATCHED = "unmatched"  # a path no route serves: one label, not one per path tried
 
 # (wall time started, request id, calls made or None, method, Flask rule or None, path,
@@ -51,8 +55,8 @@ class Recorder:
         threading.Thread(target=self._every_period, name="request-recorder", daemon=True).start()
         atexit.register(self.fold)
 
-    def fold(self) -> None:
-        """Count and log every request finished since the last fold."""
+    def fold(self) -> int:
+        """Count and log every request finished since the last fold; how many."""
         with self._lock:
             batch, self._pending = self._pending, []
             lines, timings = [], {}
@@ -66,12 +70,14 @@ class Recorder:
                 count.inc(len(elapsed))
                 observe_all(timing, elapsed)
             self.log.append(lines)
+            return len(batch)
 
     def _every_period(self) -> None:
+        folded = 0
         while True:
-            time.sleep(FLUSH_PERIOD)
+            time.sleep(FLUSH_PERIOD if folded >= SMALL_BATCH else QUIET_PERIOD)
             try:
-                self.fold()
+                folded = self.fold()
             except OSError:  # a full disk must not take the node down; try again later
                 log.warning("request log not written", exc_info=True)
 

@@ -23,8 +23,10 @@ def test_trace_shows_a_buy_on_the_frontend_order_and_catalog_in_time_order(share
     assert answer.status_code == 201, answer.text
     assert answer.headers["X-Request-Id"] == request_id
 
-    def traced():  # a node may write its lines a moment after it answered
-        lines = [json.loads(t) for t in c.bazar("trace", request_id, "--json").stdout.splitlines()]
+    def traced():  # a node writes its lines up to a second after it answered (exit 1: none)
+        found = c.bazar("trace", request_id, "--json", check=False)
+        assert found.returncode in (0, 1), found.stderr
+        lines = [json.loads(t) for t in found.stdout.splitlines()]
         services = {c.node(line["node"]).service for line in lines}
         return lines if {"frontend", "order", "catalog"} <= services else None
 
