@@ -44,6 +44,8 @@ from loadtests.benchkit import (  # noqa: E402  # BUY_LUA, _children, write_scri
     node_cpu_seconds,
     node_masters,
     node_rss,
+    node_wakeups,
+    paced_cpu_ms,
     write_script,
     wrk,
 )
@@ -67,6 +69,8 @@ SOAK_PERIOD_S = 10.0
 SETTLE_S = 0.5  # after wrk stops, before the CPU is read: requests in flight finish
 IDLE_SETTLE_S = 3.0  # after the start and the stock writes, before the idle CPU is read
 IDLE_S = 5.0  # how long the idle cluster's CPU is measured
+PACED_GAPS_S = (0.02, 0.002)  # pauses between a paced ceiling's requests
+PACED_S = 2.0  # how long each paced run lasts
 
 
 @dataclass
@@ -231,22 +235,38 @@ def run_ceiling(worker_class: str, threads: int, args) -> Result:
             "",
             ceiling.cpu_seconds,
         )
+        progress(result)
+        if worker_class == "gevent":  # the worker class of every node but the recovery node
+            print_paced(ceiling)
     finally:
         ceiling.stop()
-    progress(result)
     return result
+
+
+def print_paced(ceiling: Ceiling) -> None:
+    """The same endpoint asked one request at a time with a pause between: the process
+    sleeps in between, as a node between the messages of a buy or an idle cluster's checks.
+    A multiple of the back-to-back cost here is paid for waking up, not for our code."""
+    for gap in PACED_GAPS_S:
+        ms = paced_cpu_ms(ceiling.url + "/lookup/1", ceiling.cpu_seconds, gap, PACED_S)
+        print(f"    paced, one request every {gap * 1000:g} ms: {ms:.2f} ms CPU/req", flush=True)
 
 
 def idle_cpu(masters: dict[str, int]) -> dict[str, float]:
     """What each node spends idle (Raft ticks, leases, health checks, polls): ms of CPU
     per second over IDLE_S, once the start and the stock writes have settled."""
     time.sleep(IDLE_SETTLE_S)
-    before = node_cpu_seconds(masters)
+    before, woke = node_cpu_seconds(masters), node_wakeups(masters)
     time.sleep(IDLE_S)
-    after = node_cpu_seconds(masters)
+    after, awake = node_cpu_seconds(masters), node_wakeups(masters)
     idle = {node: (after[node] - before.get(node, 0.0)) * 1000 / IDLE_S for node in after}
+    wakes = {node: (awake[node] - woke.get(node, 0)) / IDLE_S for node in awake}
     shares = ", ".join(f"{node} {ms:.0f}" for node, ms in sorted(idle.items()))
     print(f"\nidle cluster, {IDLE_S:g} s: {sum(idle.values()):.0f} ms CPU/s ({shares})", flush=True)
+    # Each wake-up of a sleeping process costs CPU of its own (docs/performance.md, "What an
+    # idle cluster pays for"): the count says where an idle cluster's CPU goes.
+    shares = ", ".join(f"{node} {n:.0f}" for node, n in sorted(wakes.items()))
+    print(f"  wake-ups per second: {sum(wakes.values()):.0f} ({shares})", flush=True)
     return idle
 
 

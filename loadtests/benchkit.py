@@ -6,6 +6,7 @@ Flask ceilings, and what the nodes' processes spend (CPU seconds, RSS) from /pro
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -277,6 +279,48 @@ def node_cpu_seconds(masters: dict[str, int]) -> dict[str, float]:
         name: sum(cpu_seconds(pid) for pid in groups.get(master, []))
         for name, master in masters.items()
     }
+
+
+def paced_cpu_ms(url: str, cpu_seconds, gap: float, seconds: float) -> float:
+    """CPU ms per request of a server asked one GET at a time on one kept-alive connection,
+    `gap` seconds apart, for `seconds` (`cpu_seconds`: the server's CPU so far)."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    try:
+        conn.request("GET", parts.path)
+        conn.getresponse().read()  # connected before the count starts
+        count, before, end = 0, cpu_seconds(), time.monotonic() + seconds
+        while time.monotonic() < end:
+            conn.request("GET", parts.path)
+            conn.getresponse().read()
+            count += 1
+            time.sleep(gap)
+        return (cpu_seconds() - before) * 1000 / count
+    finally:
+        conn.close()
+
+
+def node_wakeups(masters: dict[str, int]) -> dict[str, int]:
+    """node -> times its threads went to sleep and were woken (voluntary context switches of
+    every thread of its process group): what an idle node mostly pays for."""
+    groups = process_groups()
+    return {
+        name: sum(wakeups(pid) for pid in groups.get(master, []))
+        for name, master in masters.items()
+    }
+
+
+def wakeups(pid: int) -> int:
+    total = 0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            status = (task / "status").read_text()
+        except OSError:  # the thread or the process ended
+            continue
+        for line in status.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
 
 
 def node_rss(masters: dict[str, int]) -> dict[str, tuple[float, float]]:

@@ -151,20 +151,20 @@ def _conf(cluster: Cluster, node: Node) -> SyncObjConf:
         journalFile=str(folder / f"{node.name}.{LOG_FORMAT}.journal"),
         fullDumpFile=str(folder / f"{node.name}.{LOG_FORMAT}.dump"),
         useFork=False,  # never fork inside a threaded gunicorn worker
-        # Elections well inside the lease: a dead Raft leader is replaced in
-        # about a second, while the lease itself lasts `lease_duration`. Heartbeats
-        # every 0.1 s (PySyncObj's default) still fit four into the shortest election
-        # timeout; every 0.05 s cost each idle voter about 8 ms of CPU a second more.
-        # A command (a renewal) goes out on the next tick either way, not the next beat.
+        # Each wake-up of an idle voter costs about what a request does (docs/performance.md,
+        # "What an idle cluster pays for"), so heartbeats and ticks (a poll of the sockets,
+        # timers) come every 0.2 s, four heartbeats to the shortest election timeout; a dead
+        # Raft leader is still replaced well inside the lease (`lease_duration`). A command
+        # (a renewal, an acquire) wakes the poll and goes out at once, and so does the
+        # commit that follows it (appendEntriesUseBatch off), not on the next tick or beat:
+        # takeovers got faster (scripts/write_pause.py: worst 2.8 s, before 3.0-3.3 s). With
+        # beats every 0.1 s the idle cluster took 25 ms CPU/s more (commands then batched).
         appendEntriesPeriod=0.2,
-        # Ticks (a poll of the sockets, timers) every 0.1 s, not PySyncObj's 0.05: a message
-        # wakes the poll at once either way. Idle cluster 142-144 -> 130-132 ms CPU/s
-        # (bench.py --only none, alternately, 2026-12-02); a command waits <= 0.1 s more.
         autoTickPeriod=0.2,
         appendEntriesUseBatch=False,
         raftMinTimeout=0.8,
         raftMaxTimeout=1.6,
-        connectionTimeout=1.6,
+        connectionTimeout=1.6,  # PySyncObj wants it >= raftMaxTimeout
         connectionRetryTime=0.3,
         leaderFallbackTimeout=1.0,  # an isolated Raft leader steps down soon
         commandsWaitLeader=False,  # fail fast without a leader; the keeper retries
