@@ -37,7 +37,7 @@ class Tuning:
     """Tunables with sane defaults; each may be set in the [tuning] table."""
 
     threads: int = 8  # gunicorn threads of a gthread node (recovery); gevent nodes: 1000 conns
-    health_period: float = 0.5  # seconds between active health checks of peers
+    health_period: float = 0.5  # seconds between health checks of a peer (4x: steady up)
     connect_timeout: float = 0.5  # seconds to open a connection to another node
     read_timeout: float = 3.0  # seconds to wait for another node's answer (a cut peer: once)
     failover_patience: float = 3.0  # seconds a call keeps trying other replicas
