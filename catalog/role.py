@@ -155,6 +155,7 @@ class CatalogRole:
         `closing` has let the writes in flight finish: `CatalogStore.hand_off`)."""
         self.closing = True
         self.keeper.stop()
+        self.group.lead_elsewhere()  # the next holder's acquire finds a Raft leader
 
     def stop(self) -> None:
         self.keeper.stop()
