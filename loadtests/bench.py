@@ -282,18 +282,21 @@ def run_scenario(name: str, cluster: LocalCluster, masters: dict, work: Path, ar
         args,
         cluster.cluster.staff_token,
         lambda: node_cpu_seconds(masters),
+        lambda: node_wakeups(masters),
     )
     progress(result)
     return result
 
 
-def timed(name, url, extra, script, args, token, cpu) -> Result:
+def timed(name, url, extra, script, args, token, cpu, wakeups=None) -> Result:
     """wrk, with `cpu()` (the measured processes' CPU seconds, or node -> seconds) read
-    around it."""
-    before = cpu()
+    around it, and `wakeups()` (node -> wake-ups so far) if given."""
+    before, woke = cpu(), wakeups() if wakeups else {}
     result = wrk(name, url, extra, script, args, token)
     time.sleep(SETTLE_S)
     after = cpu()
+    if wakeups:
+        result.wakeups_by_node = {n: count - woke.get(n, 0) for n, count in wakeups().items()}
     if isinstance(after, dict):
         result.cpu_by_node = {node: after[node] - before.get(node, 0.0) for node in after}
         result.cpu_s = sum(result.cpu_by_node.values())
@@ -316,6 +319,12 @@ def progress(result: Result) -> None:
             for node, seconds in sorted(result.cpu_by_node.items())
         )
         print(f"    ms CPU/req by node: {', '.join(shares)}", flush=True)
+    if result.wakeups_by_node and result.acknowledged:
+        shares = (
+            f"{node} {count / result.acknowledged:.2f}"
+            for node, count in sorted(result.wakeups_by_node.items())
+        )
+        print(f"    wake-ups/req by node: {', '.join(shares)}", flush=True)
 
 
 def run_soak(cluster: LocalCluster, masters: dict, work: Path, args) -> Soak:

@@ -98,6 +98,7 @@ class Result:
     non2xx: int = 0
     cpu_s: float = 0.0  # the measured processes' utime + stime over the run
     cpu_by_node: dict = field(default_factory=dict)  # node -> CPU seconds over the run
+    wakeups_by_node: dict = field(default_factory=dict)  # node -> wake-ups over the run
     ratio: float = 0.0  # req/s against the best ceiling
 
     @property
