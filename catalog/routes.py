@@ -25,6 +25,8 @@ from catalog.schemas import (
     ImportDoneSchema,
     InStockSchema,
     KeyedNewBookSchema,
+    LookupsFoundSchema,
+    LookupsSchema,
     NewAccountRowSchema,
     OutcomeSchema,
     RowsSchema,
@@ -122,6 +124,16 @@ def search_words():
 def lookup(book_id: int):
     """One book, with its version."""
     return jsonify(BOOK_OUT.dump(store().lookup(book_id)))
+
+
+@doc(body=LookupsSchema, responses={200: LookupsFoundSchema}, errors=(400, 503))
+@bp.post("/batch/lookups")
+def lookup_many():
+    """Several books read together, with their versions (a front-end's concurrent cache
+    misses); `missing`: the ids of no listed book. Repeated ids are answered once."""
+    ids = list(dict.fromkeys(load_body(LookupsSchema)["ids"]))
+    found, missing = store().lookup_many(ids)
+    return jsonify({"books": BOOK_OUT.dump(found, many=True), "missing": missing})
 
 
 @doc(responses={200: InStockSchema}, errors=(400, 404, 503), query={"quantity": WANTED.schema})

@@ -180,6 +180,26 @@ class BatchSchema(Schema):
     orders = batch_of(BatchedOrderSchema, MAX_BATCH)
 
 
+MAX_LOOKUPS = 64  # books in one batched lookup (a front-end sends at most 32)
+
+
+class LookupsSchema(Schema):
+    """Books a front-end looks up together: its cache misses of one moment."""
+
+    ids = fields.List(
+        StrictInteger(validate=validate.Range(min=0, max=2**63 - 1)),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_LOOKUPS),
+    )
+
+
+class LookupsFoundSchema(Schema):
+    books = fields.List(fields.Nested(BookSchema), required=True)
+    missing = fields.List(
+        fields.Integer(), required=True, metadata={"description": "unknown or withdrawn"}
+    )
+
+
 class InStockSchema(Schema):
     id = fields.Integer(required=True)
     in_stock = fields.Boolean(required=True)

@@ -25,7 +25,16 @@ from catalog.models import BookKey
 from catalog.replica import data_epoch_of, set_data_epoch
 from catalog.retention import ClusterAge
 from catalog.role import CatalogRole
-from catalog.rows import STAMP, any_book, books, listed_book, next_position, now_text, stamp
+from catalog.rows import (
+    STAMP,
+    any_book,
+    books,
+    listed_book,
+    listed_books,
+    next_position,
+    now_text,
+    stamp,
+)
 from common.node import NodeContext
 from common.observe.metrics import CATALOG_WRITES
 from common.pages import cut, page
@@ -102,6 +111,16 @@ class CatalogStore:
             self._answer(mark, None)  # a 404 is an answer too
             raise
         return self._answer(mark, book)
+
+    def lookup_many(self, ids: list[int]) -> tuple[list[dict], list[int]]:
+        """The listed books among `ids` and the ids that are not (unknown or withdrawn),
+        read together under the read lease like one `lookup`."""
+        mark = self._readable()
+        self.reads += len(ids)
+        with self.engine.connect() as conn:
+            found = listed_books(conn, ids)
+        self._answer(mark, None)
+        return [found[i] for i in ids if i in found], [i for i in ids if i not in found]
 
     def decision(self, order_id: str) -> dict:
         """What was decided for an order id (any replica: decisions are replicated)."""

@@ -24,7 +24,7 @@ from frontend.lockout import Lockout
 from frontend.metrics import backend_figures, cache_figures, order_batch_figures
 from frontend.routes import internal, public
 from frontend.search import searches
-from frontend.services import order_calls
+from frontend.services import lookup_calls, order_calls
 from frontend.staff import staff
 
 
@@ -54,6 +54,9 @@ def create_app(
     # lane only made batches smaller (ab.py, buy: one lane x1.26 buys/s, CPU -30%).
     lanes = len(ctx.cluster.of("order"))
     app.extensions["frontend.orders"] = order_calls(app.extensions["frontend.router"], lanes)
+    # Cache misses of different books share a catalog read, one read in flight per replica.
+    reads = len(ctx.cluster.of("catalog"))
+    app.extensions["frontend.reads"] = lookup_calls(app.extensions["frontend.router"], reads)
     # A grant counts from our own stamp, never past our own config's lease length.
     lease = ReadLease(Clock(), tuning.max_drift, longest=tuning.read_lease)
     cache = BookCache(tuning.cache_size, tuning.cache_ttl, lease)

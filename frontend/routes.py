@@ -68,7 +68,8 @@ def lookup(book_id: int):
     stale by at most N seconds (no N: any), with `Age` in whole seconds.
     """
     want = freshness.parse(request.headers.get("Cache-Control"))
-    answer = services.lookup(*_deps(), book_id, want)
+    ext = current_app.extensions
+    answer = services.lookup(ext["frontend.reads"], ext["frontend.cache"], book_id, want)
     return _answer(answer, encoded_book(current_app.json.dumps, answer.value))
 
 

@@ -58,8 +58,9 @@ def call(router: Router, kind: str, service: str, method: str, path: str, **kw):
         raise ApiError(503, str(e)) from None
 
 
-def lookup(router: Router, cache: BookCache, book_id: int, want: Freshness = FRESH) -> Answer:
-    """One book: cached while fresh, else from a replica (see `_serve`)."""
+def lookup(reads: GroupCall, cache: BookCache, book_id: int, want: Freshness = FRESH) -> Answer:
+    """One book: cached while fresh, else from a replica (see `_serve`); `reads`: the
+    catalog reads of this front-end's concurrent misses (`lookup_calls`)."""
     if not want.no_cache:  # a cache hit, the usual case, without building the fallbacks
         book = cache.get(book_id)
         if book is not None:
@@ -69,7 +70,7 @@ def lookup(router: Router, cache: BookCache, book_id: int, want: Freshness = FRE
         want,
         None,  # not cached, or not wanted from the cache (above)
         ("book", book_id),
-        lambda: _fetch_book(router, cache, book_id),
+        lambda: _fetch_book(reads, cache, book_id),
         lambda: cache.stale(book_id, want.max_stale),
     )
     return Answer(public(answer.value), answer.age)
@@ -101,20 +102,40 @@ def _serve(
         return stale
 
 
-def _fetch_book(router: Router, cache: BookCache, book_id: int) -> dict:
+def _fetch_book(reads: GroupCall, cache: BookCache, book_id: int) -> dict:
     """Read a replica until the answer is not older than an invalidation we got.
 
     A replica may answer before the primary's push reaches it while the
     invalidation already reached us; readers who joined this fetch after the
     write was acknowledged must not get that older row, so it is read again.
+    The ticket is taken before the read joins a batch, so the batch's read
+    starts after it (an earlier ticket only counts more invalidations).
     """
     for _ in range(FETCH_TRIES):
         ticket = cache.ticket()
-        book = relay(call(router, "read", "catalog", "GET", f"/lookup/{book_id}"))
+        book, node = reads.call(book_id)
+        note_backend(node, "200" if book is not None else "404")  # the shared read, as ours
+        if book is None:
+            raise ApiError(404, f"no book with id {book_id}")
         cache.put(book, ticket)
         if not cache.behind(book, ticket):
             return book
     raise ApiError(503, f"book {book_id}: no replica has caught up with its last change yet")
+
+
+def lookup_calls(router: Router, lanes: int) -> GroupCall:
+    """The front-end's cache misses, batched: misses of different books at the same
+    moment share one catalog read, up to `lanes` reads in flight (one per replica)."""
+    return GroupCall(lambda ids: read_books(router, ids), limit=32, lanes=lanes)
+
+
+def read_books(router: Router, ids: list[int]) -> list[tuple[dict | None, str]]:
+    """POST /batch/lookups to any catalog replica: per id (its book or None if none is
+    listed, the replica). Not traced here: each reader notes it in its own log line."""
+    body = {"ids": ids}
+    response = call(router, "read", "catalog", "POST", "/batch/lookups", json=body, traced=False)
+    found = {book["id"]: book for book in relay(response)["books"]}
+    return [(found.get(book_id), response.node) for book_id in ids]
 
 
 def buy(orders: GroupCall, cache: BookCache, book_id: int, quantity: int, key: str | None):

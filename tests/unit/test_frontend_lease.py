@@ -21,6 +21,7 @@ from common.auth import NONCE_HEADER, SIG_HEADER, TS_HEADER, signature, signed_t
 from common.cluster import NoReplica
 from common.lease.clock import FakeClock
 from frontend.freshness import DELTA_SECONDS_CAP, Freshness, parse
+from frontend.services import lookup_calls
 
 SECRET = "cluster-secret-0123456789"
 CONFIG = f"""
@@ -51,9 +52,10 @@ TRUSTED = 2.0 * (1 - DRIFT)  # a default read_lease grant, as trusted by the fro
 
 
 class Reply:
-    def __init__(self, status: int, body):
+    def __init__(self, status: int, body, node: str = "catalog-1"):
         self.status_code = status
         self._body = body
+        self.node = node
 
     def json(self):
         return self._body
@@ -75,6 +77,14 @@ class Catalog:
                 "quantity": 5, "version": version}  # fmt: skip
 
     def read(self, service: str, method: str, path: str, **kw):
+        if path == "/batch/lookups":  # a front-end's misses read together
+            ids = kw["json"]["ids"]
+            self.reads += [f"/lookup/{book_id}" for book_id in ids]
+            if self.down:
+                raise NoReplica(service)
+            found = [self.book(book_id) for book_id in ids if book_id in self.versions]
+            missing = [book_id for book_id in ids if book_id not in self.versions]
+            return Reply(200, {"books": found, "missing": missing})
         self.reads.append(path)
         if self.down:
             raise NoReplica(service)
@@ -102,7 +112,8 @@ def app(tmp_path, monkeypatch, clock):
     (folder / "cluster.toml").write_text(CONFIG)
     monkeypatch.setattr(frontend, "Clock", lambda: clock)
     app = frontend.create_app("frontend-1", str(folder / "cluster.toml"), {"BACKGROUND": False})
-    app.extensions["frontend.router"] = Catalog()
+    app.extensions["frontend.router"] = fake = Catalog()
+    app.extensions["frontend.reads"] = lookup_calls(fake, 1)
     return app
 
 
