@@ -19,6 +19,7 @@ from collections.abc import Callable
 from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from gunicorn.http import wsgi
 
 from common.config import Cluster, Node
 from common.ops.procs import ready_file
@@ -95,6 +96,33 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+class OneSendResponse(wsgi.Response):
+    """gunicorn's response, but a body written whole in one piece (every JSON answer of
+    ours) leaves in the same send as the headers. gunicorn sends them apart, and the
+    caller, another node more often than not, can wake for the headers only to wait
+    for the body: a second wake-up, which costs it about what a request does
+    (docs/performance.md, "What an idle cluster pays for"). Anything else (streamed,
+    chunked, no body allowed) goes gunicorn's way."""
+
+    def write(self, arg):
+        whole = (
+            not self.headers_sent
+            and isinstance(arg, bytes)
+            and arg
+            and not self.chunked
+            and not self._omits_body
+            and self.response_length == len(arg)
+        )
+        if not whole:
+            return super().write(arg)
+        tosend = self.default_headers()
+        tosend.extend(f"{k}: {v}\r\n" for k, v in self.headers)
+        head = util.to_bytestring("{}\r\n".format("".join(tosend)), "latin-1")
+        self.headers_sent = True
+        self.sent += len(arg)
+        util.write(self.sock, head + arg)
 
 
 def _metrics_dir(cluster: Cluster, node: Node) -> None:
@@ -230,6 +258,8 @@ def _command_line() -> list[str]:
 def serve(cluster: Cluster, node: Node) -> None:
     """Run the node in the foreground until stopped."""
     _metrics_dir(cluster, node)
-    # gunicorn has one writer for these errors and no setting to change it.
+    # gunicorn has one writer for these errors and no setting to change it, and builds
+    # every HTTP/1 response from the module's `Response` (HTTP/2 has a class of its own).
     util.write_error = write_json_error
+    wsgi.Response = OneSendResponse
     NodeServer(cluster, node).run()
