@@ -1,6 +1,6 @@
 """Batched catalog reads (POST /batch/lookups): a front-end's concurrent cache misses of
 different books share one signed read of any catalog replica, each book answered as
-`GET /lookup/<id>` would answer it (docs/performance.md, "Uncached lookups in batches").
+`GET /lookup/<id>` would answer it (docs/consistency.md, next to request coalescing).
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ def value(samples: dict, name: str, **labels: str) -> float:
 @pytest.fixture(scope="module")
 def busy_cluster(shared_cluster):
     api = shared_cluster.api
+    assert api.lookup(10**12).status_code == 404  # a miss, whatever earlier modules cached
     for _ in range(3):
         assert api.lookup(3).status_code == 200
     assert api.buy(3).status_code == 201
