@@ -192,7 +192,12 @@ class LeaseKeeper:
         # Each wake-up of an idle process costs about as much CPU as a request (see
         # docs/performance.md): a backup that looked every 0.1 s paid 10 a second.
         while not self._stop.is_set():
-            self._wake.wait(self.pause())
+            try:
+                pause = self.pause()
+            except Exception:  # a view the group could not give: look again soon
+                log.exception("lease view failed")
+                pause = self.renew_every / 4
+            self._wake.wait(pause)
             self._wake.clear()
             if self._stop.is_set():
                 return
