@@ -275,9 +275,14 @@ def cluster_cpu_seconds(masters: dict[str, int]) -> float:
 
 def node_cpu_seconds(masters: dict[str, int]) -> dict[str, float]:
     """node -> utime + stime of its process group (master and worker)."""
+    return _per_node(masters, cpu_seconds)
+
+
+def _per_node(masters: dict[str, int], of_process):
+    """node -> `of_process(pid)` summed over the processes of its group."""
     groups = process_groups()
     return {
-        name: sum(cpu_seconds(pid) for pid in groups.get(master, []))
+        name: sum(of_process(pid) for pid in groups.get(master, []))
         for name, master in masters.items()
     }
 
@@ -304,11 +309,7 @@ def paced_cpu_ms(url: str, cpu_seconds, gap: float, seconds: float) -> float:
 def node_wakeups(masters: dict[str, int]) -> dict[str, int]:
     """node -> times its threads went to sleep and were woken (voluntary context switches of
     every thread of its process group): what an idle node mostly pays for."""
-    groups = process_groups()
-    return {
-        name: sum(wakeups(pid) for pid in groups.get(master, []))
-        for name, master in masters.items()
-    }
+    return _per_node(masters, wakeups)
 
 
 def wakeups(pid: int) -> int:

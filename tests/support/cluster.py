@@ -52,8 +52,13 @@ def free_ports(count: int) -> list[int]:
     bound until all are chosen, so none is handed out twice."""
     block = _port_block()
     chosen: list[int] = []
+    tried: set[int] = set()
     with contextlib.ExitStack() as stack:
-        for port in random.sample(block, len(block)):
+        while len(tried) < len(block):  # random ports, each tried once (no shuffled copy)
+            port = random.choice(block)
+            if port in tried:
+                continue
+            tried.add(port)
             s = stack.enter_context(socket.socket())
             try:
                 s.bind(("127.0.0.1", port))
