@@ -21,6 +21,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from catalog import accounts, audit, decisions, imports, search
+from catalog.doubt import LISTING, Doubts, Failed, keys_of
 from catalog.models import BookKey
 from catalog.replica import data_epoch_of, set_data_epoch
 from catalog.retention import ClusterAge
@@ -60,6 +61,8 @@ class CatalogStore:
         self.age = ClusterAge()  # the cluster age while we write (`catalog.retention`)
         self.acking = 0  # writes committed here and not yet answered (`hand_off` waits)
         self._acking_lock = threading.Lock()
+        # What this writer committed and has not acknowledged: no read returns it.
+        self.doubts = Doubts(self._landed, patience=ctx.cluster.tuning.read_lease / 2)
 
     def load_data_epoch(self) -> int:
         """The data epoch at start. A file `bazar restore` put in place lacks writes this
@@ -92,42 +95,47 @@ class CatalogStore:
     def search(self, topic: str, limit: int, after: list | None) -> dict:
         """A page of the listed books under a topic, by id (`catalog.search`)."""
         self.reads += 1
-        return page(*self._read(lambda conn: search.topic_page(conn, topic, limit, after)))
+        query = lambda conn: search.topic_page(conn, topic, limit, after)  # noqa: E731
+        return page(*self._read(query, keys=(LISTING,)))
 
     def search_words(self, q: str, limit: int, after: list | None) -> dict:
         """A page of word search, best first (`catalog.search`), under the read lease."""
-        mark = self._readable()
         self.reads += 1
-        found = search.words_page(self.engine.url.database, q, limit, after)
-        return page(*self._answer(mark, found))
+
+        def found():
+            mark = self._readable()
+            return self._answer(mark, search.words_page(self.engine.url.database, q, limit, after))
+
+        return page(*self.doubts.settled(found, (LISTING,)))
 
     def lookup(self, book_id: int) -> dict:
-        mark = self._readable()
         self.reads += 1
-        try:
-            with self.engine.connect() as conn:
-                book = listed_book(conn, book_id)
-        except ApiError:
-            self._answer(mark, None)  # a 404 is an answer too
-            raise
-        return self._answer(mark, book)
+
+        def book():
+            mark = self._readable()
+            try:
+                with self.engine.connect() as conn:
+                    return self._answer(mark, listed_book(conn, book_id))
+            except ApiError as e:
+                if e.status != 404:
+                    raise
+                return self._answer(mark, e)  # a 404 is an answer too
+
+        found = self.doubts.settled(book, (book_id,))
+        if isinstance(found, ApiError):
+            raise found
+        return found
 
     def lookup_many(self, ids: list[int]) -> tuple[list[dict], list[int]]:
         """The listed books among `ids` and the ids that are not (unknown or withdrawn),
         read together under the read lease like one `lookup`."""
-        mark = self._readable()
         self.reads += len(ids)
-        with self.engine.connect() as conn:
-            found = listed_books(conn, ids)
-        self._answer(mark, None)
+        found = self._read(lambda conn: listed_books(conn, ids), keys=ids)
         return [found[i] for i in ids if i in found], [i for i in ids if i not in found]
 
     def decision(self, order_id: str) -> dict:
         """What was decided for an order id (any replica: decisions are replicated)."""
-        mark = self._readable()
-        with self.engine.connect() as conn:
-            decided = decisions.find(conn, order_id)
-        self._answer(mark, None)
+        decided = self._read(lambda conn: decisions.find(conn, order_id), (("order", order_id),))
         if decided is None:
             raise ApiError(404, f"no decision on order {order_id!r}")
         return decisions.outcome(decided)
@@ -140,7 +148,7 @@ class CatalogStore:
             query = query.where(gone if deleted else ~gone)
         if after is not None:
             query = query.where(books.c.id > after[0])
-        rows = self._read(_rows(query))
+        rows = self._read(_rows(query), keys=(LISTING,))
         return page(*cut(rows, limit, lambda row: [row["id"]]))
 
     # -- the writer's writes: customers --------------------------------------
@@ -270,12 +278,27 @@ class CatalogStore:
         entries, cursor = self._read(lambda conn: audit.find(conn, wanted, limit, after))
         return {"entries": entries, "next": cursor}
 
-    def _read(self, query):
-        """`query(conn)` under the read lease (a replica without one answers 503)."""
-        mark = self._readable()
-        with self.engine.connect() as conn:
-            found = query(conn)
-        return self._answer(mark, found)
+    def _read(self, query, keys=()):
+        """`query(conn)` under the read lease (a replica without one answers 503), and of
+        none of `keys` in doubt (`catalog.doubt`)."""
+
+        def found():
+            mark = self._readable()
+            with self.engine.connect() as conn:
+                return self._answer(mark, query(conn))
+
+        return self.doubts.settled(found, keys)
+
+    def _landed(self, rows: tuple, epoch: int) -> bool:
+        """A failed write is no longer in doubt here once it reached every catalog or its
+        queue and every copy that missed it lapsed, or once we no longer write its epoch
+        (our reads then need a new holder's base and lease)."""
+        if not self.role.is_writer() or self.role.epoch != epoch:
+            return True
+        sent = self.replicator.sent_upto
+        return all(seq <= sent[target] for seq, target, _ in rows) and (
+            self.role.grants.behind_lapsed()
+        )
 
     def take_all(self, orders: list[dict]) -> dict:
         """Group commit: decide several order ids in ONE transaction and ONE replication
@@ -331,46 +354,69 @@ class CatalogStore:
     def _commit(self, change, listing: bool = False, new_books: bool = False):
         """Run `change(conn)` -> (result, [(entry, origin)]) as the writer in one transaction,
         stage its entries, and return (result, epoch) once they are acknowledged."""
+        doubt = frozenset()
         with self.ctx.write_lock:
             if not self.role.may_write():  # checked under the lock a takeover takes
                 raise ApiError(421, "not the primary")
             epoch = self.role.epoch
-            with self.engine.begin() as conn:
-                self.position = next_position(self.position, epoch)
-                conn.info[STAMP] = self.position  # every row written here carries it
-                try:
-                    result, entries = change(conn)
-                finally:
-                    del conn.info[STAMP]
-                staged = [
-                    row
-                    for entry, _ in entries
-                    for row in self.replicator.stage(conn, {**entry, "epoch": epoch})
-                ]
+            try:
+                with self.engine.begin() as conn:
+                    result, entries, staged = self._stage(conn, change, epoch)
+                    doubt = keys_of((entry for entry, _ in entries), listing or new_books)
+                    self.doubts.begin(doubt)  # before the commit makes it readable here
+            except BaseException:
+                self.doubts.answered(doubt)  # nothing was committed
+                raise
             for entry, origin in entries:
                 for book in [None] if new_books else entry.get("books", ()):
                     self.copies.note_change(book, origin, listing)
             ticket = self.replicator.enqueue(staged)  # rounds see rows in commit order
             if not staged:
+                self.doubts.answered(doubt)
                 return result, epoch  # nothing written (every order named unknown books)
             with self._acking_lock:
                 self.acking += 1
         try:
-            return self._acknowledge(result, epoch, ticket, staged)
+            return self._acknowledge(result, epoch, ticket, staged, doubt)
         finally:
             with self._acking_lock:
                 self.acking -= 1
 
-    def _acknowledge(self, result, epoch: int, ticket, staged):
+    def _stage(self, conn: Connection, change, epoch: int):
+        """`change(conn)` with this commit's position on every row, its entries staged:
+        (result, [(entry, origin)], outbox rows)."""
+        self.position = next_position(self.position, epoch)
+        conn.info[STAMP] = self.position  # every row written here carries it
+        try:
+            result, entries = change(conn)
+        finally:
+            del conn.info[STAMP]
+        staged = [
+            row
+            for entry, _ in entries
+            for row in self.replicator.stage(conn, {**entry, "epoch": epoch})
+        ]
+        return result, entries, staged
+
+    def _acknowledge(self, result, epoch: int, ticket, staged, doubt: frozenset):
         # Delivered outside the lock, so concurrent writes share one round (group push).
-        missing = self.replicator.wait(ticket, staged)
+        try:
+            missing = self.replicator.wait(ticket, staged)
+        except BaseException:
+            self.doubts.answered(doubt, Failed(doubt, tuple(staged), epoch))
+            raise
         if missing:
+            self.doubts.answered(doubt, Failed(doubt, tuple(staged), epoch))
             raise ApiError(
                 503,
                 f"not acknowledged: neither {', '.join(missing)} nor its recovery queue took it",
                 epoch=epoch,
             )
-        self.role.grants.wait_for_behind(time.sleep, self.role.grants.longest)
+        try:
+            self.role.grants.wait_for_behind(time.sleep, self.role.grants.longest)
+        finally:
+            # Replicated: if we lost the lease meanwhile, our reads wait for a new base.
+            self.doubts.answered(doubt)
         if not (self.role.is_writer() and self.role.epoch == epoch):
             # Frozen or cut off past the lease while the write went out: another holder
             # may have taken over, so this node cannot vouch for it. The write is

@@ -181,6 +181,12 @@ class Grants:
     def lapsed(self, copy: str) -> bool:
         return self.clock.mono() >= self.expiry.get(copy, 0.0)
 
+    def behind_lapsed(self) -> bool:
+        """Whether every copy that missed an update has seen its read lease run out."""
+        with self._lock:
+            end = max((self.expiry.get(c, 0.0) for c in self.behind), default=0.0)
+        return self.clock.mono() >= end
+
     def wait_for_behind(self, sleep, limit: float) -> float:
         """Until every behind copy's lease has run out (at most `limit` s); seconds waited."""
         with self._lock:

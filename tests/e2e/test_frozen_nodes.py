@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
+import time
 import uuid
 
 import pytest
@@ -101,3 +103,30 @@ def test_a_frontend_cut_off_from_every_catalog_answers_503_at_once(two_frontends
             answer.text,
         )
     wait_until(lambda: c.api.lookup(5).status_code == 200, what="catalogs back")
+
+
+def test_the_primary_never_answers_a_write_it_has_not_acknowledged(two_frontends):
+    """The backup frozen: a price change is committed at the primary but waits there (push
+    timeout, recovery queue, the backup's lease running out). A read of that book at the
+    primary meanwhile must not return the new price: had the write failed and another
+    catalog taken over, the price would vanish after a customer saw it (catalog.doubt)."""
+    c = two_frontends
+    primary = next(n for n in c.names("catalog") if c.role(n) == "primary")
+    backup = next(n for n in c.names("catalog") if n != primary)
+    old = c.call(primary, "GET", "/lookup/7").json()["cost"]
+    new = round(old + 1.25, 2)
+    written: list[requests.Response] = []
+    with frozen(c, backup):
+        writer = threading.Thread(target=lambda: written.append(c.api.set_price(7, new)))
+        writer.start()
+        time.sleep(0.3)  # the write is committed at the primary by now, not acknowledged
+        during = c.call(primary, "GET", "/lookup/7", timeout=10)
+        answered_before = not written
+        writer.join(timeout=30)
+    assert answered_before, "the write was answered within 0.3 s with the backup frozen"
+    assert during.status_code == 503 or during.json()["cost"] == old, (
+        during.status_code,
+        during.text,
+    )
+    assert written and written[0].status_code == 200, written and written[0].text
+    assert c.call(primary, "GET", "/lookup/7").json()["cost"] == new  # acknowledged: seen
