@@ -21,7 +21,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from catalog import accounts, audit, decisions, imports, search
-from catalog.doubt import LISTING, Doubts, Failed, keys_of
+from catalog.doubt import LISTING, Doubts, Write, keys_of
 from catalog.models import BookKey
 from catalog.replica import data_epoch_of, set_data_epoch
 from catalog.retention import ClusterAge
@@ -106,7 +106,7 @@ class CatalogStore:
             mark = self._readable()
             return self._answer(mark, search.words_page(self.engine.url.database, q, limit, after))
 
-        return page(*self.doubts.settled(found, (LISTING,)))
+        return page(*self.doubts.settled(found, (LISTING,), self._position))
 
     def lookup(self, book_id: int) -> dict:
         self.reads += 1
@@ -121,7 +121,7 @@ class CatalogStore:
                     raise
                 return self._answer(mark, e)  # a 404 is an answer too
 
-        found = self.doubts.settled(book, (book_id,))
+        found = self.doubts.settled(book, (book_id,), self._position)
         if isinstance(found, ApiError):
             raise found
         return found
@@ -287,7 +287,10 @@ class CatalogStore:
             with self.engine.connect() as conn:
                 return self._answer(mark, query(conn))
 
-        return self.doubts.settled(found, keys)
+        return self.doubts.settled(found, keys, self._position)
+
+    def _position(self) -> int:
+        return self.position
 
     def _landed(self, rows: tuple, epoch: int) -> bool:
         """A failed write is no longer in doubt here once it reached every catalog or its
@@ -354,7 +357,7 @@ class CatalogStore:
     def _commit(self, change, listing: bool = False, new_books: bool = False):
         """Run `change(conn)` -> (result, [(entry, origin)]) as the writer in one transaction,
         stage its entries, and return (result, epoch) once they are acknowledged."""
-        doubt = frozenset()
+        doubt = Write(0, frozenset())
         with self.ctx.write_lock:
             if not self.role.may_write():  # checked under the lock a takeover takes
                 raise ApiError(421, "not the primary")
@@ -362,7 +365,8 @@ class CatalogStore:
             try:
                 with self.engine.begin() as conn:
                     result, entries, staged = self._stage(conn, change, epoch)
-                    doubt = keys_of((entry for entry, _ in entries), listing or new_books)
+                    keys = keys_of((entry for entry, _ in entries), listing or new_books)
+                    doubt = Write(self.position, keys)
                     self.doubts.begin(doubt)  # before the commit makes it readable here
             except BaseException:
                 self.doubts.answered(doubt)  # nothing was committed
@@ -398,15 +402,16 @@ class CatalogStore:
         ]
         return result, entries, staged
 
-    def _acknowledge(self, result, epoch: int, ticket, staged, doubt: frozenset):
+    def _acknowledge(self, result, epoch: int, ticket, staged, doubt: Write):
         # Delivered outside the lock, so concurrent writes share one round (group push).
+        failed = Write(doubt.position, doubt.keys, tuple(staged), epoch)
         try:
             missing = self.replicator.wait(ticket, staged)
         except BaseException:
-            self.doubts.answered(doubt, Failed(doubt, tuple(staged), epoch))
+            self.doubts.answered(failed, failed=True)
             raise
         if missing:
-            self.doubts.answered(doubt, Failed(doubt, tuple(staged), epoch))
+            self.doubts.answered(failed, failed=True)
             raise ApiError(
                 503,
                 f"not acknowledged: neither {', '.join(missing)} nor its recovery queue took it",
