@@ -4,6 +4,7 @@
     .venv/bin/python loadtests/ab.py --before addf2b6                # HEAD vs addf2b6
     .venv/bin/python loadtests/ab.py --before addf2b6 --rounds 8 --scenarios cached,buy
     .venv/bin/python loadtests/ab.py --tls                           # TLS off vs on, HEAD
+    .venv/bin/python loadtests/ab.py --before addf2b6 --scenarios uncached-buying
 
 On a shared 2-core VM two runs of the same code differ by up to 20%, which
 hides a 5% cost. Here both builds run at once (each idle while the other is
@@ -26,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +59,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--scenarios", default="cached,buy", help="cached, uncached, buy")
+    parser.add_argument(
+        "--scenarios",
+        default="cached,buy",
+        help="cached, uncached, buy, uncached-buying (uncached lookups measured while as many "
+        "connections buy)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("ab: wrk not found (apt-get install wrk)", file=sys.stderr)
@@ -121,8 +128,12 @@ def run_scenario(scenario: str, sides: list[Side], args) -> None:
         # Any seed book, as `make bench` asks: one book alone measures mostly coalescing.
         "uncached": (["-H", "Cache-Control: no-cache"], any_book, ""),
         "buy": ([], buy_script, ""),
+        # Reads of books being bought: the writer's reads wait for the buys they may have
+        # seen (catalog.doubt). CPU per request here counts the buys' CPU too.
+        "uncached-buying": (["-H", "Cache-Control: no-cache"], any_book, ""),
     }
     extra, script, path = plan[scenario]
+    beside = buy_script if scenario == "uncached-buying" else None
     print(f"\n{scenario}: {args.rounds} rounds of {args.seconds} s per side", flush=True)
     for n in range(args.rounds):
         order = sides if n % 2 == 0 else sides[::-1]  # A B, then B A: no side always goes first
@@ -130,18 +141,32 @@ def run_scenario(scenario: str, sides: list[Side], args) -> None:
         for side in order:
             side.cluster.api.lookup(1)  # warm the cache and the pools
             cpu_before = cluster_cpu_seconds(side.cluster)
-            result = wrk(scenario, side.cluster.api.url + path, extra, script, args, "")
+            result = _measured(side, scenario, path, extra, script, beside, args)
             requests = result.rps * args.seconds
             cpu = (cluster_cpu_seconds(side.cluster) - cpu_before) * 1000 / max(requests, 1)
             side.rps.setdefault(scenario, []).append(result.rps)
             side.cpu_ms.setdefault(scenario, []).append(cpu)
-            figures[side.label] = (result.rps, cpu)
-        (a_rps, a_cpu), (b_rps, b_cpu) = figures[sides[0].label], figures[sides[1].label]
+            figures[side.label] = (result.rps, cpu, result.p99_ms)
+        (a_rps, a_cpu, a_p99), (b_rps, b_cpu, b_p99) = (figures[s.label] for s in sides)
         print(
-            f"  round {n + 1}: before {a_rps:6.0f} req/s {a_cpu:5.2f} ms CPU/req   "
-            f"after {b_rps:6.0f} req/s {b_cpu:5.2f} ms CPU/req   after/before {b_rps / a_rps:.3f}",
+            f"  round {n + 1}: before {a_rps:6.0f} req/s {a_cpu:5.2f} ms CPU/req p99 {a_p99:.0f} ms"
+            f"   after {b_rps:6.0f} req/s {b_cpu:5.2f} ms CPU/req p99 {b_p99:.0f} ms"
+            f"   after/before {b_rps / a_rps:.3f}",
             flush=True,
         )
+
+
+def _measured(side: Side, scenario: str, path: str, extra, script, beside, args):
+    """wrk's result for the scenario; with `beside`, that script runs alongside (unmeasured)."""
+    url = side.cluster.api.url
+    if beside is None:
+        return wrk(scenario, url + path, extra, script, args, "")
+    background = threading.Thread(target=wrk, args=("beside", url, [], beside, args, ""))
+    background.start()
+    try:
+        return wrk(scenario, url + path, extra, script, args, "")
+    finally:
+        background.join()
 
 
 def cluster_cpu_seconds(cluster: LocalCluster) -> float:
