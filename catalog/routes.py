@@ -108,7 +108,7 @@ def search_topic(topic: str):
     return _paged(store().search(topic, limit, after))
 
 
-@doc(responses={200: WordPageSchema}, errors=(400, 503), query=WORDS_QUERY)
+@doc(responses={200: WordPageSchema}, errors=(400, 422, 503), query=WORDS_QUERY)
 @bp.get("/search")
 def search_words():
     """A page of the books whose title or topic hold every word of `q` (as prefixes),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator
 
 from sqlalchemy import text
@@ -20,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from common.offload import off_loop
 from common.pages import cut
+from common.web import ApiError
 from common.words import words
 
 INDEX = (
@@ -121,12 +123,16 @@ def topic_page(conn: Connection, topic: str, limit: int, after: list | None) -> 
 
 # -- word search ----------------------------------------------------------------------
 def match_expression(q: str) -> str:
-    """An FTS5 query that matches every word of `q` as a token prefix; nothing in `q` is
-    read as FTS5 syntax: each word is quoted, and a word (letters and digits) holds no
-    quote. 400 if `q` is not 1-200 characters with a letter or digit (`common.words`)."""
-    return " AND ".join(f'"{word}"*' for word in words(q))
+    """An FTS5 query that matches every word of `q` as a token prefix, a word of one
+    character as a whole token (`c` finds "C", not every word that starts with c, which
+    would rank a good part of the catalog); nothing in `q` is read as FTS5 syntax: each
+    word is quoted, and a word (letters and digits) holds no quote. 400 if `q` is not
+    1-200 characters with a letter or digit (`common.words`)."""
+    return " AND ".join(f'"{word}"' + "*" * (len(word) > 1) for word in words(q))
 
 
+SEARCH_BUDGET = 2.0  # seconds one word search may rank (the bench at a million: p99 0.12 s)
+PROGRESS_STEPS = 10_000  # SQLite VM steps between looks at the clock (well under 1 ms)
 WORDS_PAGE = (
     "SELECT b.id, b.title, b.topic, hit.rank FROM "
     "(SELECT rowid AS id, bm25(books_fts, 10.0, 1.0) AS rank "
@@ -137,22 +143,40 @@ WORDS_PAGE = (
 )
 
 
-def words_page(db_path: str, q: str, limit: int, after: list | None) -> tuple:
+def words_page(
+    db_path: str, q: str, limit: int, after: list | None, budget: float = SEARCH_BUDGET
+) -> tuple:
     """Listed books whose title or topic hold every word of `q`, best first (a title hit
     weighs ten times a topic hit), ties by id, past the cursor `after` ([rank, id]).
 
     Ranking scores every match, so a word most books hold takes a while (100 ms at
     100,000 titles, docs/performance.md): the query runs on a connection of its own
     in a real thread (`common.offload`), and the node's lease and replication run on
-    meanwhile."""
+    meanwhile. One that would take over `budget` seconds is stopped: a 422 asking for
+    longer or more words (asking another replica would only cost as much again)."""
     rank, last = after if after else (float("-inf"), -1)
     values = {"match": match_expression(q), "rank": rank, "id": last, "n": limit + 1}
-    rows = off_loop(_matches, db_path, values)
+    rows = off_loop(_matches, db_path, values, budget)
+    if rows is None:
+        raise ApiError(
+            422,
+            f"q: this search matches too many titles to rank within {budget:g} s; "
+            "use longer or more words",
+        )
     found, cursor = cut(rows, limit, lambda row: [row[3], row[0]])
     return [{"id": r[0], "title": r[1], "topic": r[2]} for r in found], cursor
 
 
-def _matches(db_path: str, values: dict) -> list[tuple]:
+def _matches(db_path: str, values: dict, budget: float) -> list[tuple] | None:
+    """The page's rows, or None if ranking them took over `budget` seconds."""
+    deadline = time.monotonic() + budget
     with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as conn:
         conn.execute("PRAGMA query_only = 1")
-        return conn.execute(WORDS_PAGE, values).fetchall()
+        # Asked every PROGRESS_STEPS steps of SQLite's VM: nonzero interrupts the query.
+        conn.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
+        try:
+            return conn.execute(WORDS_PAGE, values).fetchall()
+        except sqlite3.OperationalError as e:
+            if "interrupted" not in str(e):
+                raise
+            return None

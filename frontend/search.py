@@ -56,14 +56,15 @@ def search_topic(topic: str):
 
 @doc(
     responses={200: WordHitSchema(many=True)},
-    errors=(400, 503),
+    errors=(400, 422, 503),
     headers=CACHE_CONTROL,
     query=WORDS_QUERY,
 )
 @searches.get("/search")
 def search_words():
-    """Books whose title or topic hold every word of `q` (each a word's start), best
-    first, a title hit before a topic hit; a page at a time (Link rel=next)."""
+    """Books whose title or topic hold every word of `q` (each a word's start; a word of
+    one character: that word), best first, a title hit before a topic hit; a page at a
+    time (Link rel=next). 422: it matches too many titles to rank in time."""
     q = request.args.get("q")
     words(q)  # a bad q is a 400 here: no catalog is asked
     limit, after = PAGE_LIMIT.read(), read_cursor()

@@ -96,8 +96,8 @@ def test_fts5_syntax_in_q_is_never_read_as_such(engine, q):
     [
         ("dos", '"dos"*'),
         ('dos "rpc*', '"dos"* AND "rpc"*'),
-        ("NEAR(a b) OR -c", '"NEAR"* AND "a"* AND "b"* AND "OR"* AND "c"*'),
-        ("title:x^y", '"title"* AND "x"* AND "y"*'),
+        ("NEAR(a b) OR -c", '"NEAR"* AND "a" AND "b" AND "OR"* AND "c"'),
+        ("title:x^y", '"title"* AND "x" AND "y"'),
         ("\uff24\uff2f\uff33", '"DOS"*'),  # full-width letters, as NFKC reads them
         ("Crème_brûlée", '"Crème"* AND "brûlée"*'),
         ("x" * 200, f'"{"x" * 200}"*'),
@@ -105,6 +105,20 @@ def test_fts5_syntax_in_q_is_never_read_as_such(engine, q):
 )
 def test_the_query_builder_quotes_every_word_and_ands_them(q, expression):
     assert search.match_expression(q) == expression
+
+
+def test_a_word_of_one_character_is_a_whole_word_not_a_prefix(engine):
+    assert words(engine, "a")[0] == [1]  # "...20 minutes a day": the word "a" itself
+    assert words(engine, "d")[0] == []  # not DOS, Dummies, distributed, day...
+    assert words(engine, "du")[0] == [2]  # two letters: a prefix again (Dummies)
+
+
+def test_a_search_that_ranks_too_long_is_a_422_asking_for_more_words(engine, monkeypatch):
+    monkeypatch.setattr(search, "PROGRESS_STEPS", 1)  # look at the clock on every step
+    with pytest.raises(ApiError) as refused:
+        search.words_page(engine.url.database, "systems", 100, None, budget=0.0)
+    assert refused.value.status == 422 and "more words" in refused.value.message
+    assert set(words(engine, "systems")[0]) == {1, 2, 4}  # the default budget: answered
 
 
 @pytest.mark.parametrize("q", ["", "   ", '"*"', "-", "___", "!?", "x" * 201])
