@@ -55,8 +55,8 @@ def create_app(
     lanes = len(ctx.cluster.of("order"))
     app.extensions["frontend.orders"] = order_calls(app.extensions["frontend.router"], lanes)
     # Cache misses of different books share a catalog read, one read in flight per replica.
-    reads = len(ctx.cluster.of("catalog"))
-    app.extensions["frontend.reads"] = lookup_calls(app.extensions["frontend.router"], reads)
+    lanes = len(ctx.cluster.of("catalog"))  # one catalog read in flight per replica
+    app.extensions["frontend.reads"] = lookup_calls(app.extensions["frontend.router"], lanes)
     # A grant counts from our own stamp, never past our own config's lease length.
     lease = ReadLease(Clock(), tuning.max_drift, longest=tuning.read_lease)
     cache = BookCache(tuning.cache_size, tuning.cache_ttl, lease)
@@ -79,7 +79,7 @@ def create_app(
     others = [n for n in ctx.cluster.nodes.values() if n not in backends and n != ctx.node]
     onlookers = Membership(ctx.client, others, tuning.health_period)
     app.extensions["frontend.cluster"] = ClusterState(ctx, [membership, onlookers], cache)
-    inside(app, lambda flask_app: CachedLookups(flask_app, cache, app.json.dumps))
+    inside(app, lambda flask_app: CachedLookups(flask_app, cache, app.json.dumps, app))
     app.register_blueprint(public)
     app.register_blueprint(searches)
     app.register_blueprint(internal)

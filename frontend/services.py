@@ -19,9 +19,9 @@ from common.replication.group_call import GroupCall
 from common.web import ApiError
 from frontend.cache import Answer, BookCache
 from frontend.freshness import Freshness
-from frontend.hits import PUBLIC_FIELDS
 
 FRESH = Freshness()
+PUBLIC_FIELDS = ("id", "title", "topic", "cost", "quantity")  # of a book, as customers see it
 FETCH_TRIES = 3  # reads of a book that keeps coming back older than its floor
 
 
