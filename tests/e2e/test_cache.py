@@ -102,6 +102,18 @@ def test_a_hit_answered_before_flask_is_what_the_flask_view_answers(shared_clust
     )
 
 
+def test_a_read_before_flask_is_what_the_flask_view_reads(shared_cluster):
+    """A no-cache lookup and an unknown book are read before Flask (frontend/hits.py);
+    with another Cache-Control header the view reads them. Same bytes, same headers."""
+    c = shared_cluster
+    for path in ("/lookup/3", f"/lookup/{10**12}"):
+        fast = c.api.get(path, headers={"Cache-Control": "no-cache"})
+        viewed = c.api.get(path, headers={"Cache-Control": "no-cache, max-stale=0"})
+        assert (fast.status_code, viewed.status_code) in ((200, 200), (404, 404)), fast.text
+        assert fast.json() == viewed.json()
+        assert headers_but_date_and_id(fast) == headers_but_date_and_id(viewed)
+
+
 def headers_but_date_and_id(response) -> dict:
     return {
         k.lower(): v
