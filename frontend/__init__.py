@@ -18,7 +18,7 @@ from frontend.audit import trail
 from frontend.cache import BookCache
 from frontend.cluster_state import ClusterState
 from frontend.cluster_view import bp as cluster_view
-from frontend.hits import CachedLookups
+from frontend.hits import LookupsBeforeFlask
 from frontend.identity import AccountBook
 from frontend.lockout import Lockout
 from frontend.metrics import backend_figures, cache_figures, order_batch_figures
@@ -79,7 +79,7 @@ def create_app(
     others = [n for n in ctx.cluster.nodes.values() if n not in backends and n != ctx.node]
     onlookers = Membership(ctx.client, others, tuning.health_period)
     app.extensions["frontend.cluster"] = ClusterState(ctx, [membership, onlookers], cache)
-    inside(app, lambda flask_app: CachedLookups(flask_app, cache, app.json.dumps, app))
+    inside(app, lambda flask_app: LookupsBeforeFlask(flask_app, cache, app.json.dumps, app))
     app.register_blueprint(public)
     app.register_blueprint(searches)
     app.register_blueprint(internal)

@@ -20,6 +20,7 @@ against, and a fifth of the front-end's CPU for an uncached lookup
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable
 
@@ -34,6 +35,7 @@ from frontend.services import PUBLIC_FIELDS
 LOOKUP = "/lookup/<id:book_id>"  # the Flask rule of the same view (frontend.routes)
 PATH = re.compile(r"/lookup/([1-9][0-9]{0,17})")  # below 10**18: a row id (< 2**63) for sure
 NO_CACHE = Freshness(no_cache=True)
+log = logging.getLogger(__name__)
 
 
 def encoded_book(dumps: Callable[[dict], str], book: dict) -> bytes:
@@ -48,7 +50,7 @@ def _encoded(dumps: Callable[[dict], str], *fields) -> bytes:
     return (dumps(dict(zip(PUBLIC_FIELDS, fields, strict=True))) + "\n").encode()
 
 
-class CachedLookups:
+class LookupsBeforeFlask:
     """WSGI middleware in front of the Flask app (inside the request hooks). With `app`
     (the front-end: its batched catalog reads, `frontend.reads`, and its error
     responses), misses and `no-cache` too; without it, hits only."""
@@ -72,12 +74,19 @@ class CachedLookups:
         try:
             answer = services.lookup(reads, self.cache, book_id, want)
         except ApiError as e:
-            environ[ROUTE_ENVIRON] = LOOKUP
-            with self.app.app_context():
-                response = error_response(e.status, e.message, **e.extra)
-                response.headers.update(e.headers)
-            return response(environ, start_response)
+            return self._error(environ, start_response, e)
+        except Exception:  # noqa: BLE001 - a bug: the view tries again and answers JSON
+            log.exception("lookup of book %d before Flask failed; the view tries", book_id)
+            return self.wsgi_app(environ, start_response)
         return self._send(environ, start_response, answer)
+
+    def _error(self, environ: dict, start_response, e: ApiError):
+        """The error as the app's handler of ApiError answers it."""
+        environ[ROUTE_ENVIRON] = LOOKUP
+        with self.app.app_context():
+            response = error_response(e.status, e.message, **e.extra)
+            response.headers.update(e.headers)
+        return response(environ, start_response)
 
     def _plain_lookup(self, environ: dict) -> tuple[int | None, Freshness]:
         """The id of a GET /lookup/<id> answered here, and what the client wants of it."""

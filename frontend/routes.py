@@ -58,7 +58,7 @@ def _answer(answer: Answer, encoded: bytes | None = None):
 
 
 @doc(responses={200: BookSchema}, errors=(404, 503), headers=CACHE_CONTROL)
-@public.get(LOOKUP)  # also answered before Flask on a hit (frontend/hits.py)
+@public.get(LOOKUP)  # a hit, a miss, no-cache: answered before Flask (frontend/hits.py)
 def lookup(book_id: int):
     """One book: id, title, topic, cost, quantity (Cache-Control: no-cache, max-stale[=N]; Age).
 

@@ -10,7 +10,7 @@ from common.lease.clock import FakeClock
 from common.lease.reads import ReadLease
 from common.observe.requestlog import ROUTE_ENVIRON
 from frontend.cache import BookCache
-from frontend.hits import LOOKUP, CachedLookups
+from frontend.hits import LOOKUP, LookupsBeforeFlask
 
 BOOK = {"id": 7, "title": "T", "topic": "t", "cost": 9.5, "quantity": 3, "version": 2}
 
@@ -26,7 +26,7 @@ def lookups():
     cache = BookCache(size=10, ttl=60.0, lease=ReadLease(FakeClock(), 0.5))
     cache.grant(1, {**cache.lease.stamp(), "length": 5.0})
     assert cache.put(dict(BOOK), cache.ticket())
-    return CachedLookups(flask_stand_in, cache, lambda obj: json.dumps(obj))
+    return LookupsBeforeFlask(flask_stand_in, cache, lambda obj: json.dumps(obj))
 
 
 def call(app, path="/lookup/7", method="GET", **headers):
