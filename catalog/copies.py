@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 
 class CatalogCopies(RoundHooks):
+    # The holder's rounds carry read leases and heartbeats every period; a backup's
+    # stay at that pace too, so its first rounds as a new holder are not late.
+    quiet_when_idle = False
+
     def __init__(self, ctx: NodeContext, role: CatalogRole):
         self.ctx = ctx
         self.role = role

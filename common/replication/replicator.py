@@ -49,6 +49,11 @@ class CannotApplyYet(Exception):
 class RoundHooks:
     """The plain behaviour: push every row, fall back to the recovery queue."""
 
+    # A round with nothing to deliver does nothing here, so an idle node's loop wakes
+    # only to poll its queue (every QUEUE_POLL_ROUNDS periods): each wake of a sleeping
+    # process costs CPU of its own (docs/performance.md, "waking up").
+    quiet_when_idle = True
+
     def __init__(self) -> None:
         self._skip_until: dict[str, float] = {}  # a peer that just failed: queue at once
 
@@ -100,6 +105,7 @@ class Replicator:
         # joined by the same replay again when the writer's catch-up call times out.
         self._draining = threading.Lock()
         self._stop = threading.Event()
+        self._nudge = threading.Event()  # rows wait (a round failed): the loop's pace again
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="push")
         self.group = GroupPush(self._round)
         # The recovery node dropped this node's queue (past `[retention] queue_cap`): the
@@ -224,11 +230,17 @@ class Replicator:
 
     def stop(self) -> None:
         self._stop.set()
+        self._nudge.set()
 
     def _loop(self) -> None:
         period = self.ctx.cluster.tuning.sender_period
         rounds = 0
-        while not self._stop.wait(period):
+        while not self._stop.is_set():
+            quiet = self.hooks.quiet_when_idle and not self._backlog
+            self._nudge.wait(period * QUEUE_POLL_ROUNDS if quiet else period)
+            self._nudge.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.flush()
                 # What a peer queued for us while we were cut off (not down: a node
@@ -236,7 +248,7 @@ class Replicator:
                 # idle cluster's queue polls were a tenth of its CPU, and a healed node
                 # still converges in seconds (a behind catalog is told to drain at once).
                 rounds = (rounds + 1) % QUEUE_POLL_ROUNDS
-                if rounds == 0:
+                if quiet or rounds == 0:
                     self.drain_queue()
             except CannotApplyYet as e:  # no traceback twice a second: /health says it
                 log.warning("queued entries wait: %s", e)
