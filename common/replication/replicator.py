@@ -105,7 +105,7 @@ class Replicator:
         # joined by the same replay again when the writer's catch-up call times out.
         self._draining = threading.Lock()
         self._stop = threading.Event()
-        self._nudge = threading.Event()  # rows wait (a round failed): the loop's pace again
+        self._nudge = threading.Event()  # rows began to wait: back to the loop's pace
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="push")
         self.group = GroupPush(self._round)
         # The recovery node dropped this node's queue (past `[retention] queue_cap`): the
@@ -169,7 +169,9 @@ class Replicator:
         if self.hooks.send(self, target, [entry for _, _, entry in items], self._pulsing):
             self._mark(target, items)
             return True
-        self._backlog = True
+        if not self._backlog:  # once, as rows start to wait: a failing loop keeps its pace
+            self._backlog = True
+            self._nudge.set()  # a quiet loop takes up the pace of retries at once
         return False
 
     def outbox_depths(self) -> dict[str, tuple[int, float | None]]:
