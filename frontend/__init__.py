@@ -55,7 +55,7 @@ def create_app(
     lanes = len(ctx.cluster.of("order"))
     app.extensions["frontend.orders"] = order_calls(app.extensions["frontend.router"], lanes)
     # Cache misses of different books share a catalog read, one read in flight per replica.
-    lanes = len(ctx.cluster.of("catalog"))  # one catalog read in flight per replica
+    lanes = len(ctx.cluster.of("catalog"))
     app.extensions["frontend.reads"] = lookup_calls(app.extensions["frontend.router"], lanes)
     # A grant counts from our own stamp, never past our own config's lease length.
     lease = ReadLease(Clock(), tuning.max_drift, longest=tuning.read_lease)

@@ -5,7 +5,7 @@ header whose book is cached and fresh is answered here, in the WSGI call, with
 the bytes and headers the Flask view sends for it (`encoded_book` is shared,
 and a test compares both paths). A miss, and a lookup with `Cache-Control:
 no-cache`, is read here from a catalog the way the view reads it
-(`services.lookup`), its error rendered as the view's error handler renders it.
+(`services.read_book`), its error rendered as the view's error handler renders it.
 Everything else goes to Flask unchanged: another method or path, any other
 Cache-Control header (`max-stale`), an odd id like `/lookup/01`. The request
 hooks around this still time, count and log the request and give it its
@@ -72,7 +72,7 @@ class LookupsBeforeFlask:
             return self.wsgi_app(environ, start_response)
         reads: GroupCall = self.app.extensions["frontend.reads"]
         try:
-            answer = services.lookup(reads, self.cache, book_id, want)
+            answer = services.read_book(reads, self.cache, book_id, want)  # missed above
         except ApiError as e:
             return self._error(environ, start_response, e)
         except Exception:  # noqa: BLE001 - a bug: the view tries again and answers JSON

@@ -65,6 +65,12 @@ def lookup(reads: GroupCall, cache: BookCache, book_id: int, want: Freshness = F
         book = cache.get(book_id)
         if book is not None:
             return Answer(public(book))
+    return read_book(reads, cache, book_id, want)
+
+
+def read_book(reads: GroupCall, cache: BookCache, book_id: int, want: Freshness) -> Answer:
+    """One book not served from the cache (a miss, or `no-cache`): from a replica, or
+    stale if the client allows and none can answer (see `_serve`)."""
     answer = _serve(
         cache,
         want,

@@ -123,14 +123,15 @@ def start(label: str, code: Path, tls: bool = False) -> Side:
 def run_scenario(scenario: str, sides: list[Side], args) -> None:
     buy_script = write_script(BUY_LUA, sides[0].cluster.root)  # removed with that cluster
     any_book = write_script(ANY_BOOK_LUA, sides[0].cluster.root)
+    # Any seed book, as `make bench` asks: one book alone measures mostly coalescing.
+    uncached = (["-H", "Cache-Control: no-cache"], any_book, "")
     plan = {
         "cached": ([], None, "/lookup/1"),
-        # Any seed book, as `make bench` asks: one book alone measures mostly coalescing.
-        "uncached": (["-H", "Cache-Control: no-cache"], any_book, ""),
+        "uncached": uncached,
         "buy": ([], buy_script, ""),
         # Reads of books being bought: the writer's reads wait for the buys they may have
         # seen (catalog.doubt). CPU per request here counts the buys' CPU too.
-        "uncached-buying": (["-H", "Cache-Control: no-cache"], any_book, ""),
+        "uncached-buying": uncached,
     }
     extra, script, path = plan[scenario]
     beside = buy_script if scenario == "uncached-buying" else None
