@@ -165,9 +165,15 @@ def place(orders: GroupCall, cache: BookCache, lines: list[dict], key: str | Non
     raise refusal(code, answer)
 
 
+# Under load, a batch waits this long for riders (GroupCall's linger): at 16
+# connections buys came in batches of 5.5; 3 ms cut CPU per buy by 15-25% (bench).
+ORDER_LINGER = 0.003
+
+
 def order_calls(router: Router, lanes: int) -> GroupCall:
     """The front-end's orders, batched: up to `lanes` batches in flight at once."""
-    return GroupCall(lambda batch: send_orders(router, batch), limit=32, lanes=lanes)
+    send = lambda batch: send_orders(router, batch)  # noqa: E731
+    return GroupCall(send, limit=32, lanes=lanes, linger=ORDER_LINGER)
 
 
 def send_orders(router: Router, batch: list[dict]) -> list[tuple[dict, str]]:

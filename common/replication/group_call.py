@@ -8,11 +8,19 @@ after. With one lane, a busy writer sees a few large requests, not many
 small ones (the order servers' group commit at the
 catalog primary); a front-end uses one lane per order server, so both work
 at once. If sending fails, every item of that batch gets the error.
+
+`linger`: a leader that finds another batch already in flight (so the caller
+is under load) waits up to that long for riders before it sends. Callers of a
+batch that just came back return within a few milliseconds; without the wait
+the first of them leads a batch of one and the rest ride the next, so a
+closed loop of callers settles into many small batches. A lone caller never
+waits: with nothing in flight it sends at once.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,10 +36,17 @@ class _Slot:
 
 
 class GroupCall:
-    def __init__(self, send: Callable[[list[Any]], Sequence[Any]], limit: int = 32, lanes: int = 1):
+    def __init__(
+        self,
+        send: Callable[[list[Any]], Sequence[Any]],
+        limit: int = 32,
+        lanes: int = 1,
+        linger: float = 0.0,
+    ):
         self._send = send  # items -> one answer per item, in order
         self._limit = limit
         self._lanes = lanes
+        self._linger = linger
         self._cond = threading.Condition()
         self._waiting: list[_Slot] = []
         self._in_flight = 0
@@ -61,8 +76,14 @@ class GroupCall:
 
     def _lead(self) -> None:
         """Send one batch; called and returns holding the lock."""
+        self._in_flight += 1  # our lane, taken while we linger: arrivals ride with us
+        if self._linger and self._in_flight > 1:
+            self._gather(time.monotonic() + self._linger)
         batch, self._waiting = self._waiting[: self._limit], self._waiting[self._limit :]
-        self._in_flight += 1
+        if not batch:  # a leader on another lane took them all while we lingered
+            self._in_flight -= 1
+            self._cond.notify_all()
+            return
         self._cond.release()
         try:
             answers = list(self._send([slot.item for slot in batch]))
@@ -81,3 +102,8 @@ class GroupCall:
             self.batches += 1
             self.items += len(batch)
             self._cond.notify_all()
+
+    def _gather(self, until: float) -> None:
+        """Wait, holding our lane, until the batch is full or `until` (monotonic) passes."""
+        while len(self._waiting) < self._limit and (left := until - time.monotonic()) > 0:
+            self._cond.wait(left)

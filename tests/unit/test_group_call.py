@@ -92,3 +92,42 @@ def test_call_many_raises_when_a_batch_carrying_its_items_failed():
     with pytest.raises(ConnectionError):
         group.call_many(["a", "b"])
     assert group.call_many([]) == []
+
+
+def test_a_lone_caller_never_lingers():
+    group = GroupCall(lambda items: items, linger=5.0)
+    started = time.monotonic()
+    assert group.call("alone") == "alone"
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_leader_behind_a_batch_in_flight_lingers_for_riders():
+    """Callers arriving a few ms apart behind a busy lane share one batch with linger,
+    and scatter over several without it."""
+
+    def batch_sizes(linger: float) -> list[int]:
+        sizes, release = [], threading.Event()
+
+        def send(items):
+            sizes.append(len(items))
+            if items == ["blocker"]:
+                release.wait(5)  # keeps one lane busy: the others arrive under load
+            return items
+
+        group = GroupCall(send, limit=32, lanes=2, linger=linger)
+        blocker = threading.Thread(target=group.call, args=("blocker",))
+        blocker.start()
+        while not sizes:
+            time.sleep(0.001)
+        callers = []
+        for n in range(6):
+            callers.append(threading.Thread(target=group.call, args=(n,)))
+            callers[-1].start()
+            time.sleep(0.01)
+        release.set()
+        for thread in [blocker, *callers]:
+            thread.join(5)
+        return sizes[1:]
+
+    assert batch_sizes(linger=0.5) == [6]
+    assert len(batch_sizes(linger=0.0)) > 1
