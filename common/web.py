@@ -129,13 +129,18 @@ def load_body(shape: type[Schema], *, optional: bool = False) -> dict:
     signed call from another node: `protect_internal`) drops such fields instead, at
     every depth: a node of the next version may send a field this one does not know
     yet, and a rolling upgrade has both versions talking (docs/upgrading.md)."""
-    schema = tolerant(shape) if g.get(INTERNAL_CALL) else _instance(shape)
-    raw = request.get_data(cache=True)
+    schema = tolerant(shape) if g.get(INTERNAL_CALL) else public_schema(shape)
+    return parse_body(schema, request.get_data(cache=True), request.mimetype, optional)
+
+
+def parse_body(schema: Schema, raw: bytes, mimetype: str, optional: bool = False) -> dict:
+    """`load_body` of a body already read (`mimetype`: its Content-Type, lower case,
+    without parameters); for a request answered before Flask (frontend/buys.py)."""
     if not raw.strip():
         if optional:
             return schema.load({})
         raise ApiError(400, "body: a JSON object is required")
-    if request.mimetype != "application/json":
+    if mimetype != "application/json":
         raise ApiError(415, "body: Content-Type must be application/json")
     data = parse_json(raw)
     if not isinstance(data, dict):
@@ -144,7 +149,7 @@ def load_body(shape: type[Schema], *, optional: bool = False) -> dict:
 
 
 @functools.cache
-def _instance(shape: type[Schema]) -> Schema:
+def public_schema(shape: type[Schema]) -> Schema:
     """One instance per schema class: building one (its nested fields are deep-copied)
     cost a tenth of a /sync request's CPU. Loading keeps no state in the instance."""
     return shape()

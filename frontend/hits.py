@@ -50,6 +50,14 @@ def _encoded(dumps: Callable[[dict], str], *fields) -> bytes:
     return (dumps(dict(zip(PUBLIC_FIELDS, fields, strict=True))) + "\n").encode()
 
 
+def send_error(app, environ: dict, start_response, e: ApiError):
+    """The error as the app's handler of ApiError answers it."""
+    with app.app_context():
+        response = error_response(e.status, e.message, **e.extra)
+        response.headers.update(e.headers)
+    return response(environ, start_response)
+
+
 class LookupsBeforeFlask:
     """WSGI middleware in front of the Flask app (inside the request hooks). With `app`
     (the front-end: its batched catalog reads, `frontend.reads`, and its error
@@ -81,12 +89,8 @@ class LookupsBeforeFlask:
         return self._send(environ, start_response, answer)
 
     def _error(self, environ: dict, start_response, e: ApiError):
-        """The error as the app's handler of ApiError answers it."""
         environ[ROUTE_ENVIRON] = LOOKUP
-        with self.app.app_context():
-            response = error_response(e.status, e.message, **e.extra)
-            response.headers.update(e.headers)
-        return response(environ, start_response)
+        return send_error(self.app, environ, start_response, e)
 
     def _plain_lookup(self, environ: dict) -> tuple[int | None, Freshness]:
         """The id of a GET /lookup/<id> answered here, and what the client wants of it."""

@@ -85,8 +85,12 @@ def buy(book_id: int):
     """Buy a book (optional body {"quantity": n}); Idempotency-Key makes retries safe."""
     quantity = load_body(BuyBodySchema, optional=True)["quantity"]
     order = services.buy(*_order_deps(), book_id, quantity, idempotency_key())
-    body = {k: order[k] for k in ("order_id", "book_id", "quantity", "total")}
-    return jsonify(body), 201
+    return jsonify(bought(order)), 201
+
+
+def bought(order: dict) -> dict:
+    """What a buy answers of its order."""
+    return {k: order[k] for k in ("order_id", "book_id", "quantity", "total")}
 
 
 @doc(
@@ -104,7 +108,11 @@ def place_order():
 
 def idempotency_key() -> str | None:
     """The client's Idempotency-Key header, if any (400 if malformed)."""
-    key = request.headers.get("Idempotency-Key")
+    return checked_key(request.headers.get("Idempotency-Key"))
+
+
+def checked_key(key: str | None) -> str | None:
+    """An Idempotency-Key header's value as is, if absent or well formed; else a 400."""
     if key is not None:
         try:
             KEY_RULE(key)

@@ -17,7 +17,9 @@ from common.observe.requestlog import (
     RequestLog,
     Trace,
     accept_request_id,
+    done_serving,
     log_path,
+    serving,
 )
 from common.openapi import doc
 from common.web import staff_off_loopback
@@ -91,7 +93,11 @@ class RequestHooks:
             seen[:] = (rule, path, status)
             return start_response(status, headers, exc_info)
 
-        body = self.wsgi_app(environ, start)
+        token = serving(trace)
+        try:
+            body = self.wsgi_app(environ, start)
+        finally:
+            done_serving(token)
         if seen:
             rule, path, status = seen
             self.recorder.add(

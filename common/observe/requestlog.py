@@ -8,6 +8,7 @@ every internal call made while serving it carries the id in `X-Request-Id`
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import json
 import os
@@ -74,9 +75,27 @@ class Trace:
         self.backends: list[str] = []  # calls made to other nodes: 'catalog-1 200'
 
 
+# The trace of the request this greenlet (or thread) serves: set by the request hooks
+# around the whole app, so a request answered before Flask (frontend/buys.py) is traced
+# too. A greenlet or thread started meanwhile begins with none: background work.
+_SERVING: contextvars.ContextVar[Trace | None] = contextvars.ContextVar("bazar_trace", default=None)
+
+
+def serving(trace: Trace | None) -> contextvars.Token:
+    """Mark `trace` as the current request's; `done_serving(token)` at its end."""
+    return _SERVING.set(trace)
+
+
+def done_serving(token: contextvars.Token) -> None:
+    _SERVING.reset(token)
+
+
 def current_trace() -> Trace | None:
     """The trace of the request this thread serves, if any (background work has none)."""
-    return request.environ.get(TRACE_ENVIRON) if has_request_context() else None
+    trace = _SERVING.get()
+    if trace is None and has_request_context():  # an app without the request hooks
+        trace = request.environ.get(TRACE_ENVIRON)
+    return trace
 
 
 def current_request_id() -> str | None:

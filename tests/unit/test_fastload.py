@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 
 from catalog.schemas import BatchSchema, CatalogPushSchema
 from common import fastload
-from common.web import _instance, tolerant
+from common.web import public_schema, tolerant
 from frontend.schemas import BuyBodySchema, OrderBodySchema
 from order.schemas import ManySchema, OrderPushSchema
 
@@ -59,7 +59,7 @@ def _answer(load, data):
 @pytest.mark.parametrize("internal", [True, False], ids=["internal", "public"])
 @pytest.mark.parametrize(("shape", "body"), BODIES, ids=[s.__name__ for s, _ in BODIES])
 def test_valid_bodies_load_as_marshmallow_loads_them(shape, body, internal):
-    schema = tolerant(shape) if internal else _instance(shape)
+    schema = tolerant(shape) if internal else public_schema(shape)
     expected = schema.load(copy.deepcopy(body))
     assert fastload.load(schema, copy.deepcopy(body)) == expected
     assert list(fastload.load(schema, copy.deepcopy(body))) == list(expected)  # key order
@@ -68,7 +68,7 @@ def test_valid_bodies_load_as_marshmallow_loads_them(shape, body, internal):
 @pytest.mark.parametrize("internal", [True, False], ids=["internal", "public"])
 @pytest.mark.parametrize(("shape", "body"), BODIES, ids=[s.__name__ for s, _ in BODIES])
 def test_mutated_bodies_get_marshmallows_answer(shape, body, internal):
-    schema = tolerant(shape) if internal else _instance(shape)
+    schema = tolerant(shape) if internal else public_schema(shape)
     rng = random.Random(f"{shape.__name__}-{internal}")
     for _ in range(300):
         mutated = _mutate(copy.deepcopy(body), rng)
@@ -78,7 +78,7 @@ def test_mutated_bodies_get_marshmallows_answer(shape, body, internal):
 
 def test_the_hot_schemas_are_compiled_not_left_to_marshmallow():
     for shape, body in BODIES:
-        for schema in (tolerant(shape), _instance(shape)):
+        for schema in (tolerant(shape), public_schema(shape)):
             fastload.load(schema, copy.deepcopy(body))
             assert schema.__dict__[fastload._COMPILED] is not None, shape.__name__
 
