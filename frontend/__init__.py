@@ -15,7 +15,7 @@ from common.node import create_base_app
 from common.observe.install import inside, live_metrics
 from frontend.accounts import accounts
 from frontend.audit import trail
-from frontend.buys import BuysBeforeFlask
+from frontend.buys import OrdersBeforeFlask
 from frontend.cache import BookCache
 from frontend.cluster_state import ClusterState
 from frontend.cluster_view import bp as cluster_view
@@ -81,7 +81,7 @@ def create_app(
     onlookers = Membership(ctx.client, others, tuning.health_period)
     app.extensions["frontend.cluster"] = ClusterState(ctx, [membership, onlookers], cache)
     max_body = ctx.cluster.tuning.max_body
-    inside(app, lambda flask_app: BuysBeforeFlask(flask_app, app, app.json.dumps, max_body))
+    inside(app, lambda flask_app: OrdersBeforeFlask(flask_app, app, app.json.dumps, max_body))
     inside(app, lambda flask_app: LookupsBeforeFlask(flask_app, cache, app.json.dumps, app))
     app.register_blueprint(public)
     app.register_blueprint(searches)

@@ -1,5 +1,6 @@
-"""frontend/buys.py answers `POST /buy/<id>` before Flask; `/buy/0<id>` (an odd id
-form it leaves alone) reaches the Flask view. Both must answer alike, good or bad."""
+"""frontend/buys.py answers `POST /buy/<id>` and `POST /orders` before Flask; the same
+request with its body sent chunked (which it leaves alone) reaches the Flask view, and so
+does `/buy/0<id>`. Both must answer alike, good or bad."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ CASES = {
 def test_a_buy_before_flask_answers_as_the_view(shared_cluster, case):
     body, headers = CASES[case]
     fast = shared_cluster.api.send("POST", "/buy/4", data=body, headers=headers)
-    viewed = shared_cluster.api.send("POST", "/buy/04", data=body, headers=headers)
+    viewed = shared_cluster.api.send("POST", "/buy/4", data=iter([body]), headers=headers)
     assert fast.status_code == viewed.status_code, (fast.text, viewed.text)
     assert fast.headers["Content-Type"] == viewed.headers["Content-Type"] == "application/json"
     if fast.status_code == 201:
@@ -41,6 +42,31 @@ def test_a_buy_before_flask_answers_as_the_view(shared_cluster, case):
     else:
         assert fast.status_code in (400, 415), fast.text
         assert fast.json() == viewed.json()
+
+
+ORDER_CASES = {
+    "two books": b'{"items": [{"book_id": 4, "quantity": 1}, {"book_id": 5, "quantity": 2}]}',
+    "no items": b'{"items": []}',
+    "no body": b"",
+    "unknown book": b'{"items": [{"book_id": 1000000000000, "quantity": 1}]}',
+    "a line twice": b'{"items": [{"book_id": 4, "quantity": 1}, {"book_id": 4, "quantity": 1}]}',
+    "not json": b'{"items": [',
+}
+
+
+@pytest.mark.parametrize("case", sorted(ORDER_CASES))
+def test_an_order_before_flask_answers_as_the_view(shared_cluster, case):
+    body = ORDER_CASES[case]
+    fast = shared_cluster.api.send("POST", "/orders", data=body, headers=JSON)
+    viewed = shared_cluster.api.send("POST", "/orders", data=iter([body]), headers=JSON)
+    assert fast.status_code == viewed.status_code, (fast.text, viewed.text)
+    mine, theirs = fast.json(), viewed.json()
+    if fast.status_code == 201:
+        assert mine.pop("order_id") != theirs.pop("order_id")
+        assert mine.pop("created_at") and theirs.pop("created_at")
+    else:
+        assert fast.status_code in (400, 404), fast.text
+    assert mine == theirs
 
 
 def test_an_unknown_book_is_the_same_404_both_ways(shared_cluster):
