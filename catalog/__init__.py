@@ -12,14 +12,15 @@ from catalog.models import db, outbox_table
 from catalog.replica import CatalogReplica
 from catalog.retention import Compactor
 from catalog.role import CatalogRole
-from catalog.routes import bp
+from catalog.routes import bp, early_routes
 from catalog.schemas import ma
 from catalog.store import CatalogStore
 from common.node import create_base_app, init_db
-from common.observe.install import live_metrics
+from common.observe.install import inside, live_metrics
 from common.replication.metrics import outbox_figures, outbox_view
 from common.replication.outbox import Outbox
 from common.replication.replicator import Replicator
+from common.webkit.early import SignedBeforeFlask
 
 
 def create_app(
@@ -64,6 +65,7 @@ def create_app(
     ctx.details["restored"] = lambda: store.restored  # from a backup, not yet healed
     live_metrics(app).add(lambda: catalog_figures(role, store, replica.healer, compactor))
     live_metrics(app).add(lambda: outbox_figures(store.replicator))
+    inside(app, lambda flask_app: SignedBeforeFlask(flask_app, app, early_routes(store, replica)))
     app.register_blueprint(bp)
     if app.config["BACKGROUND"]:
         role.start()

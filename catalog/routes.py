@@ -55,6 +55,7 @@ from common.shapes import (
     StaffBookSchema,
 )
 from common.web import ApiError, QueryInt, load_body, protect_internal
+from common.webkit.early import SignedRoute
 from common.words import Q_SCHEMA, words
 
 # One instance each: building a schema per request costs more than the dump.
@@ -77,8 +78,12 @@ def _origin() -> str | None:
 
 
 def _require_primary() -> None:
+    require_primary(store())
+
+
+def require_primary(catalog: CatalogStore) -> None:
     # Called after the body is parsed: bad input is a 400 on any replica.
-    role = store().role
+    role = catalog.role
     if not role.may_write():
         raise ApiError(421, "not the primary", primary=role.group.view().holder)
 
@@ -181,9 +186,12 @@ def take():
 def take_all():
     """Group commit: decide every order of the batch in one transaction (primary only);
     each order has its own answer (`code` 200 decided, 404 unknown books)."""
-    body = load_body(BatchSchema)
-    _require_primary()
-    return jsonify(store().take_all(body["orders"]))
+    return jsonify(took_all(store(), load_body(BatchSchema)))
+
+
+def took_all(catalog: CatalogStore, body: dict) -> dict:
+    require_primary(catalog)
+    return catalog.take_all(body["orders"])
 
 
 @doc(responses={200: OutcomeSchema}, errors=(404, 503))
@@ -422,3 +430,12 @@ add_sync_routes(
     CatalogStateSchema,
     query={"since": {**QUERY_SINCE.schema, "description": "only rows stamped this epoch or later"}},
 )
+
+
+def early_routes(catalog: CatalogStore, replica) -> dict[str, SignedRoute]:
+    """The routes every buy crosses, served before Flask (common.webkit.early), each as
+    its view above serves it."""
+    return {
+        "/batch/orders": SignedRoute(BatchSchema, lambda body, _: took_all(catalog, body)),
+        "/sync": SignedRoute(CatalogPushSchema, lambda body, _: replica.receive(body)),
+    }

@@ -29,8 +29,8 @@ from marshmallow import ValidationError
 
 from common.observe.requestlog import ROUTE_ENVIRON
 from common.web import ApiError, parse_body, public_schema, validation_message
+from common.webkit.early import body_length, mimetype_of, send_error
 from frontend import services
-from frontend.hits import send_error
 from frontend.routes import BOOK_ID, bought, checked_key
 from frontend.schemas import BuyBodySchema, OrderBodySchema
 
@@ -98,17 +98,14 @@ class OrdersBeforeFlask:
             route, book_id = BUY, int(match[1])
         else:
             return None, None, 0
-        length = environ.get("CONTENT_LENGTH") or "0"
-        if not (length.isascii() and length.isdigit()) or int(length) > self.max_body:
-            return None, None, 0  # the view's answer: 400 or 413
-        if environ.get("HTTP_TRANSFER_ENCODING"):
-            return None, None, 0  # chunked: Flask reads it
-        return route, book_id, int(length)
+        length = body_length(environ, self.max_body)
+        if length is None:
+            return None, None, 0  # chunked, no length, or the view's 413
+        return route, book_id, length
 
     def _error(self, environ: dict, start_response, e: ApiError):
         return send_error(self.app, environ, start_response, e)
 
 
 def _body(shape, environ: dict, raw: bytes, optional: bool = False) -> dict:
-    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-    return parse_body(public_schema(shape), raw, mimetype, optional)
+    return parse_body(public_schema(shape), raw, mimetype_of(environ), optional)

@@ -26,7 +26,8 @@ from collections.abc import Callable
 
 from common.observe.requestlog import ROUTE_ENVIRON
 from common.replication.group_call import GroupCall
-from common.web import ApiError, error_response
+from common.web import ApiError
+from common.webkit.early import send_error
 from frontend import services
 from frontend.cache import Answer, BookCache
 from frontend.freshness import ANY_FRESH, Freshness
@@ -48,14 +49,6 @@ def _encoded(dumps: Callable[[dict], str], *fields) -> bytes:
     """Encoded once per distinct value: the same book is asked for again and again
     between changes."""
     return (dumps(dict(zip(PUBLIC_FIELDS, fields, strict=True))) + "\n").encode()
-
-
-def send_error(app, environ: dict, start_response, e: ApiError):
-    """The error as the app's handler of ApiError answers it."""
-    with app.app_context():
-        response = error_response(e.status, e.message, **e.extra)
-        response.headers.update(e.headers)
-    return response(environ, start_response)
 
 
 class LookupsBeforeFlask:

@@ -6,15 +6,16 @@ from flask import Flask
 
 from common.cluster import Membership, Router
 from common.node import create_base_app, init_db
-from common.observe.install import live_metrics
+from common.observe.install import inside, live_metrics
 from common.replication.metrics import outbox_figures, outbox_view
 from common.replication.outbox import Outbox
 from common.replication.rejoin import start_rejoin
 from common.replication.replicator import Replicator
+from common.webkit.early import SignedBeforeFlask
 from order import overflow
 from order.metrics import order_figures
 from order.models import db, outbox_table
-from order.routes import bp
+from order.routes import bp, early_routes
 from order.schemas import ma
 from order.store import OrderStore
 from order.sync import install as install_sync
@@ -43,6 +44,7 @@ def create_app(
     ctx.details["outbox"] = lambda: outbox_view(store.replicator)
     live_metrics(app).add(lambda: order_figures(store))
     live_metrics(app).add(lambda: outbox_figures(store.replicator))
+    inside(app, lambda flask_app: SignedBeforeFlask(flask_app, app, early_routes(store)))
     app.register_blueprint(bp)
     if app.config["BACKGROUND"]:
         membership.start()

@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from common.http import ORIGIN_HEADER
-from common.node import context
+from common.node import NodeContext, context
 from common.openapi import doc
 from common.period import QUERY as PERIOD
 from common.period import read_period
 from common.replication.routes import add_sync_routes
 from common.shapes import OrderSchema, RevenueSchema
 from common.web import ApiError, load_body, protect_internal
+from common.webkit.early import SignedRoute
 from order import reports, sync
 from order.models import CONFIRMED
 from order.rows import present
@@ -38,8 +39,13 @@ def store() -> OrderStore:
 
 @bp.before_request
 def _only_when_up():
-    if request.endpoint not in ALWAYS_OPEN and context().status != "up":
-        raise ApiError(503, f"order replica is {context().status}", status=context().status)
+    if request.endpoint not in ALWAYS_OPEN:
+        refuse_unless_up(context())
+
+
+def refuse_unless_up(ctx: NodeContext) -> None:
+    if ctx.status != "up":
+        raise ApiError(503, f"order replica is {ctx.status}", status=ctx.status)
 
 
 @doc(body=BuySchema, body_required=False, responses={201: OrderSchema}, errors=(404, 410, 422, 503))
@@ -67,9 +73,12 @@ def place_many():
     """Orders a front-end received together, placed together (one transaction to open
     them, one catalog batch, one to record them); one answer per order, with the code
     it alone would have got."""
-    orders = load_body(ManySchema)["orders"]
     origin = request.headers.get(ORIGIN_HEADER)
-    return jsonify({"results": [_answer(r) for r in store().place_many(orders, origin)]})
+    return jsonify(placed_many(store(), load_body(ManySchema), origin))
+
+
+def placed_many(orders: OrderStore, body: dict, origin: str | None) -> dict:
+    return {"results": [_answer(r) for r in orders.place_many(body["orders"], origin)]}
 
 
 def _answer(result: dict | ApiError) -> dict:
@@ -118,3 +127,17 @@ def revenue():
 
 
 add_sync_routes(bp, store, OrderPushSchema, OrderStateSchema, query=sync.QUERY)
+
+
+def early_routes(orders: OrderStore) -> dict[str, SignedRoute]:
+    """The routes every buy crosses, served before Flask (common.webkit.early); each as
+    its view above serves it (a push is taken in any state, as `ALWAYS_OPEN` says)."""
+    origin_key = "HTTP_" + ORIGIN_HEADER.upper().replace("-", "_")
+
+    def place_batch(body: dict, environ: dict) -> dict:
+        return placed_many(orders, body, environ.get(origin_key))
+
+    return {
+        "/batch/orders": SignedRoute(ManySchema, place_batch, lambda: refuse_unless_up(orders.ctx)),
+        "/sync": SignedRoute(OrderPushSchema, lambda body, _: orders.receive(body)),
+    }

@@ -1,0 +1,1 @@
+"""The web kit: serving HTTP around and in front of Flask (requests answered early)."""
