@@ -89,7 +89,7 @@ class SignedBeforeFlask:
         verifier.verify("POST", target, EnvironHeaders(environ), raw)
         if route.admit is not None:
             route.admit()
-        body = parse_body(tolerant(route.shape), raw, mimetype_of(environ))
+        body = parse_body(tolerant(route.shape), raw, mimetype_of(environ), signed=True)
         return route.serve(body, environ)
 
 

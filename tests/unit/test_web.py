@@ -142,3 +142,9 @@ def test_an_api_error_may_carry_a_status_field_of_its_own():
     response = app.test_client().get("/stale")
     assert response.status_code == 503
     assert response.get_json() == {"message": "no read lease", "status": "stale", "epoch": 3}
+
+
+def test_a_signed_body_skips_only_the_duplicate_key_check():
+    assert parse_json(b'{"a": 1, "a": 2}', signed=True) == {"a": 2}
+    with pytest.raises(ApiError, match="NaN"):
+        parse_json(b'{"a": NaN}', signed=True)
