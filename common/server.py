@@ -14,7 +14,9 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
+from email.utils import formatdate
 
 from gunicorn import util
 from gunicorn.app.base import BaseApplication
@@ -123,6 +125,21 @@ class OneSendResponse(wsgi.Response):
         self.headers_sent = True
         self.sent += len(arg)
         util.write(self.sock, head + arg)
+
+
+_date: tuple[int, str] = (-1, "")  # the last whole second's Date header, formatted
+
+
+def http_date(timestamp: float | None = None) -> str:
+    """gunicorn's `util.http_date`, formatted once a second rather than per answer
+    (2% of a front-end's CPU per buy went to formatting the Date header)."""
+    global _date
+    if timestamp is not None:
+        return formatdate(timestamp, usegmt=True)
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, formatdate(now, usegmt=True))
+    return _date[1]
 
 
 def _metrics_dir(cluster: Cluster, node: Node) -> None:
@@ -261,5 +278,6 @@ def serve(cluster: Cluster, node: Node) -> None:
     # gunicorn has one writer for these errors and no setting to change it, and builds
     # every HTTP/1 response from the module's `Response` (HTTP/2 has a class of its own).
     util.write_error = write_json_error
+    util.http_date = http_date
     wsgi.Response = OneSendResponse
     NodeServer(cluster, node).run()

@@ -57,3 +57,13 @@ def test_no_length_means_chunked_and_head_sends_no_body():
     assert b"Transfer-Encoding: chunked" in chunked[0] and len(chunked) > 1
     head = respond([b"abc"], [("Content-Length", "3")], method="HEAD")
     assert len(head) == 1 and head[0].endswith(b"\r\n\r\n")
+
+
+def test_the_date_header_is_gunicorns_formatted_once_a_second():
+    from email.utils import formatdate
+
+    from common.server import http_date
+
+    assert http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT"
+    before = formatdate(usegmt=True)
+    assert http_date() in (before, formatdate(usegmt=True))  # unless a second began
