@@ -144,3 +144,14 @@ def test_cpu_targets_are_multiples_of_the_best_ceilings_cpu_per_request():
     order = Result("order-3", rps=500.0, p50_ms=1.0, p99_ms=2.0, errors=0, requests=500)
     order.cpu_s = 1.35  # 2.7 ms per order: 13.5 x
     assert benchreport.checks(order, unit_ms) == [("<= 10 x CPU", "2.70 ms = 13.5 x", False)]
+
+
+def test_a_ceiling_run_twice_counts_both_runs_answers_time_and_cpu():
+    from loadtests.bench import both
+
+    fast = Result("ceiling-gevent", 4000.0, 4.0, 10.0, 0, requests=40_000, cpu_s=8.0)
+    slow = Result("ceiling-gevent", 2000.0, 8.0, 30.0, 1, requests=20_000, cpu_s=8.0)
+    together = both(fast, slow)
+    assert together.ok_rps == 60_000 / 20  # 10 s and 10 s
+    assert together.cpu_ms_per_ack == 16.0 * 1000 / 60_000
+    assert (together.p50_ms, together.p99_ms, together.errors) == (6.0, 20.0, 1)
