@@ -81,7 +81,7 @@ def create_app(
     onlookers = Membership(ctx.client, others, tuning.health_period)
     app.extensions["frontend.cluster"] = ClusterState(ctx, [membership, onlookers], cache)
     max_body = ctx.cluster.tuning.max_body
-    inside(app, lambda flask_app: OrdersBeforeFlask(flask_app, app, app.json.dumps, max_body))
+    inside(app, lambda flask_app: OrdersBeforeFlask(flask_app, app, max_body))
     inside(app, lambda flask_app: LookupsBeforeFlask(flask_app, cache, app.json.dumps, app))
     app.register_blueprint(public)
     app.register_blueprint(searches)

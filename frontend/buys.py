@@ -21,15 +21,11 @@ a buy without an Idempotency-Key would be placed again.
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Callable
-
-from marshmallow import ValidationError
 
 from common.observe.requestlog import ROUTE_ENVIRON
-from common.web import ApiError, parse_body, public_schema, validation_message
-from common.webkit.early import body_length, mimetype_of, send_error
+from common.web import parse_body, public_schema
+from common.webkit.early import body_length, mimetype_of, respond
 from frontend import services
 from frontend.routes import BOOK_ID, bought, checked_key
 from frontend.schemas import BuyBodySchema, OrderBodySchema
@@ -37,16 +33,14 @@ from frontend.schemas import BuyBodySchema, OrderBodySchema
 BUY = f"/buy/{BOOK_ID}"  # the Flask rules of the same views (frontend.routes)
 ORDERS = "/orders"
 PATH = re.compile(r"/buy/([1-9][0-9]{0,17})")  # below 10**18: a row id (< 2**63) for sure
-log = logging.getLogger(__name__)
 
 
 class OrdersBeforeFlask:
     """WSGI middleware in front of the Flask app (inside the request hooks)."""
 
-    def __init__(self, wsgi_app, app, dumps: Callable[[dict], str], max_body: int):
+    def __init__(self, wsgi_app, app, max_body: int):
         self.wsgi_app = wsgi_app
         self.app = app
-        self.dumps = dumps
         self.max_body = max_body
 
     def __call__(self, environ: dict, start_response):
@@ -55,22 +49,12 @@ class OrdersBeforeFlask:
             return self.wsgi_app(environ, start_response)
         environ[ROUTE_ENVIRON] = route
         raw = environ["wsgi.input"].read(length) if length else b""
-        try:
-            answer = (
-                self._order(environ, raw) if book_id is None else self._buy(environ, book_id, raw)
-            )
-        except ValidationError as e:
-            invalid = ApiError(400, validation_message(e.messages))
-            return self._error(environ, start_response, invalid)
-        except ApiError as e:
-            return self._error(environ, start_response, e)
-        except Exception:  # noqa: BLE001 - a bug: answered as the app's handler would
-            log.exception("%s before Flask failed", environ.get("PATH_INFO"))
-            return self._error(environ, start_response, ApiError(500, "internal error"))
-        body = (self.dumps(answer) + "\n").encode()
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-        start_response("201 CREATED", headers)
-        return [body]
+        if book_id is None:
+            work = lambda: self._order(environ, raw)  # noqa: E731
+        else:
+            work = lambda: self._buy(environ, book_id, raw)  # noqa: E731
+        # Never handed to the view after a failure: the order may have been placed.
+        return respond(self.app, environ, start_response, work, "201 CREATED")
 
     def _buy(self, environ: dict, book_id: int, raw: bytes) -> dict:
         """The buy view's checks, in its order, then the buy itself."""
@@ -102,9 +86,6 @@ class OrdersBeforeFlask:
         if length is None:
             return None, None, 0  # chunked, no length, or the view's 413
         return route, book_id, length
-
-    def _error(self, environ: dict, start_response, e: ApiError):
-        return send_error(self.app, environ, start_response, e)
 
 
 def _body(shape, environ: dict, raw: bytes, optional: bool = False) -> dict:

@@ -65,25 +65,11 @@ class SignedBeforeFlask:
             return self.wsgi_app(environ, start_response)
         environ[ROUTE_ENVIRON] = path
         raw = environ["wsgi.input"].read(length) if length else b""
-        try:
-            answer = self._serve(route, environ, path, raw)
-        except AuthError as e:
-            unsigned = ApiError(401, str(e), {"WWW-Authenticate": 'Bearer realm="bazar"'})
-            return send_error(self.app, environ, start_response, unsigned)
-        except ValidationError as e:
-            invalid = ApiError(400, validation_message(e.messages))
-            return send_error(self.app, environ, start_response, invalid)
-        except ApiError as e:
-            return send_error(self.app, environ, start_response, e)
-        except Exception:  # noqa: BLE001 - a bug: answered as the app's handler would
-            log.exception("unhandled error on POST %s (before Flask)", path)
-            return send_error(self.app, environ, start_response, ApiError(500, "internal error"))
-        body = (self.app.json.dumps(answer) + "\n").encode()
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-        start_response("200 OK", headers)
-        return [body]
+        return respond(
+            self.app, environ, start_response, lambda: self._serve(route, path, environ, raw)
+        )
 
-    def _serve(self, route: SignedRoute, environ: dict, path: str, raw: bytes):
+    def _serve(self, route: SignedRoute, path: str, environ: dict, raw: bytes):
         verifier = self.app.extensions["bazar.verifier"]
         target = signed_target(path, environ.get("QUERY_STRING", ""))
         verifier.verify("POST", target, EnvironHeaders(environ), raw)
@@ -91,6 +77,33 @@ class SignedBeforeFlask:
             route.admit()
         body = parse_body(tolerant(route.shape), raw, mimetype_of(environ), signed=True)
         return route.serve(body, environ)
+
+
+def respond(app, environ: dict, start_response, work: Callable[[], Any], status="200 OK"):
+    """`work()`'s answer as JSON with `status`, or its error as the app's handlers render
+    it: a refused signature, a body its schema refuses, an ApiError, a bug (500)."""
+    try:
+        answer = work()
+    except AuthError as e:
+        unsigned = ApiError(401, str(e), {"WWW-Authenticate": 'Bearer realm="bazar"'})
+        return send_error(app, environ, start_response, unsigned)
+    except ValidationError as e:
+        invalid = ApiError(400, validation_message(e.messages))
+        return send_error(app, environ, start_response, invalid)
+    except ApiError as e:
+        return send_error(app, environ, start_response, e)
+    except Exception:  # noqa: BLE001 - a bug: answered as the app's handler would
+        log.exception(
+            "unhandled error on %s %s (before Flask)",
+            environ.get("REQUEST_METHOD"),
+            environ.get("PATH_INFO"),
+        )
+        return send_error(app, environ, start_response, ApiError(500, "internal error"))
+    body = (app.json.dumps(answer) + "\n").encode()
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
 
 
 def body_length(environ: dict, most: int) -> int | None:
