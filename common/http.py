@@ -9,7 +9,6 @@ common.cluster), which is what failover needs.
 
 from __future__ import annotations
 
-import json as jsonlib
 import ssl
 from functools import cache
 from typing import Any, BinaryIO
@@ -23,6 +22,7 @@ from common.auth import signed_headers
 from common.config import Node, Tuning
 from common.connections import CallFailed, ConnectionPool
 from common.observe.requestlog import REQUEST_ID_HEADER, current_request_id, note_backend
+from common.webkit import wire
 
 # The front-end a write came through: the catalog need not push that front-end an
 # invalidation, since it drops the book itself on its own write path.
@@ -56,7 +56,7 @@ class Reply:
         self.reason = reason
 
     def json(self) -> Any:
-        return jsonlib.loads(self.content)
+        return wire.loads(self.content)
 
     @property
     def text(self) -> str:
@@ -107,7 +107,7 @@ class InternalClient:
         requests, like a replication round, belongs to none of them)."""
         if params:
             path = f"{path}?{urlencode(params)}"
-        body = b"" if json is None else jsonlib.dumps(json, separators=(",", ":")).encode()
+        body = b"" if json is None else wire.dumps(json)
         sent = {**(JSON_HEADERS if json is not None else {}), **self.sender, **(headers or {})}
         sent.update(signed_headers(self.secret, method, path, body))
         request_id = current_request_id() if traced else None
@@ -159,8 +159,8 @@ class InternalClient:
             limits = self.plain_timeout if timeout is None else _pair(timeout)
             # Signed as given; sent with what a URL may not hold percent-encoded (a
             # topic's space), as urllib3 does (the server reads the path decoded).
-            wire = quote(base + path, safe=URL_SAFE)
-            return self.plain.request(method, host, port, wire, body or None, headers, limits)
+            target = quote(base + path, safe=URL_SAFE)
+            return self.plain.request(method, host, port, target, body or None, headers, limits)
         pools = self.public_pools if node.name in self.public_names else self.pools
         return pools.request(
             method,

@@ -7,7 +7,6 @@ loses nothing: the row is still there for the background sender.
 
 from __future__ import annotations
 
-import json
 import time
 
 from sqlalchemy import (
@@ -27,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from common.storage.raw import Raw
+from common.webkit import wire
 
 Row = tuple[int, str, dict]  # (seq, target node, entry)
 
@@ -58,7 +58,7 @@ class Outbox:
 
     def stage(self, conn: Connection, entry: dict, targets: list[str]) -> list[Row]:
         """Add `entry` for every target inside the caller's transaction."""
-        text, now = json.dumps(entry), time.time()
+        text, now = wire.dumps(entry).decode(), time.time()
         return [
             (
                 self._insert.run(conn, {"target": t, "entry": text, "created": now}).lastrowid,
@@ -71,7 +71,7 @@ class Outbox:
     def rows_after(self, conn: Connection, seq: int, limit: int) -> list[Row]:
         """The oldest (seq, target, entry) rows past `seq`, in seq order."""
         query = select(self.table).where(self.table.c.seq > seq).order_by(self.table.c.seq)
-        return [(r.seq, r.target, json.loads(r.entry)) for r in conn.execute(query.limit(limit))]
+        return [(r.seq, r.target, wire.loads(r.entry)) for r in conn.execute(query.limit(limit))]
 
     def pending(self, conn: Connection, target: str, after: int) -> tuple[int, float | None]:
         """Rows for `target` past `after`: how many, and the oldest one's age in seconds."""

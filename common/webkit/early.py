@@ -79,9 +79,12 @@ class SignedBeforeFlask:
         return route.serve(body, environ)
 
 
-def respond(app, environ: dict, start_response, work: Callable[[], Any], status="200 OK"):
-    """`work()`'s answer as JSON with `status`, or its error as the app's handlers render
-    it: a refused signature, a body its schema refuses, an ApiError, a bug (500)."""
+def respond(
+    app, environ: dict, start_response, work: Callable[[], Any], status="200 OK", encode=None
+):
+    """`work()`'s answer as JSON with `status` (`encode`: to bytes; the app's JSON by
+    default), or its error as the app's handlers render it: a refused signature, a body
+    its schema refuses, an ApiError, a bug (500)."""
     try:
         answer = work()
     except AuthError as e:
@@ -99,7 +102,7 @@ def respond(app, environ: dict, start_response, work: Callable[[], Any], status=
             environ.get("PATH_INFO"),
         )
         return send_error(app, environ, start_response, ApiError(500, "internal error"))
-    body = (app.json.dumps(answer) + "\n").encode()
+    body = encode(answer) if encode else (app.json.dumps(answer) + "\n").encode()
     start_response(
         status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     )
