@@ -52,24 +52,30 @@ def error_response(code: int, message: str, **extra: Any):
     return response
 
 
+def as_api_error(e: ApiError | ValidationError | AuthError) -> ApiError:
+    """A refused body (400) or credential (401) as the ApiError the client gets."""
+    if isinstance(e, ValidationError):
+        return ApiError(400, validation_message(e.messages))
+    if isinstance(e, AuthError):
+        return ApiError(401, str(e), {"WWW-Authenticate": 'Bearer realm="bazar"'})
+    return e
+
+
+def api_error_response(e: ApiError):
+    """An ApiError as JSON with its status and headers (inside an app context)."""
+    response = error_response(e.status, e.message, **e.extra)
+    response.headers.update(e.headers)
+    return response
+
+
 def install_error_handlers(app: Flask) -> None:
     """Every error leaves as JSON; nothing leaks a traceback or an HTML page."""
 
     @app.errorhandler(ApiError)
-    def _api_error(e: ApiError):
-        response = error_response(e.status, e.message, **e.extra)
-        response.headers.update(e.headers)
-        return response
-
     @app.errorhandler(ValidationError)
-    def _invalid(e: ValidationError):
-        return error_response(400, validation_message(e.messages))
-
     @app.errorhandler(AuthError)
-    def _unauthorized(e: AuthError):
-        response = error_response(401, str(e))
-        response.headers["WWW-Authenticate"] = 'Bearer realm="bazar"'
-        return response
+    def _api_error(e: Exception):
+        return api_error_response(as_api_error(e))
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):

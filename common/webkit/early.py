@@ -30,10 +30,10 @@ from common.observe.requestlog import ROUTE_ENVIRON
 from common.web import (
     INTERNAL_MAX_BODY,
     ApiError,
-    error_response,
+    api_error_response,
+    as_api_error,
     parse_body,
     tolerant,
-    validation_message,
 )
 
 log = logging.getLogger(__name__)
@@ -87,14 +87,8 @@ def respond(
     its schema refuses, an ApiError, a bug (500)."""
     try:
         answer = work()
-    except AuthError as e:
-        unsigned = ApiError(401, str(e), {"WWW-Authenticate": 'Bearer realm="bazar"'})
-        return send_error(app, environ, start_response, unsigned)
-    except ValidationError as e:
-        invalid = ApiError(400, validation_message(e.messages))
-        return send_error(app, environ, start_response, invalid)
-    except ApiError as e:
-        return send_error(app, environ, start_response, e)
+    except (ApiError, AuthError, ValidationError) as e:
+        return send_error(app, environ, start_response, as_api_error(e))
     except Exception:  # noqa: BLE001 - a bug: answered as the app's handler would
         log.exception(
             "unhandled error on %s %s (before Flask)",
@@ -126,6 +120,5 @@ def mimetype_of(environ: dict) -> str:
 def send_error(app, environ: dict, start_response, e: ApiError):
     """The error as the app's handler of ApiError answers it."""
     with app.app_context():
-        response = error_response(e.status, e.message, **e.extra)
-        response.headers.update(e.headers)
+        response = api_error_response(e)
     return response(environ, start_response)
