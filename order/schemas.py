@@ -112,4 +112,11 @@ class OrderEntrySchema(Schema):
     )
 
 
-OrderPushSchema, OrderStateSchema = entries_schemas(OrderEntrySchema, {})
+OrderPushSchema, OrderStateSchema = entries_schemas(
+    OrderEntrySchema,
+    {
+        "queued": fields.Boolean(
+            metadata={"description": "the pusher queued entries for us: read our queue now"}
+        )
+    },
+)

@@ -361,6 +361,8 @@ class OrderStore:
 
     def receive(self, push: dict) -> dict:
         self.apply(push["entries"])
+        if push.get("queued"):  # the peer queued entries for us while it could not reach us
+            self.replicator.drain_soon()
         return {"applied": True}
 
     def snapshot(self) -> dict:

@@ -37,7 +37,13 @@ log = logging.getLogger(__name__)
 Apply = Callable[[list[dict]], object]
 BATCH = 500
 SYNC_PAGE = 1000  # orders per page of a peer's GET /sync
-QUEUE_POLL_ROUNDS = 4  # sender rounds between polls of our own recovery queue
+# A node reads its own recovery queue when a peer that queued for it says so (that
+# peer's next push carries "queued", sent as soon as it reaches us again), on its
+# start (rejoin), and otherwise only every QUEUE_POLL_ROUNDS sender rounds, a backstop
+# for a peer that queued and then died before telling: an idle cluster's polls that
+# found nothing were a sixth of its CPU (docs/performance.md, "Queue polls").
+QUEUE_POLL_ROUNDS = 20
+RETRY_ROUNDS = 4  # queued entries we cannot apply yet are tried again this much later
 MAX_ROUND = 5000  # rows read back from the outbox for one round
 
 
@@ -49,25 +55,35 @@ class CannotApplyYet(Exception):
 class RoundHooks:
     """The plain behaviour: push every row, fall back to the recovery queue."""
 
-    # A round with nothing to deliver does nothing here, so an idle node's loop wakes
-    # only to poll its queue (every QUEUE_POLL_ROUNDS periods): each wake of a sleeping
-    # process costs CPU of its own (docs/performance.md, "waking up").
+    # A round with nothing to deliver (and nobody owed word of a queue) does nothing
+    # here, so an idle node's loop wakes only for its backstop poll (every
+    # QUEUE_POLL_ROUNDS periods): each wake of a sleeping process costs CPU of its own
+    # (docs/performance.md, "waking up").
     quiet_when_idle = True
 
     def __init__(self) -> None:
         self._skip_until: dict[str, float] = {}  # a peer that just failed: queue at once
 
     def send(self, replicator: Replicator, target: str, entries: list[dict], pulse: bool) -> bool:
-        """Deliver `entries` (maybe none) to `target`; True once someone durable has them."""
-        if not entries:
+        """Deliver `entries` (maybe none) to `target`; True once someone durable has them.
+        A target we queued for hears so with the next push that reaches it."""
+        owed = target in replicator.owed
+        if not entries and not owed:
             return True
         if pulse or time.monotonic() >= self._skip_until.get(target, 0.0):
-            if replicator.push(target, {"entries": entries}, replicator.push_timeout) is not None:
+            body = {"entries": entries, **({"queued": True} if owed else {})}
+            if replicator.push(target, body, replicator.push_timeout) is not None:
                 self._skip_until.pop(target, None)
+                replicator.owed.discard(target)
                 return True
             # Do not make the next rounds wait on a peer that does not answer.
             self._skip_until[target] = time.monotonic() + 1.0
-        return replicator.queue(target, entries) is not None
+        if not entries:
+            return True
+        if replicator.queue(target, entries) is None:
+            return False
+        replicator.owed.add(target)  # told by the next push that reaches it
+        return True
 
     def side_jobs(self, replicator: Replicator, batch: list[Row], pulse: bool) -> list[Callable]:
         """More work for this round, run beside the pushes (the catalog's front-ends)."""
@@ -106,6 +122,9 @@ class Replicator:
         self._draining = threading.Lock()
         self._stop = threading.Event()
         self._nudge = threading.Event()  # rows began to wait: back to the loop's pace
+        # Peers we queued entries for and have not told yet (RoundHooks.send tells them).
+        self.owed: set[str] = set()
+        self._drain_due = False  # a peer said it queued for us: read our queue now
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="push")
         self.group = GroupPush(self._round)
         # The recovery node dropped this node's queue (past `[retention] queue_cap`): the
@@ -214,6 +233,12 @@ class Replicator:
         body = {"entries": entries, **({"epoch": epoch} if epoch is not None else {})}
         return self._post(self.ctx.cluster.recovery, f"/queue/{target}", body, None)
 
+    def drain_soon(self) -> None:
+        """A peer queued entries for us: the loop reads our queue at once (not in the
+        push's request: the pusher must not wait on our replay)."""
+        self._drain_due = True
+        self._nudge.set()
+
     def _post(self, node, path: str, body: dict, timeout: float | None) -> dict | None:
         try:
             response = self.ctx.client.request(
@@ -238,22 +263,23 @@ class Replicator:
         period = self.ctx.cluster.tuning.sender_period
         rounds = 0
         while not self._stop.is_set():
-            quiet = self.hooks.quiet_when_idle and not self._backlog
-            self._nudge.wait(period * QUEUE_POLL_ROUNDS if quiet else period)
+            quiet = self.hooks.quiet_when_idle and not (self._backlog or self.owed or self._drain_due)
+            woken = self._nudge.wait(period * QUEUE_POLL_ROUNDS if quiet else period)
             self._nudge.clear()
             if self._stop.is_set():
                 return
             try:
                 self.flush()
                 # What a peer queued for us while we were cut off (not down: a node
-                # that restarts replays its queue on the way up). Every few rounds: an
-                # idle cluster's queue polls were a tenth of its CPU, and a healed node
-                # still converges in seconds (a behind catalog is told to drain at once).
-                rounds = (rounds + 1) % QUEUE_POLL_ROUNDS
-                if quiet or rounds == 0:
-                    self.drain_queue()
+                # that restarts replays its queue on the way up): when it tells us
+                # (a behind catalog: `drain_upto`), else on the backstop's rounds.
+                rounds = 0 if quiet and not woken else (rounds + 1) % QUEUE_POLL_ROUNDS
+                if self._drain_due or rounds == 0:
+                    self._drain_due = False
+                    self._drain_due = self.drain_queue() is False  # unreachable: next round
             except CannotApplyYet as e:  # no traceback twice a second: /health says it
                 log.warning("queued entries wait: %s", e)
+                rounds = QUEUE_POLL_ROUNDS - RETRY_ROUNDS  # tried again RETRY_ROUNDS later
             except Exception:  # keep retrying whatever went wrong
                 log.exception("replication round failed")
 
