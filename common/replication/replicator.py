@@ -263,7 +263,9 @@ class Replicator:
         period = self.ctx.cluster.tuning.sender_period
         rounds = 0
         while not self._stop.is_set():
-            quiet = self.hooks.quiet_when_idle and not (self._backlog or self.owed or self._drain_due)
+            quiet = self.hooks.quiet_when_idle and not (
+                self._backlog or self.owed or self._drain_due
+            )
             woken = self._nudge.wait(period * QUEUE_POLL_ROUNDS if quiet else period)
             self._nudge.clear()
             if self._stop.is_set():
