@@ -41,7 +41,7 @@ SYNC_PAGE = 1000  # orders per page of a peer's GET /sync
 # peer's next push carries "queued", sent as soon as it reaches us again), on its
 # start (rejoin), and otherwise only every QUEUE_POLL_ROUNDS sender rounds, a backstop
 # for a peer that queued and then died before telling: an idle cluster's polls that
-# found nothing were a sixth of its CPU (docs/performance.md, "Queue polls").
+# found nothing were about a tenth of its wake-ups (docs/consistency.md, "Queues").
 QUEUE_POLL_ROUNDS = 20
 RETRY_ROUNDS = 4  # queued entries we cannot apply yet are tried again this much later
 MAX_ROUND = 5000  # rows read back from the outbox for one round
