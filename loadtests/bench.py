@@ -206,7 +206,9 @@ def measure(cluster: LocalCluster, work: Path, args) -> Run:
             run.scenarios.append(run_scenario(name, cluster, masters, work, args))
         if args.titles:
             scenario = scale_scenario(cluster, masters, args)
-            run.scale = scale.run(cluster, work, args, scenario, masters)
+            gevent = lambda: run_ceiling("gevent", threads, args, paced=False)  # noqa: E731
+            run.scale = scale.run(cluster, work, args, scenario, masters, gevent)
+            run.scale.seed_ceiling = run.ceilings[WORKER_CLASSES.index("gevent")]
         if args.soak:
             run.soak = run_soak(cluster, masters, work, args)
     finally:

@@ -13,6 +13,13 @@ a million buys through the API would take most of an hour). Then:
 - a backup catalog that missed 100,000 updates (titles imported while it was
   down) rejoining: seconds from its start until it serves reads again;
 - disk per node (its SQLite file with WAL).
+
+Each ratio at scale is compared with the seed run's against the ceiling measured
+nearest to each: the gevent ceiling before the cluster started for the seed run,
+and the same ceiling again just before the scenarios at scale (the cluster idle
+meanwhile, about 3 % of a core). This VM's speed drifted by up to 2x between
+the two, 15 minutes apart (docs/performance.md, "The bench at scale, measured
+against its own ceiling").
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ class Scale:
     rejoin_s: float = 0.0
     rejoin_rows: int = 0
     disk_mb: dict[str, float] = field(default_factory=dict)
+    seed_ceiling: Result | None = None  # the gevent ceiling before the seed run
+    ceiling: Result | None = None  # the same, measured just before the scenarios at scale
 
 
 def hot_ids(count: int) -> list[int]:
@@ -251,8 +260,9 @@ def disk_mb(cluster: LocalCluster) -> dict[str, float]:
     return sizes
 
 
-def run(cluster: LocalCluster, work: Path, args, scenario, masters: dict) -> Scale:
-    """The scale part of the bench; `scenario(name, path, extra, script)` runs one under wrk.
+def run(cluster: LocalCluster, work: Path, args, scenario, masters: dict, ceiling=None) -> Scale:
+    """The scale part of the bench; `scenario(name, path, extra, script)` runs one under wrk,
+    `ceiling()` measures the gevent ceiling (just before the scenarios at scale).
     `masters` (node -> master pid) is brought up to date after the backup's restart."""
     scale = Scale(args.titles, args.orders)
     print(f"\nat scale: {args.titles:,} titles, {args.orders:,} orders")
@@ -262,6 +272,9 @@ def run(cluster: LocalCluster, work: Path, args, scenario, masters: dict) -> Sca
     stock_up(cluster, ids)
     for book_id in ids:
         cluster.api.lookup(book_id)  # the hot set cached
+    if ceiling is not None:
+        print("  the gevent ceiling again, next to the scenarios at scale:")
+        scale.ceiling = ceiling()
     for name, (path, extra, lua) in scripts(ids, args.titles).items():
         if name in args.only:
             script = write_script(lua, work)

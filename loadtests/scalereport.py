@@ -11,16 +11,30 @@ WITHIN = 0.90  # a scenario's ratio at scale, at least this share of the seed ru
 
 
 def verdicts(scale, seed_scenarios) -> list[tuple[str, str, str, bool]]:
-    """(what, target, measured, met): each scenario at scale against the seed run's."""
+    """(what, target, measured, met): each scenario at scale against the seed run's, each
+    as a ratio to the ceiling measured nearest to it (loadtests/scale.py), or to the
+    run's best ceiling if those were not measured."""
     seed = {r.name: r for r in seed_scenarios}
+    near = (
+        scale.ceiling and scale.seed_ceiling and scale.ceiling.ok_rps and scale.seed_ceiling.ok_rps
+    )
     out = []
     for result in scale.scenarios:
         base = seed.get(result.name.removesuffix("@scale"))
-        if base and base.ratio:
-            share = result.ratio / base.ratio
-            measured = f"{result.ratio:.2f}x vs {base.ratio:.2f}x ({share:.0%})"
-            out.append((result.name, f">= {WITHIN:.0%} of 7 titles", measured, share >= WITHIN))
+        if not (base and base.ratio):
+            continue
+        if near:
+            mine, theirs = _near(result, scale.ceiling), _near(base, scale.seed_ceiling)
+        else:
+            mine, theirs = result.ratio, base.ratio
+        share = mine / theirs if theirs else 0.0
+        measured = f"{mine:.2f}x vs {theirs:.2f}x ({share:.0%})"
+        out.append((result.name, f">= {WITHIN:.0%} of 7 titles", measured, share >= WITHIN))
     return out
+
+
+def _near(result, ceiling) -> float:
+    return result.ok_rps / ceiling.ok_rps
 
 
 def report(scale, seed_scenarios, out: Path) -> list[tuple[str, str, str, bool]]:
@@ -40,6 +54,11 @@ def report(scale, seed_scenarios, out: Path) -> list[tuple[str, str, str, bool]]
     print(f"  a backup that missed {missed} updates: up {scale.rejoin_s:.1f} s after its start")
     disk = ", ".join(f"{n} {mb:.0f}" for n, mb in sorted(scale.disk_mb.items()))
     print(f"  disk per node MB: {disk}")
+    if scale.ceiling and scale.seed_ceiling:
+        print(
+            f"  against the ceiling nearest to each: {scale.seed_ceiling.ok_rps:.0f} req/s before"
+            f" the seed run, {scale.ceiling.ok_rps:.0f} req/s before the scenarios at scale"
+        )
     for what, target, measured, met in found:
         print(f"  {what:<24} {target:<22} {measured:<28} {'met' if met else 'NOT met'}")
     write_csv(scale, found, out)
@@ -55,6 +74,11 @@ def write_csv(scale, found: list, out: Path) -> None:
         writer.writerow(["size", "titles", scale.titles, "rows"])
         writer.writerow(["size", "orders", scale.orders, "rows"])
         writer.writerow(["load", "import", f"{scale.import_s:.1f}", "s"])
+        for name, ceiling in (("seed run", scale.seed_ceiling), ("at scale", scale.ceiling)):
+            if ceiling:
+                writer.writerow(
+                    ["ceiling", f"gevent before the {name}", f"{ceiling.ok_rps:.0f}", "req/s"]
+                )
         for r in scale.scenarios:
             writer.writerow(["scenario", r.name, f"{r.ratio:.3f}", "x best ceiling"])
             writer.writerow(["scenario", r.name, f"{r.cpu_ms_per_ack:.3f}", "ms CPU/request"])

@@ -155,3 +155,27 @@ def test_a_ceiling_run_twice_counts_both_runs_answers_time_and_cpu():
     assert together.ok_rps == 60_000 / 20  # 10 s and 10 s
     assert together.cpu_ms_per_ack == 16.0 * 1000 / 60_000
     assert (together.p50_ms, together.p99_ms, together.errors) == (6.0, 20.0, 1)
+
+
+def test_a_ratio_at_scale_counts_against_the_ceiling_measured_next_to_it():
+    """The VM sped up 2x between the seed run and the run at scale: each ratio is taken
+    against the ceiling measured just before it, not the run's best ceiling."""
+    from loadtests import scale, scalereport
+
+    def result(name, rps, ratio=0.0):
+        r = Result(name, rps, 1.0, 2.0, 0, requests=int(rps))
+        r.ratio = ratio
+        return r
+
+    seed_buy = result("buy", 500.0, ratio=500 / 3000)
+    fast_buy = result("buy@scale", 880.0, ratio=880 / 3000)
+    run = scale.Scale(1000, 0, scenarios=[fast_buy])
+    [(_, _, _, met)] = scalereport.verdicts(run, [seed_buy])
+    assert met  # against the run's best ceiling: 180 % of the seed run
+    run.seed_ceiling, run.ceiling = (
+        result("ceiling-gevent", 2000.0),
+        result("ceiling-gevent", 4000.0),
+    )
+    [(_, _, measured, met)] = scalereport.verdicts(run, [seed_buy])
+    assert not met  # 0.22x vs 0.25x: 88 % of the seed run
+    assert "0.22x vs 0.25x (88%)" in measured
