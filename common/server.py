@@ -26,6 +26,7 @@ from gunicorn.http import wsgi
 from common.config import Cluster, Node
 from common.ops.procs import ready_file
 from common.tls.contexts import server_options
+from common.webkit import headers
 
 FACTORIES = {
     "frontend": "frontend",
@@ -280,4 +281,5 @@ def serve(cluster: Cluster, node: Node) -> None:
     util.write_error = write_json_error
     util.http_date = http_date
     wsgi.Response = OneSendResponse
+    headers.install()  # the answers of other nodes read without the email package
     NodeServer(cluster, node).run()
