@@ -10,6 +10,7 @@ from common.fields import (
     MAX_LINES,
     MAX_QUANTITY,
     RowIdLineSchema,
+    StrictBoolean,
     StrictInteger,
     StrictNumber,
     batch_of,
@@ -115,7 +116,7 @@ class OrderEntrySchema(Schema):
 OrderPushSchema, OrderStateSchema = entries_schemas(
     OrderEntrySchema,
     {
-        "queued": fields.Boolean(
+        "queued": StrictBoolean(
             metadata={"description": "the pusher queued entries for us: read our queue now"}
         )
     },
