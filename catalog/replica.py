@@ -423,6 +423,7 @@ RAW_APPLY_BOOK = Raw(APPLY_BOOK, ["id", *BOOK_COLUMNS])
 # 20 us when only the stock, price and position are set (the primary's own decrement
 # sets only those). A row whose indexed columns are the entry's gets that narrow update.
 INDEXED = ("title", "topic", "deleted_at")
+STOCK_COLUMNS = tuple(c for c in BOOK_COLUMNS if c not in INDEXED)  # what it sets
 RAW_APPLY_STOCK = Raw(
     update(books)
     .where(
@@ -430,7 +431,7 @@ RAW_APPLY_STOCK = Raw(
         books.c.version < bindparam("version"),
         *(books.c[c].is_(bindparam(c)) for c in INDEXED),
     )
-    .values({c: bindparam(f"new_{c}") for c in BOOK_COLUMNS if c not in INDEXED})
+    .values({c: bindparam(f"new_{c}") for c in STOCK_COLUMNS})
 )
 NARROW_ROWS = 8  # an entry of a buy or an order; an import's 1000 new books are upserted
 DECISION_DEFAULTS = {"book_id": None, "items": None, "stamp": None, "age": None}
@@ -464,7 +465,7 @@ def _not_narrowly_applied(conn: Connection, rows: list[dict]) -> list[dict]:
     rest = []
     for row in rows:
         narrow = {c: row[c] for c in ("id", "version", *INDEXED)}
-        narrow.update((f"new_{c}", row[c]) for c in BOOK_COLUMNS if c not in INDEXED)
+        narrow.update((f"new_{c}", row[c]) for c in STOCK_COLUMNS)
         if RAW_APPLY_STOCK.run(conn, narrow).rowcount != 1:
             rest.append(row)
     return rest

@@ -18,8 +18,8 @@ Each ratio at scale is compared with the seed run's against the ceiling measured
 nearest to each: the gevent ceiling before the cluster started for the seed run,
 and the same ceiling again just before the scenarios at scale (the cluster idle
 meanwhile, about 3 % of a core). This VM's speed drifted by up to 2x between
-the two, 15 minutes apart (docs/performance.md, "The bench at scale, measured
-against its own ceiling").
+the two, 15 minutes apart (docs/performance.md, "Queue polls, a backup's index
+writes, and the bench at scale").
 """
 
 from __future__ import annotations

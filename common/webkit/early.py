@@ -79,12 +79,10 @@ class SignedBeforeFlask:
         return route.serve(body, environ)
 
 
-def respond(
-    app, environ: dict, start_response, work: Callable[[], Any], status="200 OK", encode=None
-):
-    """`work()`'s answer as JSON with `status` (`encode`: to bytes; the app's JSON by
-    default), or its error as the app's handlers render it: a refused signature, a body
-    its schema refuses, an ApiError, a bug (500)."""
+def respond(app, environ: dict, start_response, work: Callable[[], Any], status="200 OK"):
+    """`work()`'s answer as the app's JSON with `status`, or its error as the app's
+    handlers render it: a refused signature, a body its schema refuses, an ApiError,
+    a bug (500)."""
     try:
         answer = work()
     except (ApiError, AuthError, ValidationError) as e:
@@ -96,7 +94,7 @@ def respond(
             environ.get("PATH_INFO"),
         )
         return send_error(app, environ, start_response, ApiError(500, "internal error"))
-    body = encode(answer) if encode else (app.json.dumps(answer) + "\n").encode()
+    body = (app.json.dumps(answer) + "\n").encode()
     start_response(
         status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     )
