@@ -277,8 +277,9 @@ class Replicator:
                 # (a behind catalog: `drain_upto`), else on the backstop's rounds.
                 rounds = 0 if quiet and not woken else (rounds + 1) % QUEUE_POLL_ROUNDS
                 if self._drain_due or rounds == 0:
-                    self._drain_due = False
-                    self._drain_due = self.drain_queue() is False  # unreachable: next round
+                    self._drain_due = False  # a word that comes during the read stays
+                    if self.drain_queue() is False:  # the recovery node did not answer
+                        self._drain_due = True
             except CannotApplyYet as e:  # no traceback twice a second: /health says it
                 log.warning("queued entries wait: %s", e)
                 rounds = QUEUE_POLL_ROUNDS - RETRY_ROUNDS  # tried again RETRY_ROUNDS later
