@@ -27,6 +27,7 @@ from common.lease.raft import RaftLeaseGroup
 from common.lease.reads import Grants, ReadLease
 from common.node import NodeContext
 from common.observe.clocks import cut_off_by_clock
+from common.server import GRACEFUL_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class CatalogRole:
             "newest_seen": self.fence.newest,
             "mine": self.keeper.epoch or None,
             "remaining": round(self.keeper.remaining(), 2),
+            "raft_leader": self.group.leads(),  # who to watch when the lease stalls
         }
 
     # -- epochs -----------------------------------------------------------------
@@ -155,7 +157,8 @@ class CatalogRole:
         `closing` has let the writes in flight finish: `CatalogStore.hand_off`)."""
         self.closing = True
         self.keeper.stop()
-        self.group.lead_elsewhere()  # the next holder's acquire finds a Raft leader
+        # The next holder's acquire finds a Raft leader, also while this node drains.
+        self.group.lead_elsewhere(within=GRACEFUL_TIMEOUT)
 
     def stop(self) -> None:
         self.keeper.stop()

@@ -28,6 +28,8 @@ from common.ops.procs import ready_file
 from common.tls.contexts import server_options
 from common.webkit import headers
 
+GRACEFUL_TIMEOUT = 3  # seconds a stopping node drains its requests
+
 FACTORIES = {
     "frontend": "frontend",
     "catalog": "catalog",
@@ -44,7 +46,7 @@ def gunicorn_options(cluster: Cluster, node: Node) -> dict:
         "threads": _threads(cluster, node),  # gthread workers
         "worker_connections": 1000,  # gevent workers: concurrent requests
         "timeout": 30,
-        "graceful_timeout": 3,
+        "graceful_timeout": GRACEFUL_TIMEOUT,
         # An idle keep-alive connection is a greenlet on a gevent front-end: kept longer
         # than a client's usual pause, so a client seldom reuses one just as we close it
         # (then it would get a reset). gthread nodes keep the 5 s.

@@ -7,6 +7,7 @@ from flask import Flask
 from common.lease.fence import EpochFence, VoterFence
 from common.lease.raft import RaftLeaseGroup
 from common.node import create_base_app, init_db
+from common.server import GRACEFUL_TIMEOUT
 from common.observe.install import live_metrics
 from recovery.cap import QueueCap
 from recovery.metrics import recovery_figures
@@ -25,6 +26,11 @@ def create_app(
     group = None
     if app.config["BACKGROUND"]:  # a voter of the catalog lease's Raft group
         group = RaftLeaseGroup(ctx.cluster, ctx.node, timeout=ctx.cluster.tuning.lease_renew * 2)
+        # A graceful stop of the Raft leader hands the lead on first: otherwise the
+        # catalogs wait out an election timeout and more, and the holder's renewals
+        # failed long enough (2.5 s measured) for its lease to lapse in a rolling restart.
+        # For as long as it drains (gunicorn's graceful timeout), since it still votes.
+        ctx.on_stop.append(lambda: group.lead_elsewhere(within=GRACEFUL_TIMEOUT))
     fence = VoterFence(known=lambda: group.view().epoch) if group else EpochFence()
     app.extensions["recovery.fence"] = fence
     app.extensions["recovery.cap"] = QueueCap(ctx.cluster.retention.queue_cap)
@@ -44,4 +50,5 @@ def _lease_view(group: RaftLeaseGroup | None, fence: EpochFence) -> dict:
         "seq": grant.seq if grant else 0,  # moves with every renewal, once we follow the log
         "newest_seen": fence.newest,
         "fenced": fence.refused,
+        "raft_leader": group.leads() if group else False,
     }

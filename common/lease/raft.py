@@ -14,6 +14,7 @@ encrypts (`_Sync`), so the group never splits.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,6 +96,10 @@ class RaftLeaseGroup:
         """Seconds on this voter's monotonic clock since it applied a change to the lease."""
         return self.state.clock.mono() - self.state.changed_at
 
+    def leads(self) -> bool:
+        """This voter is the Raft leader as far as it knows (shown in /health)."""
+        return self.sync._isLeader()
+
     def ready(self) -> bool:
         """A Raft leader is known: a command proposed now can be decided."""
         return self.sync._getLeader() is not None
@@ -124,12 +129,24 @@ class RaftLeaseGroup:
             "has_quorum": raw.get("has_quorum"),
         }
 
-    def lead_elsewhere(self) -> None:
-        """Before this voter stops: if it leads the group, have the most caught-up follower
-        stand for election now (Raft's TimeoutNow), so the next holder's acquire does not
-        wait out an election timeout (0.8-1.6 s) for a leader. Best effort."""
+    def lead_elsewhere(self, within: float = 1.0) -> None:
+        """Before this voter stops: while it leads the group, have the most caught-up
+        follower stand for election now (Raft's TimeoutNow), so the holder's renewals and
+        the next holder's acquire do not wait out an election (0.8-1.6 s timeout, 2.4 s
+        seen). Kept up for `within` seconds, every 50 ms: PySyncObj refuses while no
+        follower has the whole log (a renewal in flight), and a voter still draining its
+        requests can win an election meanwhile."""
+        deadline = time.monotonic() + within
+        handed = False
+        while time.monotonic() < deadline:
+            if self.sync._isLeader():
+                if not handed:
+                    log.info("stopping: hands the Raft lead on")
+                handed = True
+                self.sync.transferLeadership()
+            time.sleep(0.05)
         if self.sync._isLeader():
-            self.sync.transferLeadership()
+            log.warning("stopping: the Raft lead did not move within %.1f s", within)
 
     def stop(self) -> None:
         self.sync.destroy()
