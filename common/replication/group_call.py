@@ -13,8 +13,10 @@ at once. If sending fails, every item of that batch gets the error.
 is under load) waits up to that long for riders before it sends. Callers of a
 batch that just came back return within a few milliseconds; without the wait
 the first of them leads a batch of one and the rest ride the next, so a
-closed loop of callers settles into many small batches. A lone caller never
-waits: with nothing in flight it sends at once.
+closed loop of callers settles into many small batches. It stops waiting once
+as many wait as the last batch carried: those are the callers coming back, and
+the rest of the wait only delayed them (buys/s x1.10, ab.py). A lone caller
+never waits: with nothing in flight it sends at once.
 """
 
 from __future__ import annotations
@@ -47,9 +49,14 @@ class GroupCall:
         self._limit = limit
         self._lanes = lanes
         self._linger = linger
-        self._cond = threading.Condition()
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # a batch came back, or a lane is free
+        self._arrived = threading.Condition(lock)  # for a lingering leader only
+        self._lingering = 0
+        self._want = 0  # riders the lingering leader waits for
         self._waiting: list[_Slot] = []
         self._in_flight = 0
+        self._last_size = limit  # items of the batch that came back last (none: a full one)
         self.batches = 0
         self.items = 0
 
@@ -61,6 +68,8 @@ class GroupCall:
         slots = [_Slot(item) for item in items]
         with self._cond:
             self._waiting.extend(slots)
+            if self._lingering and len(self._waiting) >= self._want:
+                self._arrived.notify()  # the lingering leader has its riders
             while not all(slot.done for slot in slots):
                 if self._in_flight >= self._lanes or not self._any_waiting(slots):
                     self._cond.wait()  # full, or our slots already travel in batches
@@ -101,9 +110,17 @@ class GroupCall:
             self._in_flight -= 1
             self.batches += 1
             self.items += len(batch)
+            self._last_size = len(batch)
             self._cond.notify_all()
 
     def _gather(self, until: float) -> None:
-        """Wait, holding our lane, until the batch is full or `until` (monotonic) passes."""
-        while len(self._waiting) < self._limit and (left := until - time.monotonic()) > 0:
-            self._cond.wait(left)
+        """Wait, holding our lane, until `until` (monotonic) passes or as many wait as came
+        back in the last batch: in a closed loop those callers are the ones coming back,
+        so waiting longer only delays them (and a bigger load fills the batch anyway)."""
+        self._want = min(self._limit, max(self._last_size, 1))
+        self._lingering += 1
+        try:
+            while len(self._waiting) < self._want and (left := until - time.monotonic()) > 0:
+                self._arrived.wait(left)
+        finally:
+            self._lingering -= 1

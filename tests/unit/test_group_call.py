@@ -131,3 +131,34 @@ def test_a_leader_behind_a_batch_in_flight_lingers_for_riders():
 
     assert batch_sizes(linger=0.5) == [6]
     assert len(batch_sizes(linger=0.0)) > 1
+
+
+def test_a_lingering_leader_sends_once_as_many_wait_as_the_last_batch_carried():
+    """A closed loop: the callers of the batch that came back are the ones to wait for;
+    once they are all there, the rest of the linger would only delay them."""
+    sizes, release = [], threading.Event()
+
+    def send(items):
+        sizes.append(len(items))
+        if items == ["blocker"]:
+            release.wait(5)
+        return items
+
+    group = GroupCall(send, limit=32, lanes=2, linger=2.0)
+    assert group.call_many(["a", "b", "c"]) == ["a", "b", "c"]  # nothing in flight: at once
+    blocker = threading.Thread(target=group.call, args=("blocker",))
+    blocker.start()
+    while len(sizes) < 2:
+        time.sleep(0.001)
+    began = time.monotonic()
+    callers = [threading.Thread(target=group.call, args=(n,)) for n in range(3)]
+    for thread in callers:
+        thread.start()
+        time.sleep(0.01)
+    for thread in callers:
+        thread.join(5)
+    took = time.monotonic() - began
+    release.set()
+    blocker.join(5)
+    assert sizes == [3, 1, 3], sizes
+    assert took < 1.0, f"the leader waited out its linger: {took:.2f} s"
