@@ -7,8 +7,8 @@ from flask import Flask
 from common.lease.fence import EpochFence, VoterFence
 from common.lease.raft import RaftLeaseGroup
 from common.node import create_base_app, init_db
-from common.server import GRACEFUL_TIMEOUT
 from common.observe.install import live_metrics
+from common.server import GRACEFUL_TIMEOUT
 from recovery.cap import QueueCap
 from recovery.metrics import recovery_figures
 from recovery.models import db

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from itertools import pairwise
 
 import pytest
 import requests
@@ -74,8 +75,8 @@ class SeqWatch:
 
     def longest_gap(self) -> tuple[float, float]:
         """The longest time the seq stood still, and when (monotonic) it ended."""
-        changes = [t for (t, _, s), (_, _, prev) in zip(self.seen[1:], self.seen) if s != prev]
-        return max(((b - a, b) for a, b in zip(changes, changes[1:])), default=(float("inf"), 0))
+        changes = [t for (_, _, before), (t, _, seq) in pairwise(self.seen) if seq != before]
+        return max(((b - a, b) for a, b in pairwise(changes)), default=(float("inf"), 0))
 
 
 def test_a_graceful_stop_of_the_raft_leader_keeps_the_holders_lease(cluster):
