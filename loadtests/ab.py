@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import BUY_LUA, TUNING, _children, write_script, wrk  # noqa: E402
-from benchkit import ANY_BOOK_LUA  # noqa: E402
+from benchkit import ANY_BOOK_LUA, stock_up  # noqa: E402
 
 from common.ops import procs  # noqa: E402
 from tests.support.cluster import ROOT, LocalCluster  # noqa: E402
@@ -114,8 +114,7 @@ def git(*args: str) -> None:
 def start(label: str, code: Path, tls: bool = False) -> Side:
     root = Path(tempfile.mkdtemp(prefix="bazar-ab-cluster-"))
     cluster = LocalCluster(root, tuning=TUNING, code=code, tls=tls).up()
-    for book_id in range(1, 8):  # stock high enough that no buy is refused
-        assert cluster.api.set_quantity(book_id, 1_000_000_000).status_code == 200
+    stock_up(cluster)
     print(f"{label}: {cluster.api.url}", flush=True)
     return Side(label, cluster)
 

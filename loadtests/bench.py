@@ -49,6 +49,7 @@ from loadtests.benchkit import (  # noqa: E402  # BUY_LUA, _children, write_scri
     node_rss,
     node_wakeups,
     paced_cpu_ms,
+    stock_up,
     write_script,
     wrk,
 )
@@ -193,8 +194,7 @@ def measure(cluster: LocalCluster, work: Path, args) -> Run:
     run = Run([run_ceiling(kind, threads, args) for kind in WORKER_CLASSES])
     cluster.up()
     masters = node_masters(cluster)
-    for book_id in range(1, 8):  # stock high enough that no buy or order is refused
-        assert cluster.api.set_quantity(book_id, 1_000_000_000).status_code == 200
+    stock_up(cluster)
     run.idle_by_node = idle_cpu(masters)
     run.idle_cpu_ms_per_s = sum(run.idle_by_node.values())
     run.memory_start = node_rss(masters)

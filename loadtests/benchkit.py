@@ -115,6 +115,11 @@ class Result:
         return self.cpu_s * 1000 / self.acknowledged if self.acknowledged else float("inf")
 
 
+def stock_up(cluster: LocalCluster, ids=range(1, 8)) -> None:
+    for book_id in ids:  # stock high enough that no buy or order is refused
+        assert cluster.api.set_quantity(book_id, 1_000_000_000).status_code == 200
+
+
 def write_script(text: str, folder: str | Path | None = None) -> str:
     handle = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False, dir=folder)
     handle.write(text)

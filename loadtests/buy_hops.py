@@ -25,7 +25,7 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bench  # noqa: E402
-from benchkit import node_cpu_seconds, node_masters, write_script, wrk  # noqa: E402
+from benchkit import node_cpu_seconds, node_masters, stock_up, write_script  # noqa: E402
 
 from tests.support.cluster import LocalCluster  # noqa: E402
 
@@ -52,20 +52,18 @@ def main() -> None:
     try:
         cluster.up()
         masters = node_masters(cluster)
-        for book in range(1, 8):
-            cluster.api.set_quantity(book, 1_000_000_000)
+        stock_up(cluster)
         path, extra, lua = bench.SCENARIOS["buy"]
         script = write_script(lua, work)
         logs = cluster.cluster.data_dir / "logs"
+        url, token = cluster.api.url + path, cluster.cluster.staff_token
+        cpu = lambda: node_cpu_seconds(masters)  # noqa: E731
         for n, connections in enumerate(counts):
             run = SimpleNamespace(connections=connections, threads=2, seconds=args.seconds)
-            before = node_cpu_seconds(masters)
-            r = wrk("buy", cluster.api.url + path, extra, script, run, cluster.cluster.staff_token)
-            after = node_cpu_seconds(masters)
-            cpu_ms = sum(after[k] - before[k] for k in after) / max(r.acknowledged, 1) * 1000
+            r = bench.timed("buy", url, extra, script, run, token, cpu)
             print(
                 f"{connections:>3} connections: {r.ok_rps:6.0f} buys/s  p50 {r.p50_ms:5.1f} ms"
-                f"  p99 {r.p99_ms:5.1f} ms  {cpu_ms:.2f} ms CPU a buy (every node)"
+                f"  p99 {r.p99_ms:5.1f} ms  {r.cpu_ms_per_ack:.2f} ms CPU a buy (every node)"
             )
             if n == 0:
                 first = hop_times(logs)

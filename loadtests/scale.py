@@ -37,7 +37,7 @@ import requests
 
 from common.ops import procs
 from loadtests import titles
-from loadtests.benchkit import _KEYED, Result, node_masters, write_script
+from loadtests.benchkit import _KEYED, Result, node_masters, stock_up, write_script
 from tests.support.cluster import LocalCluster, wait_until
 
 HOT = 1000  # books the cached lookups and the buys use, spread over the catalog
@@ -181,11 +181,6 @@ def _decision_rows(conn, orders, decisions) -> None:
         "VALUES (?, ?, ?, 'applied', ?, ?)",
         [d[:5] for d in decisions],
     )
-
-
-def stock_up(cluster: LocalCluster, ids: list[int]) -> None:
-    for book_id in ids:  # stock high enough that no buy or order is refused
-        assert cluster.api.set_quantity(book_id, 1_000_000_000).status_code == 200
 
 
 def latencies(cluster: LocalCluster, count: int) -> dict[str, tuple[float, float]]:

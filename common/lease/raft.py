@@ -129,7 +129,7 @@ class RaftLeaseGroup:
             "has_quorum": raw.get("has_quorum"),
         }
 
-    def lead_elsewhere(self, within: float = 1.0) -> None:
+    def lead_elsewhere(self, within: float) -> None:
         """Before this voter stops: while it leads the group, have the most caught-up
         follower stand for election now (Raft's TimeoutNow), so the holder's renewals and
         the next holder's acquire do not wait out an election (0.8-1.6 s timeout, 2.4 s
@@ -139,13 +139,13 @@ class RaftLeaseGroup:
         deadline = time.monotonic() + within
         handed = False
         while time.monotonic() < deadline:
-            if self.sync._isLeader():
+            if self.leads():
                 if not handed:
                     log.info("stopping: hands the Raft lead on")
                 handed = True
                 self.sync.transferLeadership()
             time.sleep(0.05)
-        if self.sync._isLeader():
+        if self.leads():
             log.warning("stopping: the Raft lead did not move within %.1f s", within)
 
     def stop(self) -> None:

@@ -52,8 +52,7 @@ class GroupCall:
         lock = threading.Lock()
         self._cond = threading.Condition(lock)  # a batch came back, or a lane is free
         self._arrived = threading.Condition(lock)  # for a lingering leader only
-        self._lingering = 0
-        self._want = 0  # riders the lingering leader waits for
+        self._want = limit  # riders a lingering leader waits for
         self._waiting: list[_Slot] = []
         self._in_flight = 0
         self._last_size = limit  # items of the batch that came back last (none: a full one)
@@ -68,8 +67,8 @@ class GroupCall:
         slots = [_Slot(item) for item in items]
         with self._cond:
             self._waiting.extend(slots)
-            if self._lingering and len(self._waiting) >= self._want:
-                self._arrived.notify()  # the lingering leader has its riders
+            if len(self._waiting) >= self._want:
+                self._arrived.notify()  # a lingering leader has its riders (if one lingers)
             while not all(slot.done for slot in slots):
                 if self._in_flight >= self._lanes or not self._any_waiting(slots):
                     self._cond.wait()  # full, or our slots already travel in batches
@@ -118,9 +117,5 @@ class GroupCall:
         back in the last batch: in a closed loop those callers are the ones coming back,
         so waiting longer only delays them (and a bigger load fills the batch anyway)."""
         self._want = min(self._limit, max(self._last_size, 1))
-        self._lingering += 1
-        try:
-            while len(self._waiting) < self._want and (left := until - time.monotonic()) > 0:
-                self._arrived.wait(left)
-        finally:
-            self._lingering -= 1
+        while len(self._waiting) < self._want and (left := until - time.monotonic()) > 0:
+            self._arrived.wait(left)
