@@ -44,6 +44,7 @@ from loadtests.benchkit import (  # noqa: E402  # BUY_LUA, _children, write_scri
     Result,
     _children,
     cluster_cpu_seconds,
+    combined,
     node_cpu_seconds,
     node_masters,
     node_rss,
@@ -167,14 +168,14 @@ def main(argv: list[str] | None = None) -> int:
         run_ceiling(kind, cluster.cluster.tuning.threads, args, paced=False)
         for kind in WORKER_CLASSES
     ]
-    run.ceilings = [both(first, second) for first, second in zip(run.ceilings, again, strict=True)]
-    at_scale = run.scale.scenarios if run.scale else []
+    run.ceilings = [combined([one, two]) for one, two in zip(run.ceilings, again, strict=True)]
+    at_scale = [*run.scale.scenarios, *run.scale.seeds] if run.scale else []
     soaked = [run.soak.result] if run.soak else []
     for result in [*run.ceilings, *run.scenarios, *at_scale, *soaked]:
         result.ratio = result.ok_rps / run.best.ok_rps if run.best.ok_rps else 0.0
     benchreport.report(run, args)
     if run.scale:
-        found = scalereport.report(run.scale, run.scenarios, args.out)
+        found = scalereport.report(run.scale, args.out)
         met = sum(1 for *_, ok in found if ok)
         print(f"scale targets met: {met} of {len(found)}")
     return 0
@@ -205,10 +206,8 @@ def measure(cluster: LocalCluster, work: Path, args) -> Run:
         for name in args.only:
             run.scenarios.append(run_scenario(name, cluster, masters, work, args))
         if args.titles:
-            scenario = scale_scenario(cluster, masters, args)
-            gevent = lambda: run_ceiling("gevent", threads, args, paced=False)  # noqa: E731
-            run.scale = scale.run(cluster, work, args, scenario, masters, gevent)
-            run.scale.seed_ceiling = run.ceilings[WORKER_CLASSES.index("gevent")]
+            scenario_for = lambda c, m: scale_scenario(c, m, args)  # noqa: E731
+            run.scale = scale.run(cluster, work, args, scenario_for, masters, TUNING)
         if args.soak:
             run.soak = run_soak(cluster, masters, work, args)
     finally:
@@ -224,12 +223,14 @@ def measure(cluster: LocalCluster, work: Path, args) -> Run:
 
 
 def scale_scenario(cluster: LocalCluster, masters: dict, args):
-    """What scale.run calls to run one scenario under wrk, CPU read around it."""
+    """What scale.run calls to run one scenario under wrk for `seconds` on `cluster` (its
+    nodes' masters: `masters`), CPU read around it."""
     staff = cluster.cluster.staff_token
 
-    def one(name: str, path: str, extra: list, script: str) -> Result:
+    def one(name: str, path: str, extra: list, script: str, seconds: int) -> Result:
         cpu = lambda: node_cpu_seconds(masters)  # noqa: E731
-        result = timed(name, cluster.api.url + path, extra, script, args, staff, cpu)
+        timing = argparse.Namespace(**{**vars(args), "seconds": seconds})
+        result = timed(name, cluster.api.url + path, extra, script, timing, staff, cpu)
         progress(result)
         return result
 
@@ -254,21 +255,6 @@ def run_ceiling(worker_class: str, threads: int, args, paced: bool = True) -> Re
     finally:
         ceiling.stop()
     return result
-
-
-def both(first: Result, second: Result) -> Result:
-    """Two runs of one ceiling as one: answers, time and CPU summed; latencies averaged."""
-    seconds = first.requests / first.rps + second.requests / second.rps
-    return Result(
-        first.name,
-        (first.requests + second.requests) / seconds,
-        (first.p50_ms + second.p50_ms) / 2,
-        (first.p99_ms + second.p99_ms) / 2,
-        first.errors + second.errors,
-        first.requests + second.requests,
-        first.non2xx + second.non2xx,
-        first.cpu_s + second.cpu_s,
-    )
 
 
 def print_paced(ceiling: Ceiling) -> None:

@@ -115,6 +115,28 @@ class Result:
         return self.cpu_s * 1000 / self.acknowledged if self.acknowledged else float("inf")
 
 
+def combined(results: list[Result]) -> Result:
+    """Several runs of one thing as one: answers, time and CPU (each node's too) summed;
+    latencies averaged. Named as the first."""
+    seconds = sum(r.requests / r.rps for r in results if r.rps)
+    requests = sum(r.requests for r in results)
+    by_node: dict[str, float] = {}
+    for result in results:
+        for node, cpu in result.cpu_by_node.items():
+            by_node[node] = by_node.get(node, 0.0) + cpu
+    return Result(
+        results[0].name,
+        requests / seconds if seconds else 0.0,
+        sum(r.p50_ms for r in results) / len(results),
+        sum(r.p99_ms for r in results) / len(results),
+        sum(r.errors for r in results),
+        requests,
+        sum(r.non2xx for r in results),
+        sum(r.cpu_s for r in results),
+        by_node,
+    )
+
+
 def stock_up(cluster: LocalCluster, ids=range(1, 8)) -> None:
     for book_id in ids:  # stock high enough that no buy or order is refused
         assert cluster.api.set_quantity(book_id, 1_000_000_000).status_code == 200

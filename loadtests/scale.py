@@ -7,19 +7,22 @@ a million buys through the API would take most of an hour). Then:
 
 - the lookups and buys again, over the whole catalog (a hot set of 1000 books
   spread over it for cached lookups and buys, any book for uncached lookups),
-  so their ratios to the ceiling compare with the 7-book run's;
+  each paired with the same scenario on a 7-title twin (below);
 - p50/p99 of a topic search page (a first page and the page after it), a word
   search, and a revenue report for a year by day, one request at a time;
 - a backup catalog that missed 100,000 updates (titles imported while it was
   down) rejoining: seconds from its start until it serves reads again;
 - disk per node (its SQLite file with WAL).
 
-Each ratio at scale is compared with the seed run's against the ceiling measured
-nearest to each: the gevent ceiling before the cluster started for the seed run,
-and the same ceiling again just before the scenarios at scale (the cluster idle
-meanwhile, about 3 % of a core). This VM's speed drifted by up to 2x between
-the two, 15 minutes apart (docs/performance.md, "Queue polls, a backup's index
-writes, and the bench at scale").
+"Within 10 % of the 7-title run" is judged against a twin: a second cluster with
+the seed catalog, started next to the big one once it is loaded. Each scenario
+runs PAIRS times on each, alternated (seed, scale, scale, seed, ...), PAIR_S
+seconds each, and the share is the median of each pair's req/s at scale over
+req/s on the twin. This VM's speed drifts by up to 2x between runs minutes
+apart (docs/performance.md, "Queue polls, a backup's index writes, and the bench
+at scale"), so a share of two runs a quarter of an hour apart measured the VM;
+paired runs seconds apart share its phase, as `ab.py`'s do. The twin runs the
+same Lua as the big cluster, over the 7 seed books.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import requests
 
 from common.ops import procs
 from loadtests import titles
-from loadtests.benchkit import _KEYED, Result, node_masters, stock_up, write_script
+from loadtests.benchkit import _KEYED, Result, combined, node_masters, stock_up, write_script
 from tests.support.cluster import LocalCluster, wait_until
 
 HOT = 1000  # books the cached lookups and the buys use, spread over the catalog
@@ -45,6 +48,9 @@ SAMPLES = 200  # requests per latency figure
 REPORT_SAMPLES = 20
 REJOIN_UPDATES = 100_000
 ORDER_BATCH = 20_000
+SEED_IDS = list(range(1, 8))
+PAIRS = 6  # runs of each scenario on each cluster, alternated
+PAIR_S = 5  # seconds each
 
 
 @dataclass
@@ -53,13 +59,13 @@ class Scale:
     orders: int
     import_s: float = 0.0
     orders_s: float = 0.0
-    scenarios: list[Result] = field(default_factory=list)
+    scenarios: list[Result] = field(default_factory=list)  # each one's runs at scale, summed
+    seeds: list[Result] = field(default_factory=list)  # the same on the 7-title twin
+    shares: dict[str, list[float]] = field(default_factory=dict)  # name -> each pair's share
     latencies: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> p50, p99
     rejoin_s: float = 0.0
     rejoin_rows: int = 0
     disk_mb: dict[str, float] = field(default_factory=dict)
-    seed_ceiling: Result | None = None  # the gevent ceiling before the seed run
-    ceiling: Result | None = None  # the same, measured just before the scenarios at scale
 
 
 def hot_ids(count: int) -> list[int]:
@@ -255,10 +261,11 @@ def disk_mb(cluster: LocalCluster) -> dict[str, float]:
     return sizes
 
 
-def run(cluster: LocalCluster, work: Path, args, scenario, masters: dict, ceiling=None) -> Scale:
-    """The scale part of the bench; `scenario(name, path, extra, script)` runs one under wrk,
-    `ceiling()` measures the gevent ceiling (just before the scenarios at scale).
-    `masters` (node -> master pid) is brought up to date after the backup's restart."""
+def run(cluster: LocalCluster, work: Path, args, scenario_for, masters: dict, tuning) -> Scale:
+    """The scale part of the bench. `scenario_for(cluster, masters)` gives what runs one
+    scenario under wrk on that cluster: `(name, path, extra, script, seconds) -> Result`;
+    `tuning`: the cluster's, for its 7-title twin. `masters` (node -> master pid) is
+    brought up to date after the backup's restart."""
     scale = Scale(args.titles, args.orders)
     print(f"\nat scale: {args.titles:,} titles, {args.orders:,} orders")
     scale.import_s = load_titles(cluster, args.titles, work)
@@ -267,13 +274,17 @@ def run(cluster: LocalCluster, work: Path, args, scenario, masters: dict, ceilin
     stock_up(cluster, ids)
     for book_id in ids:
         cluster.api.lookup(book_id)  # the hot set cached
-    if ceiling is not None:
-        print("  the gevent ceiling again, next to the scenarios at scale:")
-        scale.ceiling = ceiling()
-    for name, (path, extra, lua) in scripts(ids, args.titles).items():
-        if name in args.only:
-            script = write_script(lua, work)
-            scale.scenarios.append(scenario(f"{name}@scale", path, extra, script))
+    twin = seed_twin(work, tuning)
+    try:
+        seed = scripts(SEED_IDS, len(SEED_IDS))
+        sides = {
+            "7 titles": (scenario_for(twin, node_masters(twin)), seed),
+            "scale": (scenario_for(cluster, masters), scripts(ids, args.titles)),
+        }
+        seconds = min(PAIR_S, args.seconds)
+        paired(scale, sides, [name for name in seed if name in args.only], seconds, work)
+    finally:
+        twin.discard()
     scale.latencies = latencies(cluster, SAMPLES)
     for name, (p50, p99) in scale.latencies.items():
         print(f"  {name:<24} p50 {p50:8.1f} ms  p99 {p99:8.1f} ms", flush=True)
@@ -282,3 +293,37 @@ def run(cluster: LocalCluster, work: Path, args, scenario, masters: dict, ceilin
     masters.update(node_masters(cluster))  # the restarted backup's memory is read again
     scale.disk_mb = disk_mb(cluster)
     return scale
+
+
+def seed_twin(work: Path, tuning) -> LocalCluster:
+    """A second cluster with the seed catalog, stocked and its books cached as the big
+    one's hot set is."""
+    print("  a 7-title twin starts next to it, for the paired runs:", flush=True)
+    twin = LocalCluster(work / "seed-twin", tuning=tuning)
+    twin.up()
+    stock_up(twin, SEED_IDS)
+    for book_id in SEED_IDS:
+        twin.api.lookup(book_id)
+    return twin
+
+
+def paired(scale: Scale, sides: dict, names: list[str], seconds: int, work: Path) -> None:
+    """Each scenario PAIRS times on the twin and at scale, alternated, `seconds` each:
+    fills `scale`. `sides`: "7 titles" and "scale", each (its scenario runner, its Lua)."""
+    for name in names:
+        runs: dict[str, list[Result]] = {side: [] for side in sides}
+        for n in range(PAIRS):
+            order = list(sides) if n % 2 == 0 else list(reversed(sides))
+            for side in order:
+                scenario, lua = sides[side]
+                path, extra, text = lua[name]
+                label = f"{name}@scale" if side == "scale" else f"{name}@7"
+                runs[side].append(scenario(label, path, extra, write_script(text, work), seconds))
+        seed, big = runs["7 titles"], runs["scale"]
+        scale.shares[name] = [
+            b.ok_rps / s.ok_rps if s.ok_rps else 0.0 for s, b in zip(seed, big, strict=True)
+        ]
+        scale.seeds.append(combined(seed))
+        scale.scenarios.append(combined(big))
+        each = ", ".join(f"{share:.2f}" for share in scale.shares[name])
+        print(f"  {name}: at scale over 7 titles, each pair: {each}", flush=True)

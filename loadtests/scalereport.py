@@ -5,45 +5,31 @@ backup rejoining, disk per node; bench_scale.csv and bench_scale.png."""
 from __future__ import annotations
 
 import csv
+import statistics
 from pathlib import Path
 
-WITHIN = 0.90  # a scenario's ratio at scale, at least this share of the seed run's
+WITHIN = 0.90  # a scenario's req/s at scale: at least this share of the 7-title twin's
 
 
-def verdicts(scale, seed_scenarios) -> list[tuple[str, str, str, bool]]:
-    """(what, target, measured, met): each scenario at scale against the seed run's, each
-    as a ratio to the ceiling measured nearest to it (loadtests/scale.py), or to the
-    run's best ceiling if those were not measured."""
-    seed = {r.name: r for r in seed_scenarios}
-    near = (
-        scale.ceiling and scale.seed_ceiling and scale.ceiling.ok_rps and scale.seed_ceiling.ok_rps
-    )
+def verdicts(scale) -> list[tuple[str, str, str, bool]]:
+    """(what, target, measured, met): each scenario's share at scale, the median of its
+    paired runs' req/s at scale over req/s on the 7-title twin (loadtests/scale.py)."""
     out = []
-    for result in scale.scenarios:
-        base = seed.get(result.name.removesuffix("@scale"))
-        if not (base and base.ratio):
-            continue
-        if near:
-            mine, theirs = _near(result, scale.ceiling), _near(base, scale.seed_ceiling)
-        else:
-            mine, theirs = result.ratio, base.ratio
-        share = mine / theirs if theirs else 0.0
-        measured = f"{mine:.2f}x vs {theirs:.2f}x ({share:.0%})"
+    for result, seed in zip(scale.scenarios, scale.seeds, strict=True):
+        name = result.name.removesuffix("@scale")
+        share = statistics.median(scale.shares[name])
+        measured = f"{result.ok_rps:.0f} vs {seed.ok_rps:.0f} req/s (median {share:.0%})"
         out.append((result.name, f">= {WITHIN:.0%} of 7 titles", measured, share >= WITHIN))
     return out
 
 
-def _near(result, ceiling) -> float:
-    return result.ok_rps / ceiling.ok_rps
-
-
-def report(scale, seed_scenarios, out: Path) -> list[tuple[str, str, str, bool]]:
-    found = verdicts(scale, seed_scenarios)
+def report(scale, out: Path) -> list[tuple[str, str, str, bool]]:
+    found = verdicts(scale)
     print(f"\nat scale: {scale.titles:,} titles, {scale.orders:,} orders")
     print(f"  import {scale.import_s:.0f} s ({(scale.titles - 7) / scale.import_s:,.0f} titles/s)")
     print(f"  order load {scale.orders_s:.0f} s (straight into the replicas' files)")
     print(f"  {'scenario':<24}{'req/s':>8}{'x best':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms':>8}")
-    for r in scale.scenarios:
+    for r in (run for pair in zip(scale.seeds, scale.scenarios, strict=True) for run in pair):
         print(
             f"  {r.name:<24}{r.ok_rps:>8.0f}{r.ratio:>8.2f}{r.p50_ms:>8.1f}{r.p99_ms:>8.1f}"
             f"{r.cpu_ms_per_ack:>8.2f}"
@@ -54,16 +40,17 @@ def report(scale, seed_scenarios, out: Path) -> list[tuple[str, str, str, bool]]
     print(f"  a backup that missed {missed} updates: up {scale.rejoin_s:.1f} s after its start")
     disk = ", ".join(f"{n} {mb:.0f}" for n, mb in sorted(scale.disk_mb.items()))
     print(f"  disk per node MB: {disk}")
-    if scale.ceiling and scale.seed_ceiling:
-        print(
-            f"  against the ceiling nearest to each: {scale.seed_ceiling.ok_rps:.0f} req/s before"
-            f" the seed run, {scale.ceiling.ok_rps:.0f} req/s before the scenarios at scale"
-        )
+    for name, shares in scale.shares.items():
+        print(f"  {name:<24} at scale over 7 titles, pair by pair: " + _shares(shares))
     for what, target, measured, met in found:
         print(f"  {what:<24} {target:<22} {measured:<28} {'met' if met else 'NOT met'}")
     write_csv(scale, found, out)
-    plot(scale, seed_scenarios, out)
+    plot(scale, out)
     return found
+
+
+def _shares(shares: list[float]) -> str:
+    return ", ".join(f"{share:.2f}" for share in shares)
 
 
 def write_csv(scale, found: list, out: Path) -> None:
@@ -74,14 +61,14 @@ def write_csv(scale, found: list, out: Path) -> None:
         writer.writerow(["size", "titles", scale.titles, "rows"])
         writer.writerow(["size", "orders", scale.orders, "rows"])
         writer.writerow(["load", "import", f"{scale.import_s:.1f}", "s"])
-        for name, ceiling in (("seed run", scale.seed_ceiling), ("at scale", scale.ceiling)):
-            if ceiling:
-                writer.writerow(
-                    ["ceiling", f"gevent before the {name}", f"{ceiling.ok_rps:.0f}", "req/s"]
-                )
         for r in scale.scenarios:
             writer.writerow(["scenario", r.name, f"{r.ratio:.3f}", "x best ceiling"])
             writer.writerow(["scenario", r.name, f"{r.cpu_ms_per_ack:.3f}", "ms CPU/request"])
+        for r in scale.seeds:
+            writer.writerow(["twin", r.name, f"{r.ratio:.3f}", "x best ceiling"])
+            writer.writerow(["twin", r.name, f"{r.cpu_ms_per_ack:.3f}", "ms CPU/request"])
+        for name, shares in scale.shares.items():
+            writer.writerow(["pairs", name, _shares(shares), "req/s at scale / 7 titles"])
         for name, (p50, p99) in scale.latencies.items():
             writer.writerow(["latency", f"{name} p50", f"{p50:.2f}", "ms"])
             writer.writerow(["latency", f"{name} p99", f"{p99:.2f}", "ms"])
@@ -95,7 +82,7 @@ def write_csv(scale, found: list, out: Path) -> None:
     print(f"wrote {path}")
 
 
-def plot(scale, seed_scenarios, out: Path) -> None:
+def plot(scale, out: Path) -> None:
     try:
         import matplotlib
 
@@ -104,12 +91,11 @@ def plot(scale, seed_scenarios, out: Path) -> None:
     except ImportError:
         print("matplotlib not installed: no plot (pip install '.[dev]')")
         return
-    seed = {r.name: r for r in seed_scenarios}
     names = [r.name.removesuffix("@scale") for r in scale.scenarios]
     fig, (ratios, waits) = plt.subplots(1, 2, figsize=(13, 4.5))
     y = range(len(names))
-    ratios.barh([i - 0.2 for i in y], [seed[n].ratio if n in seed else 0 for n in names],
-                height=0.4, color="#999999", label="7 titles")  # fmt: skip
+    ratios.barh([i - 0.2 for i in y], [r.ratio for r in scale.seeds], height=0.4,
+                color="#999999", label="7 titles (the twin, paired)")  # fmt: skip
     ratios.barh([i + 0.2 for i in y], [r.ratio for r in scale.scenarios], height=0.4,
                 color="#4477aa", label=f"{scale.titles:,} titles")  # fmt: skip
     ratios.set_yticks(list(y), names)

@@ -146,36 +146,38 @@ def test_cpu_targets_are_multiples_of_the_best_ceilings_cpu_per_request():
     assert benchreport.checks(order, unit_ms) == [("<= 10 x CPU", "2.70 ms = 13.5 x", False)]
 
 
-def test_a_ceiling_run_twice_counts_both_runs_answers_time_and_cpu():
-    from loadtests.bench import both
+def test_runs_combined_count_their_answers_time_and_cpu_node_by_node():
+    from loadtests.benchkit import combined
 
     fast = Result("ceiling-gevent", 4000.0, 4.0, 10.0, 0, requests=40_000, cpu_s=8.0)
     slow = Result("ceiling-gevent", 2000.0, 8.0, 30.0, 1, requests=20_000, cpu_s=8.0)
-    together = both(fast, slow)
+    fast.cpu_by_node, slow.cpu_by_node = {"a": 5.0, "b": 3.0}, {"a": 6.0, "b": 2.0}
+    together = combined([fast, slow])
     assert together.ok_rps == 60_000 / 20  # 10 s and 10 s
     assert together.cpu_ms_per_ack == 16.0 * 1000 / 60_000
     assert (together.p50_ms, together.p99_ms, together.errors) == (6.0, 20.0, 1)
+    assert together.cpu_by_node == {"a": 11.0, "b": 5.0}
 
 
-def test_a_ratio_at_scale_counts_against_the_ceiling_measured_next_to_it():
-    """The VM sped up 2x between the seed run and the run at scale: each ratio is taken
-    against the ceiling measured just before it, not the run's best ceiling."""
+def test_a_share_at_scale_is_the_median_of_its_pairs_not_of_the_sums():
+    """Each pair of runs (7-title twin, scale) shares a phase of the VM; one slow phase
+    in one pair must not decide the verdict, as it would over the summed runs."""
     from loadtests import scale, scalereport
+    from loadtests.benchkit import combined
 
-    def result(name, rps, ratio=0.0):
-        r = Result(name, rps, 1.0, 2.0, 0, requests=int(rps))
-        r.ratio = ratio
-        return r
+    def result(name, rps):
+        return Result(name, rps, 1.0, 2.0, 0, requests=int(rps))
 
-    seed_buy = result("buy", 500.0, ratio=500 / 3000)
-    fast_buy = result("buy@scale", 880.0, ratio=880 / 3000)
-    run = scale.Scale(1000, 0, scenarios=[fast_buy])
-    [(_, _, _, met)] = scalereport.verdicts(run, [seed_buy])
-    assert met  # against the run's best ceiling: 180 % of the seed run
-    run.seed_ceiling, run.ceiling = (
-        result("ceiling-gevent", 2000.0),
-        result("ceiling-gevent", 4000.0),
-    )
-    [(_, _, measured, met)] = scalereport.verdicts(run, [seed_buy])
-    assert not met  # 0.22x vs 0.25x: 88 % of the seed run
-    assert "0.22x vs 0.25x (88%)" in measured
+    seeds = [result("buy@7", rps) for rps in (1000.0, 1000.0, 400.0)]
+    bigs = [result("buy@scale", rps) for rps in (950.0, 920.0, 100.0)]
+    run = scale.Scale(1000, 0)
+    run.shares["buy"] = [b.ok_rps / s.ok_rps for s, b in zip(seeds, bigs, strict=True)]
+    run.seeds, run.scenarios = [combined(seeds)], [combined(bigs)]
+    [(what, _, measured, met)] = scalereport.verdicts(run)
+    assert what == "buy@scale"
+    assert met  # pairs 0.95, 0.92, 0.25: median 0.92 (the sums: 1970 / 2400 = 0.82)
+    assert "(median 92%)" in measured
+    run.shares["buy"] = [0.95, 0.85, 0.80]
+    [(_, _, measured, met)] = scalereport.verdicts(run)
+    assert not met
+    assert "(median 85%)" in measured
