@@ -30,6 +30,12 @@ from common.observe.clocks import cut_off_by_clock
 from common.server import GRACEFUL_TIMEOUT
 
 log = logging.getLogger(__name__)
+# A holder whose takeover raised again and again for this long frees the lease and keeps
+# off it as long, if another catalog could take over: a holder that cannot get the newest
+# base (too big to fetch whole, `replica.WHOLE_STATE_ROWS`) would otherwise keep the
+# cluster without a writer while a catalog that has that base waits.
+TAKEOVER_PATIENCE = 10.0
+RETRY_FIRST, RETRY_MOST = 0.2, 2.0  # seconds between takeover tries, doubling
 
 
 class CatalogRole:
@@ -51,8 +57,9 @@ class CatalogRole:
             tuning.clock_margin,
             on_gained=self._gained,
             max_drift=tuning.max_drift,
-            fit=lambda: not cut_off_by_clock(ctx.clocks.offset()) and self.whole(),
+            fit=lambda: self._unfit() is None,
             before_release=lambda: self.grants.close(),
+            why_unfit=lambda: self._unfit() or "fit again",
         )
         self.group.on_handover(self.keeper.poke)  # a released lease is taken at once
         self.read_lease = ReadLease(self.clock, tuning.max_drift, longest=tuning.read_lease)
@@ -66,6 +73,7 @@ class CatalogRole:
         # (set by the app factory; docs/backup.md).
         self.whole: Callable[[], bool] = lambda: True
         self.closing = False  # stopping: no new write starts here (`may_write`)
+        self._aside_until = 0.0  # (monotonic) after a takeover that kept failing
 
     # -- view ---------------------------------------------------------------
     @property
@@ -138,16 +146,47 @@ class CatalogRole:
             self.grants.miss(old)
         threading.Thread(target=self._take_over, args=(epoch,), daemon=True).start()
 
+    def _unfit(self) -> str | None:
+        """Why this catalog may not hold the lease now (the keeper's `fit`), or None."""
+        if cut_off_by_clock(self.ctx.clocks.offset()):
+            return "its wall clock is too far from its peers'"
+        if not self.whole():
+            return "its data was restored and lacks writes it once held"
+        if self.clock.mono() < self._aside_until:
+            return "its takeover kept failing: another catalog may take over"
+        return None
+
     def _take_over(self, epoch: int) -> None:
+        """Try until the takeover is done or the lease is gone. A try that returns False
+        waits for something (the recovery queue): tried again every RETRY_FIRST for as long
+        as it takes. Tries that raise are spaced out, and after TAKEOVER_PATIENCE of them
+        this catalog steps aside."""
+        failing_since, pause = None, RETRY_FIRST
         while self.keeper.epoch == epoch:
             try:
                 if self.takeover(epoch):
                     self.gathered = epoch
                     log.info("epoch %d: took over, now writing", epoch)
                     return
+                failing_since, pause = None, RETRY_FIRST
             except Exception:
                 log.exception("epoch %d: takeover failed; trying again", epoch)
-            time.sleep(0.2)
+                failing_since = failing_since or self.clock.mono()
+                if self.clock.mono() - failing_since >= TAKEOVER_PATIENCE and self.ctx.peers():
+                    self._step_aside(epoch)
+                    return
+            time.sleep(pause)
+            if failing_since:  # each try of a failing takeover may cost a peer dearly
+                pause = min(RETRY_MOST, pause * 2)
+
+    def _step_aside(self, epoch: int) -> None:
+        log.warning(
+            "epoch %d: takeover failed for %g s; freeing the lease for another catalog",
+            epoch,
+            TAKEOVER_PATIENCE,
+        )
+        self._aside_until = self.clock.mono() + TAKEOVER_PATIENCE
+        self.keeper.poke()  # its next step finds this catalog unfit and frees the lease
 
     def start(self) -> None:
         self.keeper.start()

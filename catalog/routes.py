@@ -429,6 +429,7 @@ add_sync_routes(
     CatalogPushSchema,
     CatalogStateSchema,
     query={"since": {**QUERY_SINCE.schema, "description": "only rows stamped this epoch or later"}},
+    state_errors=(400, 413),  # 413: a whole state of over `replica.WHOLE_STATE_ROWS` rows
 )
 
 

@@ -61,6 +61,7 @@ class LeaseKeeper:
         max_drift: float = 0.01,
         fit: Callable[[], bool] = lambda: True,
         before_release: Callable[[], None] = lambda: None,
+        why_unfit: Callable[[], str] = lambda: "its wall clock is too far from its peers'",
     ):
         self.me = me
         self.rank = rank  # place in config order: who tries first
@@ -71,8 +72,10 @@ class LeaseKeeper:
         self.margin = margin
         self.on_gained = on_gained
         # False while this node cannot do a writer's work (its wall clock too far from
-        # its peers' for signed calls): it neither takes the lease nor keeps it.
+        # its peers' for signed calls; for a catalog, also data not whole or a takeover
+        # that kept failing): it neither takes the lease nor keeps it. `why_unfit` says why.
         self.fit = fit
+        self.why_unfit = why_unfit
         # Run after this node stopped holding and before its release is proposed: the
         # catalog closes its read-lease grants here, so none it records can come after
         # the release that lets the next holder in (and count from before that one).
@@ -109,7 +112,7 @@ class LeaseKeeper:
         if self.epoch and seen.epoch > self.epoch:
             self._lose(f"epoch {seen.epoch} taken by {seen.holder}")
         if self.epoch and not self.fit():
-            self._step_down("unfit to write (its wall clock is too far from its peers')")
+            self._step_down(f"unfit to write ({self.why_unfit()})")
         elif self.epoch:
             self._renew()
         elif self.fit() and self._may_try(seen):

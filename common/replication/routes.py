@@ -51,9 +51,11 @@ def add_sync_routes(
     push: type[Schema],
     state: type[Schema],
     query: dict | None = None,
+    state_errors: tuple[int, ...] = (400,),
 ):
     """`store()` returns an object with receive(push) -> dict and snapshot() -> dict
-    (which reads the query parameters `query` documents)."""
+    (which reads the query parameters `query` documents, and may refuse with
+    `state_errors`)."""
 
     @doc(body=push, errors=(409, 503))
     @bp.post("/sync")
@@ -61,7 +63,7 @@ def add_sync_routes(
         """Apply entries replicated by a peer (or replayed by the recovery node)."""
         return jsonify(store().receive(load_body(push)))
 
-    @doc(responses={200: state}, errors=(400,), query=query or {})
+    @doc(responses={200: state}, errors=state_errors, query=query or {})
     @bp.get("/sync")
     def sync_out():
         """This replica's state, for a peer catching up (whole, or narrowed by the query)."""
