@@ -121,8 +121,12 @@ class Display:
         self.now = now
 
     def note(self, node: Node, health_state: str, body: dict) -> None:
-        """One /health answer from a node that was just started (`procs.wait_healthy`)."""
-        self._show(self.detector.update({node.name: seen(True, health_state, body)}))
+        """One /health answer from a node that was just started (`procs.wait_healthy`).
+        Its first reads "started" even when it is healthy already (a quick node)."""
+        now = seen(True, health_state, body)
+        if node.name not in self.detector.last and now.state != NO_ANSWER:
+            self._show(self.detector.update({node.name: Seen(NO_ANSWER)}))
+        self._show(self.detector.update({node.name: now}))
 
     def run(self, period: float = PERIOD, stop: threading.Event | None = None) -> bool:
         """Show changes until no node's process is left (False) or `stop` is set (True)."""

@@ -69,3 +69,19 @@ def test_one_silent_look_between_answers_is_no_change():
     assert d.update({"f1": UP}) == []
     assert d.update({"f1": Seen(NO_ANSWER)}) == []  # the count starts again
     assert d.update({"f1": Seen(NO_ANSWER)}) == [Change("f1", "not answering")]
+
+
+def test_a_node_healthy_at_its_first_answer_after_up_still_reads_started():
+    """`bazar up` in the foreground: a quick node answers 200 at its first look (CI saw
+    the front-end do so); its line "started" comes first all the same."""
+    from types import SimpleNamespace
+
+    from common.ops.watch import Display
+
+    lines = []
+    display = Display(SimpleNamespace(), out=lines.append, now=lambda: "t")
+    display.note(SimpleNamespace(name="f1"), "up", {})
+    display.note(SimpleNamespace(name="c1"), "down", {})  # its process runs, no answer yet
+    display.note(SimpleNamespace(name="c1"), "up", {"role": "primary"})
+    assert lines == ["t  f1           started", "t  f1           healthy",
+                     "t  c1           started", "t  c1           healthy (primary)"]  # fmt: skip
