@@ -57,9 +57,8 @@ class CatalogRole:
             tuning.clock_margin,
             on_gained=self._gained,
             max_drift=tuning.max_drift,
-            fit=lambda: self._unfit() is None,
+            unfit=self._unfit,
             before_release=lambda: self.grants.close(),
-            why_unfit=lambda: self._unfit() or "fit again",
         )
         self.group.on_handover(self.keeper.poke)  # a released lease is taken at once
         self.read_lease = ReadLease(self.clock, tuning.max_drift, longest=tuning.read_lease)
@@ -147,7 +146,7 @@ class CatalogRole:
         threading.Thread(target=self._take_over, args=(epoch,), daemon=True).start()
 
     def _unfit(self) -> str | None:
-        """Why this catalog may not hold the lease now (the keeper's `fit`), or None."""
+        """Why this catalog may not hold the lease now (the keeper's `unfit`), or None."""
         if cut_off_by_clock(self.ctx.clocks.offset()):
             return "its wall clock is too far from its peers'"
         if not self.whole():

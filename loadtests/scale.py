@@ -39,7 +39,7 @@ from pathlib import Path
 import requests
 
 from common.ops import procs
-from loadtests import titles
+from loadtests import scalereport, titles
 from loadtests.benchkit import _KEYED, Result, combined, node_masters, stock_up, write_script
 from tests.support.cluster import LocalCluster, wait_until
 
@@ -325,5 +325,5 @@ def paired(scale: Scale, sides: dict, names: list[str], seconds: int, work: Path
         ]
         scale.seeds.append(combined(seed))
         scale.scenarios.append(combined(big))
-        each = ", ".join(f"{share:.2f}" for share in scale.shares[name])
+        each = scalereport.pairs_text(scale.shares[name])
         print(f"  {name}: at scale over 7 titles, each pair: {each}", flush=True)

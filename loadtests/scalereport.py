@@ -41,7 +41,7 @@ def report(scale, out: Path) -> list[tuple[str, str, str, bool]]:
     disk = ", ".join(f"{n} {mb:.0f}" for n, mb in sorted(scale.disk_mb.items()))
     print(f"  disk per node MB: {disk}")
     for name, shares in scale.shares.items():
-        print(f"  {name:<24} at scale over 7 titles, pair by pair: " + _shares(shares))
+        print(f"  {name:<24} at scale over 7 titles, pair by pair: " + pairs_text(shares))
     for what, target, measured, met in found:
         print(f"  {what:<24} {target:<22} {measured:<28} {'met' if met else 'NOT met'}")
     write_csv(scale, found, out)
@@ -49,7 +49,8 @@ def report(scale, out: Path) -> list[tuple[str, str, str, bool]]:
     return found
 
 
-def _shares(shares: list[float]) -> str:
+def pairs_text(shares: list[float]) -> str:
+    """Each pair's share, as the report and the progress lines print them."""
     return ", ".join(f"{share:.2f}" for share in shares)
 
 
@@ -68,7 +69,7 @@ def write_csv(scale, found: list, out: Path) -> None:
             writer.writerow(["twin", r.name, f"{r.ratio:.3f}", "x best ceiling"])
             writer.writerow(["twin", r.name, f"{r.cpu_ms_per_ack:.3f}", "ms CPU/request"])
         for name, shares in scale.shares.items():
-            writer.writerow(["pairs", name, _shares(shares), "req/s at scale / 7 titles"])
+            writer.writerow(["pairs", name, pairs_text(shares), "req/s at scale / 7 titles"])
         for name, (p50, p99) in scale.latencies.items():
             writer.writerow(["latency", f"{name} p50", f"{p50:.2f}", "ms"])
             writer.writerow(["latency", f"{name} p99", f"{p99:.2f}", "ms"])

@@ -59,9 +59,8 @@ class LeaseKeeper:
         margin: float,
         on_gained: Callable[[int], None] = lambda epoch: None,
         max_drift: float = 0.01,
-        fit: Callable[[], bool] = lambda: True,
+        unfit: Callable[[], str | None] = lambda: None,
         before_release: Callable[[], None] = lambda: None,
-        why_unfit: Callable[[], str] = lambda: "its wall clock is too far from its peers'",
     ):
         self.me = me
         self.rank = rank  # place in config order: who tries first
@@ -71,11 +70,10 @@ class LeaseKeeper:
         self.renew_every = renew_every
         self.margin = margin
         self.on_gained = on_gained
-        # False while this node cannot do a writer's work (its wall clock too far from
-        # its peers' for signed calls; for a catalog, also data not whole or a takeover
-        # that kept failing): it neither takes the lease nor keeps it. `why_unfit` says why.
-        self.fit = fit
-        self.why_unfit = why_unfit
+        # Why this node cannot do a writer's work now (its wall clock too far from its
+        # peers' for signed calls; for a catalog, also data not whole or a takeover that
+        # kept failing), or None: while it says why, it neither takes the lease nor keeps it.
+        self.unfit = unfit
         # Run after this node stopped holding and before its release is proposed: the
         # catalog closes its read-lease grants here, so none it records can come after
         # the release that lets the next holder in (and count from before that one).
@@ -111,11 +109,12 @@ class LeaseKeeper:
             self._last_holder = (seen.holder, seen.epoch)
         if self.epoch and seen.epoch > self.epoch:
             self._lose(f"epoch {seen.epoch} taken by {seen.holder}")
-        if self.epoch and not self.fit():
-            self._step_down(f"unfit to write ({self.why_unfit()})")
+        why_not = self.unfit()
+        if self.epoch and why_not:
+            self._step_down(f"unfit to write ({why_not})")
         elif self.epoch:
             self._renew()
-        elif self.fit() and self._may_try(seen):
+        elif not why_not and self._may_try(seen):
             self._acquire(seen)
 
     def _may_try(self, seen: Grant) -> bool:

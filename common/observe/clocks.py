@@ -65,5 +65,5 @@ def noticeable(offset: float | None) -> bool:
 def cut_off_by_clock(offset: float | None) -> bool:
     """Our wall clock is so far from our peers' that signed calls between us are refused
     or soon will be (half the signature window): a lease holder cannot replicate then,
-    so it steps down rather than hold writes up (`LeaseKeeper.fit`)."""
+    so it steps down rather than hold writes up (`LeaseKeeper.unfit`)."""
     return offset is not None and abs(offset) > MAX_SKEW / 2

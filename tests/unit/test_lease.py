@@ -436,7 +436,7 @@ def test_a_holder_unfit_to_write_steps_down_and_an_unfit_catalog_never_takes_ove
     c.run(3)
     unfit = {"a"}
     for name, k in c.keepers.items():
-        k.fit = lambda name=name: name not in unfit
+        k.unfit = lambda name=name: "its wall clock is too far" if name in unfit else None
     assert c.run(1) == 1
     (new,) = c.holders()
     assert new != "a" and c.log.table.grant.epoch == 2

@@ -17,11 +17,10 @@ CLOCK = FakeClock()  # what the sleeps below advance
 
 def holder(takeover, peers=("catalog-2",)):
     """The parts of a CatalogRole that `_take_over` reads."""
-    clock = CLOCK
     me = SimpleNamespace(
         keeper=SimpleNamespace(epoch=7, pokes=0),
         takeover=takeover,
-        clock=clock,
+        clock=CLOCK,
         ctx=SimpleNamespace(peers=lambda: list(peers), clocks=SimpleNamespace(offset=lambda: 0)),
         whole=lambda: True,
         gathered=0,
