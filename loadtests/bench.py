@@ -45,6 +45,7 @@ from loadtests.benchkit import (  # noqa: E402  # BUY_LUA, _children, write_scri
     _children,
     cluster_cpu_seconds,
     combined,
+    frontend_reads,
     node_cpu_seconds,
     node_masters,
     node_rss,
@@ -226,11 +227,12 @@ def scale_scenario(cluster: LocalCluster, masters: dict, args):
     """What scale.run calls to run one scenario under wrk for `seconds` on `cluster` (its
     nodes' masters: `masters`), CPU read around it."""
     staff = cluster.cluster.staff_token
+    reads = lambda: frontend_reads(cluster)  # noqa: E731
 
     def one(name: str, path: str, extra: list, script: str, seconds: int) -> Result:
         cpu = lambda: node_cpu_seconds(masters)  # noqa: E731
         timing = argparse.Namespace(**{**vars(args), "seconds": seconds})
-        result = timed(name, cluster.api.url + path, extra, script, timing, staff, cpu)
+        result = timed(name, cluster.api.url + path, extra, script, timing, staff, cpu, None, reads)
         progress(result)
         return result
 
@@ -297,18 +299,23 @@ def run_scenario(name: str, cluster: LocalCluster, masters: dict, work: Path, ar
         cluster.cluster.staff_token,
         lambda: node_cpu_seconds(masters),
         lambda: node_wakeups(masters),
+        lambda: frontend_reads(cluster),
     )
     progress(result)
     return result
 
 
-def timed(name, url, extra, script, args, token, cpu, wakeups=None) -> Result:
+def timed(name, url, extra, script, args, token, cpu, wakeups=None, reads=None) -> Result:
     """wrk, with `cpu()` (the measured processes' CPU seconds, or node -> seconds) read
-    around it, and `wakeups()` (node -> wake-ups so far) if given."""
+    around it, `wakeups()` (node -> wake-ups so far) and `reads()` (the front-end's
+    catalog reads so far, `benchkit.frontend_reads`) if given."""
     before, woke = cpu(), wakeups() if wakeups else {}
+    read = reads() if reads else (0, 0)
     result = wrk(name, url, extra, script, args, token)
     time.sleep(SETTLE_S)
     after = cpu()
+    if reads:
+        result.reads = tuple(now - then for now, then in zip(reads(), read, strict=True))
     if wakeups:
         result.wakeups_by_node = {n: count - woke.get(n, 0) for n, count in wakeups().items()}
     if isinstance(after, dict):
@@ -333,6 +340,12 @@ def progress(result: Result) -> None:
             for node, seconds in sorted(result.cpu_by_node.items())
         )
         print(f"    ms CPU/req by node: {', '.join(shares)}", flush=True)
+    if result.joined is not None:
+        print(
+            f"    {result.joined:.0%} of the lookups the cache could not answer joined a"
+            " concurrent read of the same book",
+            flush=True,
+        )
     if result.wakeups_by_node and result.acknowledged:
         shares = (
             f"{node} {count / result.acknowledged:.2f}"

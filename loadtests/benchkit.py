@@ -32,17 +32,28 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
 # Each wrk thread runs its own copy of a script. `setup` runs once per thread in the
-# main copy and hands that thread a global `thread_id`, so keys differ across threads
-# (a `local` of the same name would shadow it: every thread would send the same keys,
-# and the second of each pair would be an idempotent replay, not a buy).
-_KEYED = """
-local counter, run, threads = 0, os.getenv("BENCH_RUN"), 0
+# main copy and hands that thread a global `thread_id` (a `local` of the same name would
+# shadow it), and `init` seeds the thread's random numbers with it: LuaJIT starts every
+# copy from the same seed, so two threads asked the same books in the same order at the
+# same moment, and at a million titles half the "uncached" lookups joined the other
+# thread's read of the same book (docs/performance.md, 2026-12-03 afternoon).
+_THREADS = """
+local threads = 0
 function setup(thread) threads = threads + 1; thread:set("thread_id", threads) end
+function init(args) math.randomseed(thread_id * 1000003 + os.time()) end
+"""
+# Keys differ across threads too: with the same keys the second of each pair would be an
+# idempotent replay, not a buy.
+_KEYED = (
+    _THREADS
+    + """
+local counter, run = 0, os.getenv("BENCH_RUN")
 local function next_key(kind)
   counter = counter + 1
   return string.format("bench-%s-%s-%d-%d", kind, run, thread_id, counter)
 end
 """
+)
 BUY_LUA = (
     _KEYED
     + """
@@ -70,11 +81,14 @@ end
 # Any seed book, at random, as the scale run's uncached lookups ask any of its titles
 # (loadtests/scale.py): one book only would mostly measure the front-end's coalescing
 # of concurrent reads of it (frontend/coalesce.py), which a big catalog rarely gets.
-ANY_BOOK_LUA = """
+ANY_BOOK_LUA = (
+    _THREADS
+    + """
 request = function()
   return wrk.format("GET", "/lookup/" .. math.random(7))
 end
 """
+)
 UPDATE_LUA = """
 local counter, auth = 0, "Bearer " .. os.getenv("BAZAR_STAFF_TOKEN")
 request = function()
@@ -99,6 +113,9 @@ class Result:
     cpu_s: float = 0.0  # the measured processes' utime + stime over the run
     cpu_by_node: dict = field(default_factory=dict)  # node -> CPU seconds over the run
     wakeups_by_node: dict = field(default_factory=dict)  # node -> wake-ups over the run
+    # The front-end's catalog reads for lookups it could not answer from its cache over
+    # the run: (reads made, lookups that joined a concurrent read of the same book)
+    reads: tuple[int, int] = (0, 0)
     ratio: float = 0.0  # req/s against the best ceiling
 
     @property
@@ -109,6 +126,13 @@ class Result:
     def ok_rps(self) -> float:
         """Acknowledged (2xx/3xx) answers per second: failures are not throughput."""
         return self.rps * self.acknowledged / self.requests if self.requests else 0.0
+
+    @property
+    def joined(self) -> float | None:
+        """The share of cache-missing lookups served by another's read of the same book
+        (frontend/coalesce.py); None if none missed."""
+        made, joined = self.reads
+        return joined / (made + joined) if made + joined else None
 
     @property
     def cpu_ms_per_ack(self) -> float:
@@ -134,6 +158,7 @@ def combined(results: list[Result]) -> Result:
         sum(r.non2xx for r in results),
         sum(r.cpu_s for r in results),
         by_node,
+        reads=(sum(r.reads[0] for r in results), sum(r.reads[1] for r in results)),
     )
 
 
@@ -228,6 +253,13 @@ class Ceiling:
         except ProcessLookupError:
             pass
         self.process.wait(10)
+
+
+def frontend_reads(cluster: LocalCluster) -> tuple[int, int]:
+    """The front-end's (catalog reads made, lookups that joined another's) so far, from
+    its /health."""
+    cache = cluster.api.get("/health").json()["cache"]
+    return cache["fetches"], cache["coalesced"]
 
 
 def answers(url: str) -> bool:

@@ -40,7 +40,15 @@ import requests
 
 from common.ops import procs
 from loadtests import scalereport, titles
-from loadtests.benchkit import _KEYED, Result, combined, node_masters, stock_up, write_script
+from loadtests.benchkit import (
+    _KEYED,
+    _THREADS,
+    Result,
+    combined,
+    node_masters,
+    stock_up,
+    write_script,
+)
 from tests.support.cluster import LocalCluster, wait_until
 
 HOT = 1000  # books the cached lookups and the buys use, spread over the catalog
@@ -78,12 +86,13 @@ def scripts(ids: list[int], count: int) -> dict[str, tuple[str, list[str], str]]
     """name -> (path, extra wrk arguments, Lua) of the scenarios at scale."""
     table = "local ids = {" + ",".join(map(str, ids)) + "}\n"
     lookup = (
-        table
+        _THREADS
+        + table
         + "request = function()\n"
         + '  return wrk.format("GET", "/lookup/" .. ids[math.random(#ids)])\n'
         + "end\n"
     )
-    anywhere = (
+    anywhere = _THREADS + (
         f'request = function() return wrk.format("GET", "/lookup/" .. math.random({count})) end\n'
     )
     buy = (
