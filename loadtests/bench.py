@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind in WORKER_CLASSES
     ]
     run.ceilings = [combined([one, two]) for one, two in zip(run.ceilings, again, strict=True)]
-    at_scale = [*run.scale.scenarios, *run.scale.seeds] if run.scale else []
+    at_scale = [*run.scale.scenarios, *run.scale.seeds, *run.scale.spreads] if run.scale else []
     soaked = [run.soak.result] if run.soak else []
     for result in [*run.ceilings, *run.scenarios, *at_scale, *soaked]:
         result.ratio = result.ok_rps / run.best.ok_rps if run.best.ok_rps else 0.0

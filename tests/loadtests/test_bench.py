@@ -213,3 +213,29 @@ def test_a_share_at_scale_is_the_median_of_its_pairs_not_of_the_sums():
     [(_, _, measured, met)] = scalereport.verdicts(run)
     assert not met
     assert "(median 85%)" in measured
+
+
+def test_the_verdict_at_scale_compares_the_same_requests_and_reports_the_spread(tmp_path):
+    """Three sides, alternated: the twin, the loaded cluster sent the twin's requests
+    (judged), and the loaded cluster asked over its whole catalog (reported only)."""
+    from loadtests import scale, scalereport
+
+    calls = []
+
+    def side(rps):
+        def one(label, path, extra, script, seconds):
+            calls.append(label)
+            return Result(label, rps, 1.0, 2.0, 0, requests=int(rps))
+
+        return one
+
+    lua = {"buy": ("/", [], "request = nil")}
+    sides = {"7 titles": (side(1000.0), lua), "scale": (side(950.0), lua)}
+    sides["spread"] = (side(500.0), lua)
+    run = scale.Scale(1000, 0)
+    scale.paired(run, sides, ["buy"], 1, tmp_path)
+    assert calls[:6] == ["buy@7", "buy@scale", "buy@spread", "buy@spread", "buy@scale", "buy@7"]
+    assert run.shares["buy"] == [0.95] * scale.PAIRS
+    assert run.spread_shares["buy"] == [0.5] * scale.PAIRS
+    [(what, _, _, met)] = scalereport.verdicts(run)
+    assert (what, met) == ("buy@scale", True)
