@@ -342,8 +342,8 @@ def progress(result: Result) -> None:
         print(f"    ms CPU/req by node: {', '.join(shares)}", flush=True)
     if result.joined is not None:
         print(
-            f"    {result.joined:.0%} of the lookups the cache could not answer joined a"
-            " concurrent read of the same book",
+            f"    front-end cache misses: {sum(result.reads)}, of which {result.joined:.0%}"
+            " joined a catalog read of the same book or page already in flight",
             flush=True,
         )
     if result.wakeups_by_node and result.acknowledged:

@@ -113,8 +113,8 @@ class Result:
     cpu_s: float = 0.0  # the measured processes' utime + stime over the run
     cpu_by_node: dict = field(default_factory=dict)  # node -> CPU seconds over the run
     wakeups_by_node: dict = field(default_factory=dict)  # node -> wake-ups over the run
-    # The front-end's catalog reads for lookups it could not answer from its cache over
-    # the run: (reads made, lookups that joined a concurrent read of the same book)
+    # The front-end's catalog reads for what its cache could not answer (books and search
+    # pages) over the run: (reads made, misses that joined a read of the same key)
     reads: tuple[int, int] = (0, 0)
     ratio: float = 0.0  # req/s against the best ceiling
 
@@ -129,8 +129,8 @@ class Result:
 
     @property
     def joined(self) -> float | None:
-        """The share of cache-missing lookups served by another's read of the same book
-        (frontend/coalesce.py); None if none missed."""
+        """The share of cache misses served by another's read of the same book or page
+        (frontend/coalesce.py); None if nothing missed."""
         made, joined = self.reads
         return joined / (made + joined) if made + joined else None
 
@@ -256,8 +256,8 @@ class Ceiling:
 
 
 def frontend_reads(cluster: LocalCluster) -> tuple[int, int]:
-    """The front-end's (catalog reads made, lookups that joined another's) so far, from
-    its /health."""
+    """The front-end's (catalog reads made, cache misses that joined another's) so far,
+    from its /health."""
     cache = cluster.api.get("/health").json()["cache"]
     return cache["fetches"], cache["coalesced"]
 

@@ -29,8 +29,8 @@ def report(scale, out: Path) -> list[tuple[str, str, str, bool]]:
     print(f"\nat scale: {scale.titles:,} titles, {scale.orders:,} orders")
     print(f"  import {scale.import_s:.0f} s ({(scale.titles - 7) / scale.import_s:,.0f} titles/s)")
     print(f"  order load {scale.orders_s:.0f} s (straight into the replicas' files)")
-    # joined: the share of the lookups the cache could not answer that joined a concurrent
-    # read of the same book (on 7 titles most do; among a million almost none can)
+    # joined: the share of the cache misses that joined a catalog read of the same book
+    # already in flight (on 7 titles most do; among a million almost none can)
     header = ("req/s", "x best", "p50 ms", "p99 ms", "CPU ms", "joined")
     print(f"  {'scenario':<24}" + "".join(f"{h:>8}" for h in header))
     runs = zip(scale.seeds, scale.scenarios, scale.spreads, strict=True)
