@@ -36,7 +36,8 @@ PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 # shadow it), and `init` seeds the thread's random numbers with it: LuaJIT starts every
 # copy from the same seed, so two threads asked the same books in the same order at the
 # same moment, and at a million titles half the "uncached" lookups joined the other
-# thread's read of the same book (docs/performance.md, 2026-12-03 afternoon).
+# thread's read of the same book (docs/performance.md, "Uncached lookups at a million:
+# size or spread").
 _THREADS = """
 local threads = 0
 function setup(thread) threads = threads + 1; thread:set("thread_id", threads) end
