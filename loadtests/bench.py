@@ -232,7 +232,8 @@ def scale_scenario(cluster: LocalCluster, masters: dict, args):
     def one(name: str, path: str, extra: list, script: str, seconds: int) -> Result:
         cpu = lambda: node_cpu_seconds(masters)  # noqa: E731
         timing = argparse.Namespace(**{**vars(args), "seconds": seconds})
-        result = timed(name, cluster.api.url + path, extra, script, timing, staff, cpu, None, reads)
+        url = cluster.api.url + path
+        result = timed(name, url, extra, script, timing, staff, cpu, reads=reads)
         progress(result)
         return result
 
@@ -310,12 +311,12 @@ def timed(name, url, extra, script, args, token, cpu, wakeups=None, reads=None) 
     around it, `wakeups()` (node -> wake-ups so far) and `reads()` (the front-end's
     catalog reads so far, `benchkit.frontend_reads`) if given."""
     before, woke = cpu(), wakeups() if wakeups else {}
-    read = reads() if reads else (0, 0)
+    read_before = reads() if reads else (0, 0)
     result = wrk(name, url, extra, script, args, token)
     time.sleep(SETTLE_S)
     after = cpu()
     if reads:
-        result.reads = tuple(now - then for now, then in zip(reads(), read, strict=True))
+        result.reads = tuple(now - then for now, then in zip(reads(), read_before, strict=True))
     if wakeups:
         result.wakeups_by_node = {n: count - woke.get(n, 0) for n, count in wakeups().items()}
     if isinstance(after, dict):

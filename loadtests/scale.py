@@ -67,6 +67,7 @@ ORDER_BATCH = 20_000
 SEED_IDS = list(range(1, 8))
 PAIRS = 6  # runs of each scenario on each cluster, alternated
 PAIR_S = 5  # seconds each
+LABELS = {"7 titles": "@7", "scale": "@scale", "spread": "@spread"}  # the sides' run names
 
 
 @dataclass
@@ -325,9 +326,6 @@ def seed_twin(work: Path, tuning) -> LocalCluster:
     for book_id in SEED_IDS:
         twin.api.lookup(book_id)
     return twin
-
-
-LABELS = {"7 titles": "@7", "scale": "@scale", "spread": "@spread"}
 
 
 def paired(scale: Scale, sides: dict, names: list[str], seconds: int, work: Path) -> None:
