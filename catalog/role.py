@@ -170,12 +170,13 @@ class CatalogRole:
                 failing_since, pause = None, RETRY_FIRST
             except Exception:
                 log.exception("epoch %d: takeover failed; trying again", epoch)
-                failing_since = failing_since or self.clock.mono()
+                if failing_since is None:
+                    failing_since = self.clock.mono()
                 if self.clock.mono() - failing_since >= TAKEOVER_PATIENCE and self.ctx.peers():
                     self._step_aside(epoch)
                     return
             time.sleep(pause)
-            if failing_since:  # each try of a failing takeover may cost a peer dearly
+            if failing_since is not None:  # each failing try may cost a peer dearly
                 pause = min(RETRY_MOST, pause * 2)
 
     def _step_aside(self, epoch: int) -> None:
