@@ -4,6 +4,7 @@ where a buy's time goes hop by hop at the first count (needs wrk).
 
     .venv/bin/python loadtests/buy_hops.py                       # 16 connections
     .venv/bin/python loadtests/buy_hops.py --connections 16,32,48
+    .venv/bin/python loadtests/buy_hops.py --connections 1,2,4,8,16    # one buy alone first
 
 One cluster for every count, `wrk` for `--seconds` each. The hop table is the p50 of
 each node's `POST` answers in its `requests.jsonl` (what `bazar trace` reads) during
@@ -59,7 +60,9 @@ def main() -> None:
         url, token = cluster.api.url + path, cluster.cluster.staff_token
         cpu = lambda: node_cpu_seconds(masters)  # noqa: E731
         for n, connections in enumerate(counts):
-            run = SimpleNamespace(connections=connections, threads=2, seconds=args.seconds)
+            # wrk wants at least a connection per thread
+            threads = min(2, connections)
+            run = SimpleNamespace(connections=connections, threads=threads, seconds=args.seconds)
             r = bench.timed("buy", url, extra, script, run, token, cpu)
             print(
                 f"{connections:>3} connections: {r.ok_rps:6.0f} buys/s  p50 {r.p50_ms:5.1f} ms"
