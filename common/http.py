@@ -15,12 +15,13 @@ from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection
 from urllib3.exceptions import HTTPError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from common.auth import signed_headers
 from common.config import Node, Tuning
-from common.connections import CallFailed, ConnectionPool
+from common.connections import ABORT_ON_CLOSE, CallFailed, ConnectionPool
 from common.observe.requestlog import REQUEST_ID_HEADER, current_request_id, note_backend
 from common.webkit import wire
 
@@ -188,7 +189,10 @@ def _pair(value: float | tuple) -> tuple[float, float]:
 
 def _pools(pool_size: int, context: ssl.SSLContext | None) -> urllib3.PoolManager:
     extra = {"ssl_context": context} if context else {}
-    return urllib3.PoolManager(num_pools=16, maxsize=pool_size, retries=False, **extra)
+    options = [*HTTPConnection.default_socket_options, ABORT_ON_CLOSE]  # see ABORT_ON_CLOSE
+    return urllib3.PoolManager(
+        num_pools=16, maxsize=pool_size, retries=False, socket_options=options, **extra
+    )
 
 
 def _timeout(value: float | tuple) -> urllib3.Timeout:

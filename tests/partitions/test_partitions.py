@@ -14,8 +14,11 @@ import socket
 import stat
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 
 from common.config import load_cluster
 from common.ops import hostnet, netns, procs
@@ -164,6 +167,51 @@ def test_status_kill_and_start_act_inside_the_namespaces(cluster):
     cluster.start("order-1")
     pid = procs.running_pid(cluster.cluster, cluster.node("order-1"))
     assert namespace_of(pid) == layout_of(cluster).namespace("order-1")
+
+
+# -- a call given up on ------------------------------------------------------------------
+
+
+def test_a_write_answered_503_does_not_land_when_the_link_heals(healed):
+    """The front-end cut off from the primary answers a price write 503. The request it
+    had sent on a kept-alive connection must not reach the primary once the link heals,
+    seconds later and over newer writes: TCP retransmits a request left in the kernel's
+    send queue for minutes (common.connections.ABORT_ON_CLOSE). Seen in the partition
+    suite as a stale read: a price answered 503 came back 6.6 s later."""
+    c, book = healed, 5
+    primary = wait_until(lambda: _primary(c), 30, "a catalog primary")
+    # Kept-alive connections from the front-end to the primary, more than its health
+    # checks take at a time, so the write given up on goes out on one of them.
+    with ThreadPoolExecutor(4) as pool:
+        codes = pool.map(lambda price: c.api.set_price(book, price).status_code, (41, 42, 43, 44))
+    assert list(codes) == [200] * 4
+    assert c.api.set_price(book, 45.0).status_code == 200
+    c.bazar("partition", "frontend-1", primary)
+    assert c.api.set_price(book, 13.0).status_code == 503
+    c.bazar("heal")
+    seen = _prices_read(c, book, seconds=10.0)  # retransmissions back off: 3.2 s, 6.4 s
+    assert 13.0 not in seen
+    assert seen and seen[-1] == 45.0
+
+
+def _primary(c: LocalCluster) -> str | None:
+    for name in c.names("catalog"):
+        if procs.health(c.node(name))[1].get("role") == "primary":
+            return name
+    return None
+
+
+def _prices_read(c: LocalCluster, book: int, seconds: float) -> list[float]:
+    """Every price a fresh read (no cache) of `book` answered over `seconds`."""
+    prices, until = [], time.monotonic() + seconds
+    while time.monotonic() < until:
+        answer = requests.get(
+            f"{c.api.url}/lookup/{book}", headers={"Cache-Control": "no-cache"}, timeout=5
+        )
+        if answer.status_code == 200:
+            prices.append(answer.json()["cost"])
+        time.sleep(0.2)
+    return prices
 
 
 # -- down ---------------------------------------------------------------------------------

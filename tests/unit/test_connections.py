@@ -1,5 +1,6 @@
 """common.connections: kept-alive connections are reused, one the peer closed is not,
-and a refused or silent peer is a CallFailed (timed out or not)."""
+a refused or silent peer is a CallFailed (timed out or not), and a call given up on
+resets its connection (both kinds of pool, common.http)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import threading
 import time
 
 import pytest
+import urllib3
 
 from common.connections import CallFailed, ConnectionPool
+from common.http import _pools
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -40,6 +43,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server():
     _Handler.peers = []
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.handle_error = lambda request, address: None  # a caller that gave up resets
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield httpd
     httpd.shutdown()
@@ -87,3 +91,40 @@ def test_a_silent_peer_times_out_at_the_read_timeout(server):
         _post(pool, server, "/slow", timeout=(1.0, 0.2))
     assert failed.value.timed_out and time.monotonic() - started < 0.9
     assert not pool._idle.get(("127.0.0.1", server.server_address[1]))  # not kept
+
+
+def _given_up_on_plain(port: int) -> None:
+    with pytest.raises(CallFailed):
+        ConnectionPool().request("POST", "127.0.0.1", port, "/", b"1", {}, (1.0, 0.2))
+
+
+def _given_up_on_urllib3(port: int) -> None:  # the pools of https nodes
+    timeout = urllib3.Timeout(connect=1.0, read=0.2)
+    with pytest.raises(urllib3.exceptions.ReadTimeoutError):
+        _pools(1, None).request("POST", f"http://127.0.0.1:{port}/", body=b"1", timeout=timeout)
+
+
+@pytest.mark.parametrize("give_up", [_given_up_on_plain, _given_up_on_urllib3])
+def test_a_call_given_up_on_resets_its_connection(give_up):
+    """A reset, not a FIN after what is still unsent: the kernel then drops a request it
+    could not deliver to a peer cut off, instead of delivering it after the heal
+    (common.connections.ABORT_ON_CLOSE)."""
+    ended = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def silent_peer():
+            conn, _ = listener.accept()
+            with conn:
+                time.sleep(0.6)  # the caller gives up meanwhile
+                try:
+                    while conn.recv(4096):
+                        pass
+                    ended.append("closed")
+                except ConnectionResetError:
+                    ended.append("reset")
+
+        peer = threading.Thread(target=silent_peer)
+        peer.start()
+        give_up(listener.getsockname()[1])
+        peer.join(5)
+    assert ended == ["reset"]
