@@ -3,7 +3,8 @@
 Every node runs in a network namespace of its own on a private bridge; a cut
 is nftables drop rules inside the namespaces. Reachability is checked with a
 plain TCP connect run inside a node's namespace, so these tests rely on
-nothing but /health answering and TCP, not on roles.
+nothing but /health answering and TCP, not on roles; but for one, which is about
+what a cut does to a write the front-end gave up on.
 """
 
 from __future__ import annotations
