@@ -179,7 +179,7 @@ def wrk(name: str, url: str, extra: list[str], script: str | None, args, token: 
     """One wrk run: `args.threads` threads, `args.connections` connections, `args.seconds`."""
     command = [
         "wrk",
-        f"-t{args.threads}",
+        f"-t{min(args.threads, args.connections)}",  # wrk refuses more threads than connections
         f"-c{args.connections}",
         f"-d{args.seconds}s",
         "--latency",

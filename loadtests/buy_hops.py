@@ -60,9 +60,7 @@ def main() -> None:
         url, token = cluster.api.url + path, cluster.cluster.staff_token
         cpu = lambda: node_cpu_seconds(masters)  # noqa: E731
         for n, connections in enumerate(counts):
-            # wrk wants at least a connection per thread
-            threads = min(2, connections)
-            run = SimpleNamespace(connections=connections, threads=threads, seconds=args.seconds)
+            run = SimpleNamespace(connections=connections, threads=2, seconds=args.seconds)
             r = bench.timed("buy", url, extra, script, run, token, cpu)
             print(
                 f"{connections:>3} connections: {r.ok_rps:6.0f} buys/s  p50 {r.p50_ms:5.1f} ms"

@@ -19,7 +19,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 
 from common.config import load_cluster
 from common.ops import hostnet, netns, procs
@@ -180,7 +179,11 @@ def test_a_write_answered_503_does_not_land_when_the_link_heals(healed):
     send queue for minutes (common.connections.ABORT_ON_CLOSE). Seen in the partition
     suite as a stale read: a price answered 503 came back 6.6 s later."""
     c, book = healed, 5
-    primary = wait_until(lambda: _primary(c), 30, "a catalog primary")
+    primary = wait_until(
+        lambda: next((n for n in c.names("catalog") if c.role(n) == "primary"), None),
+        30,
+        "a catalog primary",
+    )
     # Kept-alive connections from the front-end to the primary, more than its health
     # checks take at a time, so the write given up on goes out on one of them.
     with ThreadPoolExecutor(4) as pool:
@@ -195,20 +198,11 @@ def test_a_write_answered_503_does_not_land_when_the_link_heals(healed):
     assert seen and seen[-1] == 45.0
 
 
-def _primary(c: LocalCluster) -> str | None:
-    for name in c.names("catalog"):
-        if procs.health(c.node(name))[1].get("role") == "primary":
-            return name
-    return None
-
-
 def _prices_read(c: LocalCluster, book: int, seconds: float) -> list[float]:
     """Every price a fresh read (no cache) of `book` answered over `seconds`."""
     prices, until = [], time.monotonic() + seconds
     while time.monotonic() < until:
-        answer = requests.get(
-            f"{c.api.url}/lookup/{book}", headers={"Cache-Control": "no-cache"}, timeout=5
-        )
+        answer = c.api.get(f"/lookup/{book}", headers={"Cache-Control": "no-cache"})
         if answer.status_code == 200:
             prices.append(answer.json()["cost"])
         time.sleep(0.2)
